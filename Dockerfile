@@ -1,0 +1,36 @@
+# Coupan: multi-stage build with the same pinned toolchain and tools as scripts/lib.sh.
+# Offline sqlx data (.sqlx/) means no database is needed to build.
+
+FROM rust:1-bookworm AS tools
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/*
+COPY rust-toolchain.toml /src/rust-toolchain.toml
+WORKDIR /src
+RUN rustup toolchain install
+RUN cargo install cargo-leptos --version 0.3.11 --locked --features no_downloads
+COPY Cargo.lock /src/Cargo.lock
+RUN cargo install wasm-bindgen-cli --version "$(grep -A1 '^name = "wasm-bindgen"$' Cargo.lock | sed -n 's/^version = "\(.*\)"/\1/p')"
+RUN npm install -g binaryen@123.0.0
+
+FROM tools AS build
+WORKDIR /src
+COPY . .
+ENV SQLX_OFFLINE=true
+RUN cargo leptos build --release
+
+FROM debian:bookworm-slim AS runtime
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --no-create-home coupan
+WORKDIR /app
+COPY --from=build /src/target/release/server /app/server
+COPY --from=build /src/target/site /app/site
+ENV LEPTOS_OUTPUT_NAME=coupan \
+    LEPTOS_SITE_ROOT=/app/site \
+    LEPTOS_SITE_PKG_DIR=pkg \
+    LEPTOS_SITE_ADDR=0.0.0.0:3000 \
+    LEPTOS_ENV=PROD \
+    COUPAN_LOG_FORMAT=json
+# DATABASE_URL and JWT_SECRET come from the environment (a Secret in Kubernetes).
+USER coupan
+EXPOSE 3000
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD curl -fsS http://127.0.0.1:3000/healthz || exit 1
+CMD ["/app/server"]

@@ -1,0 +1,45 @@
+//! The JSON API under `/api/v1`: one router per feature, merged here.
+//!
+//! Every handler authenticates with `BearerAuth` + a guard where data is private, and
+//! answers errors as `{"error": {"code", "message", "fields"?}}` (see `error.rs`).
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .merge(crate::auth::api::router())
+        .merge(crate::coupons::api::router())
+        .fallback(|| async { AppError::NotFound })
+}
+
+/// `Json<T>` whose rejections use our error shape (400 `bad_request` with a short reason).
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(JsonBody(v)),
+            Err(rejection) => Err(AppError::BadRequest(match rejection {
+                JsonRejection::JsonDataError(e) => {
+                    format!("the JSON body does not fit: {}", e.body_text())
+                }
+                JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".into(),
+                JsonRejection::MissingJsonContentType(_) => {
+                    "expected Content-Type: application/json".into()
+                }
+                _ => "the body could not be read".into(),
+            })),
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! `/api/v1/auth/*` and `/api/v1/me`: accounts over JSON with bearer tokens.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use std::sync::Arc;
+use uuid::Uuid;
+
+use super::repo;
+use super::server::{BearerAuth, JwtKeys, authenticate, register, require_user};
+use crate::api::JsonBody;
+use crate::domain::{SignupInput, UserView};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/signup", post(signup))
+        .route("/auth/token", post(token))
+        .route("/me", get(me))
+}
+
+#[derive(Serialize)]
+struct SignupResponse {
+    user_id: Uuid,
+}
+
+async fn signup(
+    State(pool): State<PgPool>,
+    JsonBody(input): JsonBody<SignupInput>,
+) -> Result<(StatusCode, Json<SignupResponse>), AppError> {
+    let valid = input.validate().map_err(AppError::Validation)?;
+    let p = register(&pool, valid).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SignupResponse { user_id: p.user_id }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+async fn token(
+    State(pool): State<PgPool>,
+    State(keys): State<Arc<JwtKeys>>,
+    JsonBody(req): JsonBody<TokenRequest>,
+) -> Result<Json<TokenResponse>, AppError> {
+    let p = authenticate(&pool, &req.email, &req.password).await?;
+    let (access_token, expires_in) = keys.issue(p)?;
+    Ok(Json(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in,
+    }))
+}
+
+async fn me(State(pool): State<PgPool>, auth: BearerAuth) -> Result<Json<UserView>, AppError> {
+    let p = require_user(auth.0)?;
+    let mut conn = pool.acquire().await?;
+    // A valid token for a user that no longer exists is no longer valid.
+    repo::find_user(&mut conn, p.user_id)
+        .await?
+        .map(Json)
+        .ok_or(AppError::InvalidToken)
+}

@@ -1,0 +1,116 @@
+//! Accounts: sign up, log in, log out, who am I.
+//!
+//! Browser forms call the server functions below (session cookie); API clients use
+//! `api.rs` (bearer tokens). Both go through `server::register` / `server::authenticate`.
+
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod server;
+
+use leptos::prelude::*;
+
+use crate::domain::UserView;
+use crate::error::AppError;
+
+#[cfg(feature = "ssr")]
+fn safe_next(next: Option<String>) -> Option<String> {
+    // Only same-site paths: never redirect to another origin.
+    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+}
+
+#[server(prefix = "/sfn", endpoint = "auth/signup")]
+pub async fn signup(
+    email: String,
+    password: String,
+    name: String,
+    role: String,
+    shop_name: Option<String>,
+) -> Result<(), AppError> {
+    use crate::domain::{Role, SignupInput};
+    let input = SignupInput {
+        email,
+        password,
+        name,
+        role,
+        shop_name,
+    };
+    let valid = input.validate().map_err(AppError::Validation)?;
+    let state = crate::state::app_state()?;
+    let p = server::register(&state.pool, valid).await?;
+    server::start_session(&server::browser_session().await?, p).await?;
+    leptos_axum::redirect(if p.role == Role::Owner {
+        "/owner/coupons"
+    } else {
+        "/"
+    });
+    Ok(())
+}
+
+#[server(prefix = "/sfn", endpoint = "auth/login")]
+pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    let state = crate::state::app_state()?;
+    let p = server::authenticate(&state.pool, &email, &password).await?;
+    server::start_session(&server::browser_session().await?, p).await?;
+    leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/".into()));
+    Ok(())
+}
+
+#[server(prefix = "/sfn", endpoint = "auth/logout")]
+pub async fn logout() -> Result<(), AppError> {
+    server::end_session(&server::browser_session().await?).await?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// The signed-in user, or `None` for a visitor.
+#[server(prefix = "/sfn", endpoint = "auth/me")]
+pub async fn current_user() -> Result<Option<UserView>, AppError> {
+    let Some(p) = server::session_user().await? else {
+        return Ok(None);
+    };
+    let state = crate::state::app_state()?;
+    let mut conn = state.pool.acquire().await?;
+    repo::find_user(&mut conn, p.user_id).await
+}
+
+/// The account actions and the current user, shared by the header and the pages.
+#[derive(Clone, Copy)]
+pub struct Auth {
+    pub signup: ServerAction<Signup>,
+    pub login: ServerAction<Login>,
+    pub logout: ServerAction<Logout>,
+    pub user: Resource<Result<Option<UserView>, AppError>>,
+}
+
+pub fn provide_auth() -> Auth {
+    let signup = ServerAction::<Signup>::new();
+    let login = ServerAction::<Login>::new();
+    let logout = ServerAction::<Logout>::new();
+    let user = Resource::new(
+        move || {
+            (
+                signup.version().get(),
+                login.version().get(),
+                logout.version().get(),
+            )
+        },
+        |_| current_user(),
+    );
+    let auth = Auth {
+        signup,
+        login,
+        logout,
+        user,
+    };
+    provide_context(auth);
+    auth
+}
+
+pub fn use_auth() -> Auth {
+    expect_context::<Auth>()
+}

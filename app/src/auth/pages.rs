@@ -1,0 +1,85 @@
+//! The log-in and sign-up pages. Both are plain forms (`ActionForm`): they work before
+//! hydration and without JavaScript, and show a pending state once hydrated.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
+
+use super::use_auth;
+use crate::components::form::last_error;
+use crate::components::{ErrorBanner, Field, FieldMessage};
+use crate::i18n::*;
+
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let auth = use_auth();
+    let error = last_error(auth.login.value());
+    let next = move || use_query_map().read().get("next").unwrap_or_default();
+    view! {
+        <section class="card narrow">
+            <h1>{t!(i18n, login_title)}</h1>
+            <ActionForm action=auth.login attr:data-testid="login-form">
+                <ErrorBanner error />
+                <input type="hidden" name="next" value=next />
+                <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email" />
+                <Field name="password" kind="password" label=Signal::derive(move || t_string!(i18n, password).to_string()) error required=true autocomplete="current-password" />
+                <button type="submit" class="primary" data-testid="login-submit" disabled=move || auth.login.pending().get()>
+                    {move || if auth.login.pending().get() { t_string!(i18n, loading).to_string() } else { t_string!(i18n, login_button).to_string() }}
+                </button>
+            </ActionForm>
+            <p class="muted">{t!(i18n, no_account)} " " <a href="/signup">{t!(i18n, nav_signup)}</a></p>
+        </section>
+    }
+}
+
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let auth = use_auth();
+    let error = last_error(auth.signup.value());
+    let initial_role = use_query_map()
+        .read_untracked()
+        .get("role")
+        .filter(|r| r == "owner")
+        .unwrap_or_else(|| "customer".into());
+    let role = RwSignal::new(initial_role.clone());
+    // False on the server and until hydration: without JavaScript every field stays visible.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+    view! {
+        <section class="card narrow">
+            <h1>{t!(i18n, signup_title)}</h1>
+            <ActionForm action=auth.signup attr:data-testid="signup-form">
+                <ErrorBanner error />
+                <fieldset class="field role-choice">
+                    <legend>{t!(i18n, role)}</legend>
+                    <label>
+                        <input type="radio" name="role" value="customer" data-testid="role-customer"
+                            checked=initial_role == "customer" on:change=move |_| role.set("customer".into()) />
+                        {t!(i18n, role_customer)}
+                    </label>
+                    <label>
+                        <input type="radio" name="role" value="owner" data-testid="role-owner"
+                            checked=initial_role == "owner" on:change=move |_| role.set("owner".into()) />
+                        {t!(i18n, role_owner)}
+                    </label>
+                    <FieldMessage error field="role" />
+                </fieldset>
+                <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email" />
+                <Field name="password" kind="password" label=Signal::derive(move || t_string!(i18n, password).to_string())
+                    hint=Signal::derive(move || t_string!(i18n, password_hint).to_string()) error required=true autocomplete="new-password" />
+                <Field name="name" label=Signal::derive(move || t_string!(i18n, display_name).to_string()) error required=true autocomplete="name" />
+                // Without JavaScript the shop field is always shown; once hydrated, only for owners.
+                <div class:hidden=move || hydrated.get() && role.get() != "owner">
+                    <Field name="shop_name" label=Signal::derive(move || t_string!(i18n, shop_name).to_string())
+                        hint=Signal::derive(move || t_string!(i18n, shop_name_hint).to_string()) error autocomplete="organization" />
+                </div>
+                <button type="submit" class="primary" data-testid="signup-submit" disabled=move || auth.signup.pending().get()>
+                    {move || if auth.signup.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, signup_button).to_string() }}
+                </button>
+            </ActionForm>
+            <p class="muted">{t!(i18n, have_account)} " " <a href="/login">{t!(i18n, nav_login)}</a></p>
+        </section>
+    }
+}

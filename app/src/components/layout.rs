@@ -1,0 +1,62 @@
+//! The page frame: header with navigation, the signed-in user, and the language switch.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+use crate::auth::use_auth;
+use crate::domain::Role;
+use crate::i18n::*;
+
+#[component]
+pub fn Layout(children: Children) -> impl IntoView {
+    let i18n = use_i18n();
+    let auth = use_auth();
+    view! {
+        <header class="site-header">
+            <a href="/" class="brand" data-testid="brand">{t!(i18n, app_name)}</a>
+            <nav>
+                <a href="/">{t!(i18n, nav_catalogue)}</a>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        match auth.user.await {
+                            Ok(Some(user)) => {
+                                let owner_links = (user.role == Role::Owner).then(|| view! {
+                                    <a href="/owner/coupons" data-testid="nav-my-coupons">{t!(i18n, nav_my_coupons)}</a>
+                                    <a href="/owner/coupons/new" data-testid="nav-new-coupon">{t!(i18n, nav_new_coupon)}</a>
+                                });
+                                let name = user.name.clone();
+                                view! {
+                                    {owner_links}
+                                    <span class="who" data-testid="current-user">{t!(i18n, welcome, name = move || name.clone())}</span>
+                                    <ActionForm action=auth.logout attr:class="inline">
+                                        <button type="submit" class="link" data-testid="logout">{t!(i18n, nav_logout)}</button>
+                                    </ActionForm>
+                                }.into_any()
+                            }
+                            _ => view! {
+                                <a href="/login" data-testid="nav-login">{t!(i18n, nav_login)}</a>
+                                <a href="/signup" data-testid="nav-signup">{t!(i18n, nav_signup)}</a>
+                            }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </nav>
+            <LanguageSwitch />
+        </header>
+        <main class="page">{children()}</main>
+    }
+}
+
+/// Plain links to `/lang/{locale}`: the server stores the choice in a cookie and sends the
+/// visitor back, so the switch works with and without JavaScript and survives reloads.
+#[component]
+fn LanguageSwitch() -> impl IntoView {
+    let i18n = use_i18n();
+    let current = move || i18n.get_locale();
+    view! {
+        <div class="lang-switch" aria-label=move || t_string!(i18n, language).to_string()>
+            <a href="/lang/ko" rel="external" data-testid="lang-ko" class:active=move || current() == Locale::ko>"한국어"</a>
+            <a href="/lang/en" rel="external" data-testid="lang-en" class:active=move || current() == Locale::en>"English"</a>
+        </div>
+    }
+}

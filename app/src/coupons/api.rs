@@ -1,0 +1,123 @@
+//! `/api/v1/coupons`: the catalogue (public) and the owner's registrations.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::{CouponPage, repo, service};
+use crate::api::JsonBody;
+use crate::auth::server::{BearerAuth, require_owner};
+use crate::domain::{Coupon, CouponInput, CouponPatch, CouponStatus};
+use crate::error::AppError;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/coupons", get(list).post(create))
+        .route("/coupons/{id}", get(show).patch(update))
+}
+
+/// A coupon plus whether it can be bought right now.
+#[derive(Serialize)]
+struct CouponJson {
+    #[serde(flatten)]
+    coupon: Coupon,
+    status: CouponStatus,
+}
+
+impl From<Coupon> for CouponJson {
+    fn from(coupon: Coupon) -> Self {
+        let status = coupon.status_at(Utc::now());
+        CouponJson { coupon, status }
+    }
+}
+
+#[derive(Serialize)]
+struct PageJson {
+    items: Vec<CouponJson>,
+    page: u32,
+    per_page: u32,
+    total: i64,
+}
+
+impl From<CouponPage> for PageJson {
+    fn from(p: CouponPage) -> Self {
+        PageJson {
+            items: p.items.into_iter().map(Into::into).collect(),
+            page: p.page,
+            per_page: p.per_page,
+            total: p.total,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    shop: String,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+fn parse_id(id: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
+}
+
+async fn list(
+    State(pool): State<PgPool>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PageJson>, AppError> {
+    let Query(q) = query.map_err(|_| {
+        AppError::BadRequest("page and per_page must be positive whole numbers".into())
+    })?;
+    let page = service::search(
+        &pool,
+        &q.q,
+        &q.shop,
+        q.page.unwrap_or(1),
+        q.per_page.unwrap_or(service::DEFAULT_PER_PAGE),
+    )
+    .await?;
+    Ok(Json(page.into()))
+}
+
+async fn show(
+    State(pool): State<PgPool>,
+    Path(id): Path<String>,
+) -> Result<Json<CouponJson>, AppError> {
+    let id = parse_id(&id)?;
+    let mut conn = pool.acquire().await?;
+    repo::get(&mut conn, id)
+        .await?
+        .map(|c| Json(c.into()))
+        .ok_or(AppError::NotFound)
+}
+
+async fn create(
+    State(pool): State<PgPool>,
+    auth: BearerAuth,
+    JsonBody(input): JsonBody<CouponInput>,
+) -> Result<(StatusCode, Json<CouponJson>), AppError> {
+    let owner = require_owner(auth.0)?;
+    let valid = input.validate().map_err(AppError::Validation)?;
+    let coupon = service::create(&pool, owner, valid).await?;
+    Ok((StatusCode::CREATED, Json(coupon.into())))
+}
+
+async fn update(
+    State(pool): State<PgPool>,
+    auth: BearerAuth,
+    Path(id): Path<String>,
+    JsonBody(patch): JsonBody<CouponPatch>,
+) -> Result<Json<CouponJson>, AppError> {
+    let owner = require_owner(auth.0)?;
+    let id = parse_id(&id)?;
+    Ok(Json(service::update(&pool, owner, id, patch).await?.into()))
+}

@@ -1,0 +1,146 @@
+//! Coupons: owners register and edit them, everyone browses them.
+
+pub mod owner_pages;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod service;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::Coupon;
+#[cfg(feature = "ssr")]
+use crate::domain::CouponForm;
+use crate::error::AppError;
+
+/// One page of the catalogue (also the body of `GET /api/v1/coupons`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CouponPage {
+    pub items: Vec<Coupon>,
+    pub page: u32,
+    pub per_page: u32,
+    pub total: i64,
+}
+
+#[server(prefix = "/sfn", endpoint = "coupons/list")]
+pub async fn list_coupons(q: String, shop: String, page: u32) -> Result<CouponPage, AppError> {
+    let state = crate::state::app_state()?;
+    service::search(&state.pool, &q, &shop, page, service::DEFAULT_PER_PAGE).await
+}
+
+#[server(prefix = "/sfn", endpoint = "coupons/get")]
+pub async fn get_coupon(id: Uuid) -> Result<Coupon, AppError> {
+    let state = crate::state::app_state()?;
+    let mut conn = state.pool.acquire().await?;
+    repo::get(&mut conn, id).await?.ok_or(AppError::NotFound)
+}
+
+#[server(prefix = "/sfn", endpoint = "owner/coupons")]
+pub async fn my_coupons() -> Result<Vec<Coupon>, AppError> {
+    use crate::auth::server::{require_owner, session_user};
+    let owner = require_owner(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    let mut conn = state.pool.acquire().await?;
+    repo::list_for_owner(&mut conn, owner.user_id).await
+}
+
+#[server(prefix = "/sfn", endpoint = "owner/coupons/get")]
+pub async fn get_my_coupon(id: Uuid) -> Result<Coupon, AppError> {
+    use crate::auth::server::{require_owner, session_user};
+    let owner = require_owner(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    let mut conn = state.pool.acquire().await?;
+    repo::get_owned(&mut conn, id, owner.user_id)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/sfn", endpoint = "owner/coupons/create")]
+pub async fn create_coupon(
+    name: String,
+    description: String,
+    price: String,
+    stock: String,
+    sale_starts_at: String,
+    sale_ends_at: String,
+    valid_until: String,
+    per_customer_limit: String,
+) -> Result<Coupon, AppError> {
+    use crate::auth::server::{require_owner, session_user};
+    let owner = require_owner(session_user().await?)?;
+    let form = CouponForm {
+        name,
+        description,
+        price,
+        stock,
+        sale_starts_at,
+        sale_ends_at,
+        valid_until,
+        per_customer_limit,
+    };
+    let valid = form.validate().map_err(AppError::Validation)?;
+    let state = crate::state::app_state()?;
+    let coupon = service::create(&state.pool, owner, valid).await?;
+    leptos_axum::redirect("/owner/coupons");
+    Ok(coupon)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[server(prefix = "/sfn", endpoint = "owner/coupons/update")]
+pub async fn update_coupon(
+    id: Uuid,
+    name: String,
+    description: String,
+    price: String,
+    stock: String,
+    sale_starts_at: String,
+    sale_ends_at: String,
+    valid_until: String,
+    per_customer_limit: String,
+) -> Result<Coupon, AppError> {
+    use crate::auth::server::{require_owner, session_user};
+    use crate::domain::CouponPatch;
+    let owner = require_owner(session_user().await?)?;
+    let form = CouponForm {
+        name,
+        description,
+        price,
+        stock,
+        sale_starts_at,
+        sale_ends_at,
+        valid_until,
+        per_customer_limit,
+    };
+    let v = form.validate().map_err(AppError::Validation)?;
+    // The form always sends every field: a full replacement expressed as a patch.
+    let patch = CouponPatch {
+        name: Some(v.name),
+        description: Some(v.description),
+        price: Some(v.price.value()),
+        stock: Some(v.stock as i64),
+        sale_starts_at: Some(v.sale_starts_at),
+        sale_ends_at: Some(v.sale_ends_at),
+        valid_until: Some(v.valid_until),
+        per_customer_limit: Some(v.per_customer_limit.map(i64::from)),
+        on_sale: None,
+    };
+    let state = crate::state::app_state()?;
+    let coupon = service::update(&state.pool, owner, id, patch).await?;
+    leptos_axum::redirect("/owner/coupons");
+    Ok(coupon)
+}
+
+#[server(prefix = "/sfn", endpoint = "owner/coupons/on-sale")]
+pub async fn set_coupon_on_sale(id: Uuid, on_sale: bool) -> Result<(), AppError> {
+    use crate::auth::server::{require_owner, session_user};
+    let owner = require_owner(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    service::set_on_sale(&state.pool, owner, id, on_sale).await
+}

@@ -1,0 +1,190 @@
+//! The public catalogue and the coupon detail page.
+
+use chrono::Utc;
+use leptos::prelude::*;
+use leptos_router::components::Form;
+use leptos_router::hooks::{use_params_map, use_query_map};
+use uuid::Uuid;
+
+use super::{get_coupon, list_coupons};
+use crate::components::error_text;
+use crate::domain::money::format_krw;
+use crate::domain::time::display;
+use crate::domain::{Coupon, CouponStatus};
+use crate::i18n::*;
+
+/// The badge for a coupon's status (nothing while it is simply on sale).
+#[component]
+pub fn StatusBadge(status: CouponStatus) -> impl IntoView {
+    let i18n = use_i18n();
+    let (class, text): (&str, Box<dyn Fn() -> String + Send + Sync>) = match status {
+        CouponStatus::Available => (
+            "badge ok",
+            Box::new(move || t_string!(i18n, on_sale).to_string()),
+        ),
+        CouponStatus::SoldOut => (
+            "badge sold-out",
+            Box::new(move || t_string!(i18n, sold_out).to_string()),
+        ),
+        CouponStatus::NotStarted => (
+            "badge muted",
+            Box::new(move || t_string!(i18n, not_started).to_string()),
+        ),
+        CouponStatus::Ended => (
+            "badge muted",
+            Box::new(move || t_string!(i18n, sale_ended).to_string()),
+        ),
+        CouponStatus::Stopped => (
+            "badge muted",
+            Box::new(move || t_string!(i18n, sales_stopped).to_string()),
+        ),
+    };
+    let testid = match status {
+        CouponStatus::SoldOut => "badge-sold-out",
+        _ => "badge-status",
+    };
+    view! { <span class=class data-testid=testid>{text}</span> }
+}
+
+#[component]
+fn CouponCard(coupon: Coupon) -> impl IntoView {
+    let i18n = use_i18n();
+    let status = coupon.status_at(Utc::now());
+    let href = format!("/coupons/{}", coupon.id);
+    view! {
+        <li class="coupon-card" data-testid="coupon-card" class:sold-out=status == CouponStatus::SoldOut>
+            <a href=href class="coupon-name" data-testid="coupon-name">{coupon.name.clone()}</a>
+            <div class="shop" data-testid="coupon-shop">{coupon.shop_name.clone()}</div>
+            <div class="price" data-testid="coupon-price">{format_krw(coupon.price)}</div>
+            <div class="meta">
+                <span>{t!(i18n, stock_left)} ": " <span data-testid="coupon-stock">{coupon.stock_left}</span></span>
+                <StatusBadge status />
+            </div>
+        </li>
+    }
+}
+
+#[component]
+pub fn CataloguePage() -> impl IntoView {
+    let i18n = use_i18n();
+    let query = use_query_map();
+    let q = move || query.read().get("q").unwrap_or_default();
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<u32>().ok())
+            .unwrap_or(1)
+            .max(1)
+    };
+    let coupons = Resource::new(
+        move || (q(), page()),
+        |(q, page)| list_coupons(q, String::new(), page),
+    );
+    let page_link = move |p: u32| {
+        let q = q();
+        if q.is_empty() {
+            format!("/?page={p}")
+        } else {
+            format!("/?q={}&page={p}", urlencode(&q))
+        }
+    };
+    view! {
+        <section>
+            <h1 class="tagline">{t!(i18n, tagline)}</h1>
+            <Form method="GET" action="/" attr:class="search" attr:role="search">
+                <input type="search" name="q" value=q data-testid="search-input"
+                    placeholder=move || t_string!(i18n, search_placeholder).to_string()
+                    aria-label=move || t_string!(i18n, search_placeholder).to_string() />
+                <button type="submit" data-testid="search-submit">{t!(i18n, search_button)}</button>
+            </Form>
+            <Transition fallback=move || view! { <p class="loading" data-testid="loading">{t!(i18n, loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match coupons.await {
+                        Ok(p) if p.items.is_empty() => view! { <p class="empty" data-testid="no-results">{t!(i18n, no_results)}</p> }.into_any(),
+                        Ok(p) => {
+                            let has_prev = p.page > 1;
+                            let has_next = (p.page as i64) * (p.per_page as i64) < p.total;
+                            let current = p.page;
+                            view! {
+                                <ul class="coupon-grid" data-testid="coupon-list">
+                                    {p.items.into_iter().map(|coupon| view! { <CouponCard coupon /> }).collect_view()}
+                                </ul>
+                                <nav class="pager">
+                                    {has_prev.then(|| view! { <a href=page_link(current - 1)>{t!(i18n, previous_page)}</a> })}
+                                    <span>{t!(i18n, page_n, n = move || current)}</span>
+                                    {has_next.then(|| view! { <a href=page_link(current + 1) data-testid="next-page">{t!(i18n, next_page)}</a> })}
+                                </nav>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="banner error" role="alert">{error_text(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+pub fn CouponDetailPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let params = use_params_map();
+    let id = move || {
+        params
+            .read()
+            .get("id")
+            .and_then(|id| Uuid::parse_str(&id).ok())
+    };
+    let coupon = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => get_coupon(id).await,
+            None => Err(crate::error::AppError::NotFound),
+        }
+    });
+    view! {
+        <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
+            {move || Suspend::new(async move {
+                match coupon.await {
+                    Ok(c) => {
+                        let status = c.status_at(Utc::now());
+                        let window = match (c.sale_starts_at, c.sale_ends_at) {
+                            (None, None) => None,
+                            (s, e) => Some(format!("{} ~ {}", s.map(display).unwrap_or_default(), e.map(display).unwrap_or_default())),
+                        };
+                        view! {
+                            <article class="card coupon-detail" data-testid="coupon-detail">
+                                <h1 data-testid="coupon-name">{c.name.clone()}</h1>
+                                <div class="shop">{c.shop_name.clone()}</div>
+                                <div class="price big" data-testid="coupon-price">{format_krw(c.price)}</div>
+                                <StatusBadge status />
+                                <p class="description">{c.description.clone()}</p>
+                                <dl>
+                                    <dt>{t!(i18n, stock_left)}</dt><dd data-testid="coupon-stock">{c.stock_left}</dd>
+                                    <dt>{t!(i18n, sale_window)}</dt>
+                                    <dd>{match window { Some(w) => w.into_any(), None => t!(i18n, always).into_any() }}</dd>
+                                    <dt>{t!(i18n, valid_until)}</dt>
+                                    <dd>{match c.valid_until { Some(v) => display(v).into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
+                                    <dt>{t!(i18n, per_customer_limit)}</dt>
+                                    <dd>{match c.per_customer_limit { Some(l) => l.to_string().into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
+                                </dl>
+                                <a href="/">{t!(i18n, back_to_catalogue)}</a>
+                            </article>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="banner error" role="alert">{error_text(&e)}</p> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}

@@ -1,0 +1,232 @@
+//! SQL for coupons. Ownership is part of every owner query
+//! (`... join shops s ... where s.owner_id = $2`): zero rows means "not yours or not there".
+
+use chrono::{DateTime, Utc};
+
+// Timestamps are read as chrono types explicitly (`as "x: DateTime<Utc>"`): sqlx prefers the
+// `time` crate when both are enabled, and the session store enables it.
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::domain::{Coupon, ValidCoupon};
+use crate::error::AppError;
+
+pub async fn shop_of_owner(
+    conn: &mut PgConnection,
+    owner_id: Uuid,
+) -> Result<Option<Uuid>, AppError> {
+    Ok(
+        sqlx::query_scalar!("select id from shops where owner_id = $1", owner_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+pub async fn insert(
+    conn: &mut PgConnection,
+    shop_id: Uuid,
+    c: &ValidCoupon,
+) -> Result<Uuid, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"insert into coupons (shop_id, name, description, price, stock, sale_starts_at, sale_ends_at,
+                                valid_until, per_customer_limit)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+           returning id"#,
+        shop_id,
+        c.name,
+        c.description,
+        c.price.value(),
+        c.stock,
+        c.sale_starts_at as _,
+        c.sale_ends_at as _,
+        c.valid_until as _,
+        c.per_customer_limit,
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Coupon>, AppError> {
+    Ok(sqlx::query_as!(
+        Coupon,
+        r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
+                  c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
+                  c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
+                  c.created_at as "created_at: DateTime<Utc>"
+           from coupons c join shops s on s.id = c.shop_id
+           where c.id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// The coupon if it belongs to `owner_id`'s shop.
+pub async fn get_owned(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner_id: Uuid,
+) -> Result<Option<Coupon>, AppError> {
+    Ok(sqlx::query_as!(
+        Coupon,
+        r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
+                  c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
+                  c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
+                  c.created_at as "created_at: DateTime<Utc>"
+           from coupons c join shops s on s.id = c.shop_id
+           where c.id = $1 and s.owner_id = $2"#,
+        id,
+        owner_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Row-locks the coupon (owner's only) so a concurrent edit cannot interleave.
+pub async fn lock_owned(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner_id: Uuid,
+) -> Result<bool, AppError> {
+    Ok(sqlx::query_scalar!(
+        r#"select c.id from coupons c join shops s on s.id = c.shop_id
+           where c.id = $1 and s.owner_id = $2 for update of c"#,
+        id,
+        owner_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
+}
+
+pub async fn update_owned(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner_id: Uuid,
+    c: &ValidCoupon,
+    on_sale: Option<bool>,
+) -> Result<bool, AppError> {
+    let done = sqlx::query!(
+        r#"update coupons set name = $3, description = $4, price = $5, stock = $6, sale_starts_at = $7,
+                  sale_ends_at = $8, valid_until = $9, per_customer_limit = $10, on_sale = coalesce($11, on_sale)
+           where id = $1 and shop_id = (select id from shops where owner_id = $2)"#,
+        id,
+        owner_id,
+        c.name,
+        c.description,
+        c.price.value(),
+        c.stock,
+        c.sale_starts_at as _,
+        c.sale_ends_at as _,
+        c.valid_until as _,
+        c.per_customer_limit,
+        on_sale,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn set_on_sale(
+    conn: &mut PgConnection,
+    id: Uuid,
+    owner_id: Uuid,
+    on_sale: bool,
+) -> Result<bool, AppError> {
+    let done = sqlx::query!(
+        "update coupons set on_sale = $3 where id = $1 and shop_id = (select id from shops where owner_id = $2)",
+        id,
+        owner_id,
+        on_sale
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub async fn list_for_owner(
+    conn: &mut PgConnection,
+    owner_id: Uuid,
+) -> Result<Vec<Coupon>, AppError> {
+    Ok(sqlx::query_as!(
+        Coupon,
+        r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
+                  c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
+                  c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
+                  c.created_at as "created_at: DateTime<Utc>"
+           from coupons c join shops s on s.id = c.shop_id
+           where s.owner_id = $1
+           order by c.created_at desc"#,
+        owner_id
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// `%text%` for ILIKE, with the pattern characters of `text` escaped.
+fn contains_pattern(text: &str) -> Option<String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let escaped = t
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    Some(format!("%{escaped}%"))
+}
+
+/// The public catalogue: coupons whose owner has not stopped sales and whose sale has not
+/// ended, newest first, matching `text` (name, description or shop) and `shop`.
+pub async fn search(
+    conn: &mut PgConnection,
+    text: &str,
+    shop: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<Coupon>, i64), AppError> {
+    let text = contains_pattern(text);
+    let shop = contains_pattern(shop);
+    let items = sqlx::query_as!(
+        Coupon,
+        r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
+                  c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
+                  c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
+                  c.created_at as "created_at: DateTime<Utc>"
+           from coupons c join shops s on s.id = c.shop_id
+           where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
+             and ($1::text is null or c.name ilike $1 or c.description ilike $1 or s.name ilike $1)
+             and ($2::text is null or s.name ilike $2)
+           order by c.created_at desc, c.id
+           limit $3 offset $4"#,
+        text,
+        shop,
+        limit,
+        offset,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let total = sqlx::query_scalar!(
+        r#"select count(*) as "count!"
+           from coupons c join shops s on s.id = c.shop_id
+           where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
+             and ($1::text is null or c.name ilike $1 or c.description ilike $1 or s.name ilike $1)
+             and ($2::text is null or s.name ilike $2)"#,
+        text,
+        shop,
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok((items, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn search_text_is_escaped() {
+        assert_eq!(contains_pattern("  "), None);
+        assert_eq!(contains_pattern("50%_off\\").unwrap(), "%50\\%\\_off\\\\%");
+    }
+}

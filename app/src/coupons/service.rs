@@ -1,0 +1,86 @@
+//! Coupon use cases shared by the pages (server functions) and the JSON API.
+//! Callers have already run the guard; these functions take the guard's `Principal`.
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::CouponPage;
+use super::repo;
+use crate::auth::server::Principal;
+use crate::domain::{Coupon, CouponPatch, ValidCoupon};
+use crate::error::AppError;
+
+pub const DEFAULT_PER_PAGE: u32 = 20;
+pub const MAX_PER_PAGE: u32 = 100;
+
+pub async fn create(
+    pool: &PgPool,
+    owner: Principal,
+    coupon: ValidCoupon,
+) -> Result<Coupon, AppError> {
+    let mut tx = pool.begin().await?;
+    let shop_id = repo::shop_of_owner(&mut tx, owner.user_id)
+        .await?
+        .ok_or_else(|| {
+            tracing::error!(owner = %owner.user_id, "owner without a shop");
+            AppError::Internal
+        })?;
+    let id = repo::insert(&mut tx, shop_id, &coupon).await?;
+    let created = repo::get(&mut tx, id).await?.ok_or(AppError::Internal)?;
+    tx.commit().await?;
+    tracing::info!(coupon = %id, owner = %owner.user_id, "coupon registered");
+    Ok(created)
+}
+
+/// Applies `patch` to the owner's coupon; another owner's coupon is `NotFound`.
+pub async fn update(
+    pool: &PgPool,
+    owner: Principal,
+    id: Uuid,
+    patch: CouponPatch,
+) -> Result<Coupon, AppError> {
+    let mut tx = pool.begin().await?;
+    if !repo::lock_owned(&mut tx, id, owner.user_id).await? {
+        return Err(AppError::NotFound);
+    }
+    let current = repo::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    let valid = patch.apply(&current).map_err(AppError::Validation)?;
+    repo::update_owned(&mut tx, id, owner.user_id, &valid, patch.on_sale).await?;
+    let updated = repo::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(updated)
+}
+
+pub async fn set_on_sale(
+    pool: &PgPool,
+    owner: Principal,
+    id: Uuid,
+    on_sale: bool,
+) -> Result<(), AppError> {
+    let mut conn = pool.acquire().await?;
+    if repo::set_on_sale(&mut conn, id, owner.user_id, on_sale).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+pub async fn search(
+    pool: &PgPool,
+    q: &str,
+    shop: &str,
+    page: u32,
+    per_page: u32,
+) -> Result<CouponPage, AppError> {
+    let page = page.max(1);
+    let per_page = per_page.clamp(1, MAX_PER_PAGE);
+    let offset = (page as i64 - 1) * per_page as i64;
+    let mut conn = pool.acquire().await?;
+    let (items, total) = repo::search(&mut conn, q, shop, per_page as i64, offset).await?;
+    Ok(CouponPage {
+        items,
+        page,
+        per_page,
+        total,
+    })
+}

@@ -1,0 +1,504 @@
+//! Coupons: what an owner registers, and what everyone sees.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use uuid::Uuid;
+
+use super::fields::{Collector, FieldError, FieldErrors, check_len};
+use super::money::Krw;
+use super::time;
+
+pub const MAX_STOCK: i64 = 1_000_000;
+pub const MAX_PER_CUSTOMER: i64 = 1_000;
+pub const MAX_NAME: u32 = 100;
+pub const MAX_DESCRIPTION: u32 = 2_000;
+
+/// A coupon as the catalogue, the detail page and the JSON API show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Coupon {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub price: i64,
+    pub stock_left: i32,
+    pub shop_id: Uuid,
+    pub shop_name: String,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub per_customer_limit: Option<i32>,
+    /// The owner's switch; `false` once the owner stopped sales.
+    pub on_sale: bool,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Whether a coupon can be bought right now, and if not, why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CouponStatus {
+    Available,
+    SoldOut,
+    NotStarted,
+    Ended,
+    Stopped,
+}
+
+impl Coupon {
+    pub fn status_at(&self, now: DateTime<Utc>) -> CouponStatus {
+        if !self.on_sale {
+            CouponStatus::Stopped
+        } else if self.sale_starts_at.is_some_and(|s| now < s) {
+            CouponStatus::NotStarted
+        } else if self.sale_ends_at.is_some_and(|e| now >= e) {
+            CouponStatus::Ended
+        } else if self.stock_left <= 0 {
+            CouponStatus::SoldOut
+        } else {
+            CouponStatus::Available
+        }
+    }
+
+    /// The same fields as the edit form shows them.
+    pub fn to_form(&self) -> CouponForm {
+        CouponForm {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            price: self.price.to_string(),
+            stock: self.stock_left.to_string(),
+            sale_starts_at: time::to_local_input(self.sale_starts_at),
+            sale_ends_at: time::to_local_input(self.sale_ends_at),
+            valid_until: time::to_local_input(self.valid_until),
+            per_customer_limit: self
+                .per_customer_limit
+                .map(|l| l.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn to_input(&self) -> CouponInput {
+        CouponInput {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            price: self.price,
+            stock: self.stock_left as i64,
+            sale_starts_at: self.sale_starts_at,
+            sale_ends_at: self.sale_ends_at,
+            valid_until: self.valid_until,
+            per_customer_limit: self.per_customer_limit.map(i64::from),
+        }
+    }
+}
+
+/// A coupon registration as the JSON API takes it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CouponInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub price: i64,
+    pub stock: i64,
+    #[serde(default)]
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub valid_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub per_customer_limit: Option<i64>,
+}
+
+/// A validated coupon, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidCoupon {
+    pub name: String,
+    pub description: String,
+    pub price: Krw,
+    pub stock: i32,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+    pub per_customer_limit: Option<i32>,
+}
+
+fn in_range(value: i64, min: i64, max: i64) -> Result<i64, FieldError> {
+    if (min..=max).contains(&value) {
+        Ok(value)
+    } else {
+        Err(FieldError::OutOfRange { min, max })
+    }
+}
+
+impl CouponInput {
+    pub fn validate(&self) -> Result<ValidCoupon, FieldErrors> {
+        let mut c = Collector::default();
+        let name = self.name.trim();
+        c.check("name", check_len(name, 1, MAX_NAME));
+        let description = self.description.trim();
+        c.check("description", check_len(description, 0, MAX_DESCRIPTION));
+        let price = c.check("price", Krw::parse_price(self.price));
+        let stock = c.check("stock", in_range(self.stock, 0, MAX_STOCK));
+        let limit = match self.per_customer_limit {
+            None => Some(None),
+            Some(l) => c
+                .check("per_customer_limit", in_range(l, 1, MAX_PER_CUSTOMER))
+                .map(Some),
+        };
+        if let (Some(s), Some(e)) = (self.sale_starts_at, self.sale_ends_at) {
+            if e <= s {
+                c.add("sale_ends_at", FieldError::EndBeforeStart);
+            }
+        }
+        if let Some(v) = self.valid_until {
+            if self.sale_ends_at.is_some_and(|e| v < e)
+                || self.sale_starts_at.is_some_and(|s| v <= s)
+            {
+                c.add("valid_until", FieldError::BeforeSaleEnd);
+            }
+        }
+        match (price, stock, limit) {
+            (Some(price), Some(stock), Some(limit)) if c.is_empty() => Ok(ValidCoupon {
+                name: name.to_string(),
+                description: description.to_string(),
+                price,
+                stock: stock as i32,
+                sale_starts_at: self.sale_starts_at,
+                sale_ends_at: self.sale_ends_at,
+                valid_until: self.valid_until,
+                per_customer_limit: limit.map(|l| l as i32),
+            }),
+            _ => Err(c.into_errors()),
+        }
+    }
+}
+
+/// The register / edit form: every field as the browser sends it (text).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CouponForm {
+    pub name: String,
+    pub description: String,
+    pub price: String,
+    pub stock: String,
+    pub sale_starts_at: String,
+    pub sale_ends_at: String,
+    pub valid_until: String,
+    pub per_customer_limit: String,
+}
+
+fn parse_int(value: &str) -> Result<Option<i64>, FieldError> {
+    let v: String = value.trim().chars().filter(|c| *c != ',').collect();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse::<i64>().map(Some).map_err(|_| FieldError::Invalid)
+}
+
+impl CouponForm {
+    /// Parses the text fields (numbers may carry thousands separators; times are KST),
+    /// then applies the same rules as the API.
+    pub fn validate(&self) -> Result<ValidCoupon, FieldErrors> {
+        let mut c = Collector::default();
+        let price = c.check(
+            "price",
+            parse_int(&self.price).and_then(|p| p.ok_or(FieldError::Required)),
+        );
+        let stock = c.check(
+            "stock",
+            parse_int(&self.stock).and_then(|s| s.ok_or(FieldError::Required)),
+        );
+        let limit = c.check("per_customer_limit", parse_int(&self.per_customer_limit));
+        let starts = c.check("sale_starts_at", time::parse_local(&self.sale_starts_at));
+        let ends = c.check("sale_ends_at", time::parse_local(&self.sale_ends_at));
+        let valid = c.check("valid_until", time::parse_local(&self.valid_until));
+        let input = CouponInput {
+            name: self.name.clone(),
+            description: self.description.clone(),
+            price: price.unwrap_or(1),
+            stock: stock.unwrap_or(0),
+            sale_starts_at: starts.flatten(),
+            sale_ends_at: ends.flatten(),
+            valid_until: valid.flatten(),
+            per_customer_limit: limit.flatten(),
+        };
+        let mut errors = c.into_errors();
+        match input.validate() {
+            Ok(valid) if errors.is_empty() => Ok(valid),
+            Ok(_) => Err(errors),
+            Err(more) => {
+                for (k, v) in more {
+                    errors.entry(k).or_insert(v);
+                }
+                Err(errors)
+            }
+        }
+    }
+}
+
+/// `Some(None)` for an explicit JSON `null`, `None` when the field is absent.
+fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/v1/coupons/{id}`: absent fields stay, `null` clears an optional field.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CouponPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub price: Option<i64>,
+    #[serde(default)]
+    pub stock: Option<i64>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub sale_starts_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub sale_ends_at: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub valid_until: Option<Option<DateTime<Utc>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub per_customer_limit: Option<Option<i64>>,
+    #[serde(default)]
+    pub on_sale: Option<bool>,
+}
+
+impl CouponPatch {
+    /// The coupon after the patch, validated as a whole (so a new end still has to follow
+    /// the old start).
+    pub fn apply(&self, current: &Coupon) -> Result<ValidCoupon, FieldErrors> {
+        let mut input = current.to_input();
+        if let Some(v) = &self.name {
+            input.name = v.clone();
+        }
+        if let Some(v) = &self.description {
+            input.description = v.clone();
+        }
+        if let Some(v) = self.price {
+            input.price = v;
+        }
+        if let Some(v) = self.stock {
+            input.stock = v;
+        }
+        if let Some(v) = self.sale_starts_at {
+            input.sale_starts_at = v;
+        }
+        if let Some(v) = self.sale_ends_at {
+            input.sale_ends_at = v;
+        }
+        if let Some(v) = self.valid_until {
+            input.valid_until = v;
+        }
+        if let Some(v) = self.per_customer_limit {
+            input.per_customer_limit = v;
+        }
+        input.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn input() -> CouponInput {
+        CouponInput {
+            name: "Americano".into(),
+            description: "One hot or iced americano".into(),
+            price: 4500,
+            stock: 100,
+            sale_starts_at: None,
+            sale_ends_at: None,
+            valid_until: None,
+            per_customer_limit: None,
+        }
+    }
+
+    fn at(h: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, h, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn a_plain_coupon_is_valid() {
+        let v = input().validate().unwrap();
+        assert_eq!(v.price.value(), 4500);
+        assert_eq!(v.stock, 100);
+    }
+
+    #[test]
+    fn field_edges() {
+        let cases: Vec<(fn(&mut CouponInput), &str, FieldError)> = vec![
+            (|i| i.name = "   ".into(), "name", FieldError::Required),
+            (
+                |i| i.name = "x".repeat(101),
+                "name",
+                FieldError::TooLong { max: 100 },
+            ),
+            (
+                |i| i.description = "x".repeat(2001),
+                "description",
+                FieldError::TooLong { max: 2000 },
+            ),
+            (
+                |i| i.price = 0,
+                "price",
+                FieldError::OutOfRange {
+                    min: 1,
+                    max: 10_000_000,
+                },
+            ),
+            (
+                |i| i.price = -5,
+                "price",
+                FieldError::OutOfRange {
+                    min: 1,
+                    max: 10_000_000,
+                },
+            ),
+            (
+                |i| i.price = 10_000_001,
+                "price",
+                FieldError::OutOfRange {
+                    min: 1,
+                    max: 10_000_000,
+                },
+            ),
+            (
+                |i| i.stock = -1,
+                "stock",
+                FieldError::OutOfRange {
+                    min: 0,
+                    max: 1_000_000,
+                },
+            ),
+            (
+                |i| i.stock = 1_000_001,
+                "stock",
+                FieldError::OutOfRange {
+                    min: 0,
+                    max: 1_000_000,
+                },
+            ),
+            (
+                |i| i.per_customer_limit = Some(0),
+                "per_customer_limit",
+                FieldError::OutOfRange { min: 1, max: 1000 },
+            ),
+        ];
+        for (mutate, field, err) in cases {
+            let mut i = input();
+            mutate(&mut i);
+            let errs = i.validate().unwrap_err();
+            assert_eq!(errs.get(field), Some(&err), "{field}");
+            assert_eq!(errs.len(), 1);
+        }
+        let mut i = input();
+        i.stock = 0;
+        i.name = "x".repeat(100);
+        i.per_customer_limit = Some(1000);
+        assert!(
+            i.validate().is_ok(),
+            "zero stock and maximal sizes are allowed"
+        );
+    }
+
+    #[test]
+    fn sale_window_must_be_ordered() {
+        let mut i = input();
+        i.sale_starts_at = Some(at(10));
+        i.sale_ends_at = Some(at(10));
+        assert_eq!(
+            i.validate().unwrap_err().get("sale_ends_at"),
+            Some(&FieldError::EndBeforeStart)
+        );
+        i.sale_ends_at = Some(at(9));
+        assert_eq!(
+            i.validate().unwrap_err().get("sale_ends_at"),
+            Some(&FieldError::EndBeforeStart)
+        );
+        i.sale_ends_at = Some(at(11));
+        assert!(i.validate().is_ok());
+        i.valid_until = Some(at(10));
+        assert_eq!(
+            i.validate().unwrap_err().get("valid_until"),
+            Some(&FieldError::BeforeSaleEnd)
+        );
+        i.valid_until = Some(at(11));
+        assert!(i.validate().is_ok());
+    }
+
+    #[test]
+    fn form_parses_text_and_reports_every_field() {
+        let form = CouponForm {
+            name: "Latte".into(),
+            price: "15,000".into(),
+            stock: "10".into(),
+            sale_starts_at: "2026-12-01T10:00".into(),
+            sale_ends_at: "2026-12-02T10:00".into(),
+            ..Default::default()
+        };
+        let v = form.validate().unwrap();
+        assert_eq!(v.price.value(), 15_000);
+        assert_eq!(v.sale_starts_at.unwrap(), at(1));
+
+        let bad = CouponForm {
+            name: "".into(),
+            price: "abc".into(),
+            stock: "".into(),
+            sale_starts_at: "tomorrow".into(),
+            ..Default::default()
+        };
+        let errs = bad.validate().unwrap_err();
+        assert_eq!(errs.get("name"), Some(&FieldError::Required));
+        assert_eq!(errs.get("price"), Some(&FieldError::Invalid));
+        assert_eq!(errs.get("stock"), Some(&FieldError::Required));
+        assert_eq!(errs.get("sale_starts_at"), Some(&FieldError::Invalid));
+    }
+
+    fn coupon() -> Coupon {
+        Coupon {
+            id: Uuid::nil(),
+            name: "Americano".into(),
+            description: String::new(),
+            price: 4500,
+            stock_left: 3,
+            shop_id: Uuid::nil(),
+            shop_name: "Cafe".into(),
+            sale_starts_at: Some(at(10)),
+            sale_ends_at: Some(at(12)),
+            valid_until: None,
+            per_customer_limit: Some(2),
+            on_sale: true,
+            created_at: at(0),
+        }
+    }
+
+    #[test]
+    fn status_follows_switch_window_and_stock() {
+        let mut c = coupon();
+        assert_eq!(c.status_at(at(9)), CouponStatus::NotStarted);
+        assert_eq!(c.status_at(at(10)), CouponStatus::Available);
+        assert_eq!(c.status_at(at(12)), CouponStatus::Ended);
+        c.stock_left = 0;
+        assert_eq!(c.status_at(at(11)), CouponStatus::SoldOut);
+        c.on_sale = false;
+        assert_eq!(c.status_at(at(11)), CouponStatus::Stopped);
+    }
+
+    #[test]
+    fn patch_keeps_absent_fields_and_clears_nulls() {
+        let c = coupon();
+        let patch: CouponPatch =
+            serde_json::from_str(r#"{"price": 5000, "per_customer_limit": null}"#).unwrap();
+        let v = patch.apply(&c).unwrap();
+        assert_eq!(v.price.value(), 5000);
+        assert_eq!(v.per_customer_limit, None);
+        assert_eq!(v.sale_starts_at, Some(at(10)));
+        let patch: CouponPatch =
+            serde_json::from_str(r#"{"sale_ends_at": "2026-12-01T09:00:00Z"}"#).unwrap();
+        assert_eq!(
+            patch.apply(&c).unwrap_err().get("sale_ends_at"),
+            Some(&FieldError::EndBeforeStart)
+        );
+    }
+}

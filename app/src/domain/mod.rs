@@ -1,0 +1,13 @@
+//! Pure, wasm-safe domain types. Each newtype validates once, on construction; the same
+//! parse runs in the browser (instant feedback) and on the server (the truth).
+
+pub mod coupon;
+pub mod fields;
+pub mod money;
+pub mod time;
+pub mod user;
+
+pub use coupon::{Coupon, CouponForm, CouponInput, CouponPatch, CouponStatus, ValidCoupon};
+pub use fields::{FieldError, FieldErrors};
+pub use money::Krw;
+pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};

@@ -1,0 +1,200 @@
+//! The one error type of Coupan, used by every server function and API handler.
+//!
+//! Policy:
+//! - Each variant maps to one HTTP status and one stable `code` string (API contract).
+//! - Causes that are not the caller's business (database, hashing, I/O) are logged with
+//!   `tracing` where they happen and become `Internal`: the response says only that
+//!   something went wrong on our side.
+//! - Validation errors carry per-field reasons; the UI localises them, the API sends
+//!   English text under `error.fields`.
+//! - A failed login never says whether the account exists (`InvalidCredentials`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{FieldError, FieldErrors};
+
+/// A conflict with the current state of things (HTTP 409).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Conflict {
+    EmailTaken,
+}
+
+impl Conflict {
+    pub fn code(self) -> &'static str {
+        match self {
+            Conflict::EmailTaken => "email_taken",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    /// Malformed request (not JSON, wrong types). The text is ours, never a library's.
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("some fields are not valid")]
+    Validation(FieldErrors),
+    #[error("please log in")]
+    Unauthorized,
+    #[error("the token is missing, invalid or expired")]
+    InvalidToken,
+    #[error("wrong e-mail or password")]
+    InvalidCredentials,
+    #[error("you are not allowed to do that")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("conflict: {}", .0.code())]
+    Conflict(Conflict),
+    #[error("too many attempts, try again in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: u64 },
+    /// The browser could not reach the server (client side only).
+    #[error("the server could not be reached")]
+    Network,
+    #[error("an internal error occurred")]
+    Internal,
+}
+
+impl AppError {
+    pub fn field(field: &str, error: FieldError) -> AppError {
+        AppError::Validation(FieldErrors::from([(field.to_string(), error)]))
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            AppError::BadRequest(_) => 400,
+            AppError::Validation(_) => 422,
+            AppError::Unauthorized | AppError::InvalidToken | AppError::InvalidCredentials => 401,
+            AppError::Forbidden => 403,
+            AppError::NotFound => 404,
+            AppError::Conflict(_) => 409,
+            AppError::TooManyRequests { .. } => 429,
+            AppError::Network => 503,
+            AppError::Internal => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Validation(_) => "validation_failed",
+            AppError::Unauthorized => "unauthorized",
+            AppError::InvalidToken => "invalid_token",
+            AppError::InvalidCredentials => "invalid_credentials",
+            AppError::Forbidden => "forbidden",
+            AppError::NotFound => "not_found",
+            AppError::Conflict(c) => c.code(),
+            AppError::TooManyRequests { .. } => "rate_limited",
+            AppError::Network => "unavailable",
+            AppError::Internal => "internal",
+        }
+    }
+
+    /// Per-field errors, when this is a validation error.
+    pub fn fields(&self) -> Option<&FieldErrors> {
+        match self {
+            AppError::Validation(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
+impl server_fn_error::FromServerFnError for AppError {
+    type Encoder = server_fn_error::JsonEncoding;
+
+    fn from_server_fn_error(value: server_fn_error::ServerFnErrorErr) -> Self {
+        use server_fn_error::ServerFnErrorErr as E;
+        match value {
+            E::Request(_) | E::Response(_) => AppError::Network,
+            E::Args(_) | E::MissingArg(_) | E::Deserialization(_) => {
+                AppError::BadRequest("the request could not be read".into())
+            }
+            _ => AppError::Internal,
+        }
+    }
+}
+
+mod server_fn_error {
+    pub use leptos::server_fn::codec::JsonEncoding;
+    pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::*;
+    use axum::http::{HeaderValue, StatusCode, header};
+    use axum::response::{IntoResponse, Response};
+
+    impl From<sqlx::Error> for AppError {
+        fn from(e: sqlx::Error) -> Self {
+            tracing::error!(error = %e, "database error");
+            AppError::Internal
+        }
+    }
+
+    impl From<tower_sessions::session::Error> for AppError {
+        fn from(e: tower_sessions::session::Error) -> Self {
+            tracing::error!(error = %e, "session store error");
+            AppError::Internal
+        }
+    }
+
+    /// `{"error": {"code", "message", "fields"?}}` with the variant's status.
+    impl IntoResponse for AppError {
+        fn into_response(self) -> Response {
+            let status =
+                StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
+            if let Some(fields) = self.fields() {
+                let fields: serde_json::Map<_, _> = fields
+                    .iter()
+                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.message())))
+                    .collect();
+                error["fields"] = serde_json::Value::Object(fields);
+            }
+            let mut res =
+                (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+            if let AppError::TooManyRequests { retry_after_secs } = self {
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            if matches!(self, AppError::Unauthorized | AppError::InvalidToken) {
+                res.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            res
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_and_statuses_are_stable() {
+        assert_eq!(
+            AppError::Conflict(Conflict::EmailTaken).code(),
+            "email_taken"
+        );
+        assert_eq!(AppError::Conflict(Conflict::EmailTaken).status(), 409);
+        assert_eq!(AppError::field("name", FieldError::Required).status(), 422);
+        assert_eq!(
+            AppError::TooManyRequests {
+                retry_after_secs: 3
+            }
+            .status(),
+            429
+        );
+        assert_eq!(AppError::Internal.to_string(), "an internal error occurred");
+    }
+
+    #[test]
+    fn round_trips_through_json_for_server_functions() {
+        let e = AppError::field("price", FieldError::OutOfRange { min: 1, max: 10 });
+        let back: AppError = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,25 @@
+//! What every request handler and server function can reach (server only).
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::prelude::*;
+use sqlx::PgPool;
+
+use crate::auth::server::JwtKeys;
+use crate::error::AppError;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub pool: PgPool,
+    pub jwt: Arc<JwtKeys>,
+}
+
+/// The state inside a server function (provided by the server's router).
+pub fn app_state() -> Result<AppState, AppError> {
+    use_context::<AppState>().ok_or_else(|| {
+        tracing::error!("AppState missing from the server function context");
+        AppError::Internal
+    })
+}

@@ -1,0 +1,172 @@
+# shellcheck shell=bash
+# Shared setup for ./scripts/run.sh and ./scripts/test.sh: installs what is missing,
+# quickly skipping what is already there, and starts the embedded PostgreSQL.
+# Sourced, not executed. Every step prints one line.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DATA_DIR="${COUPAN_DATA_DIR:-$ROOT/.data}"
+CARGO_LEPTOS_VERSION="0.3.11"
+BINARYEN_VERSION="123.0.0"
+PG_PORT="${COUPAN_PG_PORT:-54329}"
+
+export PATH="$HOME/.cargo/bin:$PATH"
+# Compile-checked queries use the committed .sqlx data, never a live database.
+export SQLX_OFFLINE=true
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf '\033[31merror: %s\033[0m\n' "$*" >&2; exit 1; }
+is_root() { [ "$(id -u)" = 0 ]; }
+
+APT_UPDATED=""
+apt_install() {
+    command -v apt-get >/dev/null || die "apt-get not found; install these packages yourself: $*"
+    local sudo=""
+    if ! is_root; then
+        command -v sudo >/dev/null || die "need root to install: $* (or install them yourself)"
+        sudo="sudo"
+    fi
+    if [ -z "$APT_UPDATED" ]; then
+        $sudo apt-get update -qq >/dev/null
+        APT_UPDATED=1
+    fi
+    say "installing $* (apt)"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+ensure_rust() {
+    if ! command -v rustup >/dev/null; then
+        say "installing rustup"
+        command -v curl >/dev/null || apt_install curl ca-certificates
+        curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none >/dev/null
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    # RUSTUP_AUTO_INSTALL may be 0: install the pinned toolchain explicitly.
+    (cd "$ROOT" && rustup toolchain install >/dev/null 2>&1) || (cd "$ROOT" && rustup toolchain install)
+}
+
+ensure_cargo_leptos() {
+    if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
+        say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 15 min the first time)"
+        (cd "$ROOT" && cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads)
+    fi
+}
+
+ensure_wasm_bindgen() {
+    local want
+    want="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
+    [ -n "$want" ] || die "wasm-bindgen not found in Cargo.lock"
+    if ! wasm-bindgen --version 2>/dev/null | grep -q " $want\$"; then
+        say "installing wasm-bindgen-cli $want (about 11 min the first time)"
+        # --locked fails for this version (its lockfile names a yanked crate).
+        (cd "$ROOT" && cargo install wasm-bindgen-cli --version "$want" --force)
+    fi
+}
+
+ensure_node() {
+    command -v npm >/dev/null || apt_install nodejs npm
+}
+
+ensure_wasm_opt() {
+    if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+        ensure_node
+        say "installing wasm-opt (npm binaryen@$BINARYEN_VERSION)"
+        npm install -g --silent "binaryen@$BINARYEN_VERSION" >/dev/null
+    fi
+}
+
+ensure_toolchain() {
+    ensure_rust
+    ensure_cargo_leptos
+    ensure_wasm_bindgen
+}
+
+# --- embedded PostgreSQL -------------------------------------------------------------
+
+pg_bindir() {
+    local d
+    for d in "${COUPAN_PG_BINDIR:-}" $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [ -n "$d" ] && [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+    done
+    command -v initdb >/dev/null && { dirname "$(command -v initdb)"; return 0; }
+    return 1
+}
+
+# Runs a PostgreSQL server binary as the unprivileged owner of the cluster
+# (PostgreSQL refuses to run as root).
+PG_USER=""
+pg_as_owner() {
+    if is_root; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+}
+
+# Starts (creating on first use) the private cluster in $DATA_DIR/pg and exports
+# DATABASE_URL for database $1. Never touches a cluster it did not create.
+ensure_embedded_pg() {
+    local db="$1" install_if_missing="${2:-yes}"
+    local bindir
+    if ! bindir="$(pg_bindir)"; then
+        if [ "$install_if_missing" = yes ] && command -v apt-get >/dev/null && { is_root || command -v sudo >/dev/null; }; then
+            apt_install postgresql postgresql-contrib
+            bindir="$(pg_bindir)" || die "PostgreSQL was installed but initdb is not found"
+        else
+            die "PostgreSQL server binaries (initdb, pg_ctl) not found. Install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to a PostgreSQL database you own."
+        fi
+    fi
+    local pgdata="$DATA_DIR/pg"
+    mkdir -p "$DATA_DIR"
+    if is_root; then
+        PG_USER=postgres
+        id -u "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER"
+        # The server runs as $PG_USER: it must be able to reach the data directory.
+        chmod o+x "$DATA_DIR"
+        if ! runuser -u "$PG_USER" -- test -x "$DATA_DIR"; then
+            die "user $PG_USER cannot reach $DATA_DIR (a parent folder is private); set COUPAN_DATA_DIR to a reachable folder"
+        fi
+    fi
+    local pwfile="$DATA_DIR/pg-password"
+    if [ ! -s "$pgdata/PG_VERSION" ]; then
+        say "creating the embedded PostgreSQL cluster in $pgdata"
+        rm -rf "$pgdata"
+        mkdir -p "$pgdata"
+        [ -s "$pwfile" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pwfile")
+        local tmp_pw="$pgdata.pw"
+        cp "$pwfile" "$tmp_pw"
+        if is_root; then chown "$PG_USER" "$pgdata" "$tmp_pw"; fi
+        pg_as_owner "$bindir/initdb" -D "$pgdata" -U coupan --pwfile="$tmp_pw" \
+            --auth-host=scram-sha-256 --auth-local=peer -E UTF8 --locale=C.UTF-8 >/dev/null
+        rm -f "$tmp_pw"
+    fi
+    local pw
+    pw="$(cat "$pwfile")"
+    if ! pg_as_owner "$bindir/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+        say "starting the embedded PostgreSQL on 127.0.0.1:$PG_PORT"
+        pg_as_owner "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start \
+            -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=300 -c fsync=${COUPAN_PG_FSYNC:-on}" >/dev/null \
+            || { tail -20 "$pgdata/server.log" >&2; die "the embedded PostgreSQL did not start (log above)"; }
+    fi
+    local admin="postgres://coupan:$pw@127.0.0.1:$PG_PORT"
+    if ! PGPASSWORD="$pw" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -tAc "select 1 from pg_database where datname='$db'" | grep -q 1; then
+        PGPASSWORD="$pw" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -qc "create database \"$db\"" >/dev/null
+    fi
+    export DATABASE_URL="$admin/$db"
+    export COUPAN_PG_ADMIN_URL="$admin/postgres"
+    export COUPAN_PG_PASSWORD="$pw"
+}
+
+pg_recreate_db() {
+    local db="$1"
+    PGPASSWORD="$COUPAN_PG_PASSWORD" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -qc "drop database if exists \"$db\" with (force)" >/dev/null
+    PGPASSWORD="$COUPAN_PG_PASSWORD" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -qc "create database \"$db\"" >/dev/null
+}
+
+# A random JWT secret, generated once and kept with the embedded data.
+ensure_jwt_secret() {
+    if [ -z "${JWT_SECRET:-}" ]; then
+        local f="$DATA_DIR/jwt-secret"
+        mkdir -p "$DATA_DIR"
+        [ -s "$f" ] || (umask 077; head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$f")
+        JWT_SECRET="$(cat "$f")"
+        export JWT_SECRET
+    fi
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs every test: Rust unit tests, integration tests against a real PostgreSQL (one
+# fresh database per test), and the Playwright suite in Debian's Chromium against the
+# real server. Installs what is missing; quick when everything is there.
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+START=$(date +%s)
+
+ensure_toolchain
+ensure_node
+command -v curl >/dev/null || apt_install curl
+if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then apt_install chromium; fi
+if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json -nt end2end/node_modules/.package-lock.json ]; then
+    say "installing end2end npm packages"
+    (cd end2end && npm ci --no-audit --no-fund --silent)
+fi
+if [ -z "${DATABASE_URL:-}" ]; then
+    ensure_embedded_pg coupan_test yes
+fi
+ensure_jwt_secret
+
+say "formatting check"
+cargo fmt --all -- --check
+
+say "unit and integration tests"
+cargo test -p app --features ssr -p server
+
+say "building the site for the browser tests"
+cargo leptos build
+
+E2E_PORT="${COUPAN_E2E_PORT:-3100}"
+E2E_DB_URL="${DATABASE_URL%/*}/coupan_e2e"
+if [ -n "${COUPAN_PG_PASSWORD:-}" ]; then pg_recreate_db coupan_e2e; fi
+LOG="$ROOT/target/e2e-server.log"
+say "starting the server on 127.0.0.1:$E2E_PORT (log: target/e2e-server.log)"
+DATABASE_URL="$E2E_DB_URL" LEPTOS_SITE_ADDR="127.0.0.1:$E2E_PORT" LEPTOS_OUTPUT_NAME=coupan \
+    LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_SITE_PKG_DIR=pkg RUST_LOG="${RUST_LOG:-info}" \
+    "$ROOT/target/debug/server" >"$LOG" 2>&1 &
+SERVER_PID=$!
+trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+for _ in $(seq 1 60); do
+    curl -fsS "http://127.0.0.1:$E2E_PORT/healthz" >/dev/null 2>&1 && break
+    kill -0 $SERVER_PID 2>/dev/null || { cat "$LOG" >&2; die "the server exited"; }
+    sleep 0.5
+done
+curl -fsS "http://127.0.0.1:$E2E_PORT/healthz" >/dev/null || { cat "$LOG" >&2; die "the server did not answer"; }
+
+say "browser tests (Playwright, Chromium)"
+(cd end2end && COUPAN_E2E_URL="http://127.0.0.1:$E2E_PORT" npx playwright test)
+
+say "all tests passed in $(( $(date +%s) - START )) s"

@@ -1,0 +1,104 @@
+//! Settings, all from environment variables, checked once at start with one clear message
+//! per bad value. The run and test scripts set `DATABASE_URL` and `JWT_SECRET` for the
+//! embedded database; a deployment sets them itself.
+
+use std::net::SocketAddr;
+
+#[derive(Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub jwt_secret: String,
+    /// Where to listen; `LEPTOS_SITE_ADDR` (cargo-leptos' name), default 127.0.0.1:3000.
+    pub site_addr: SocketAddr,
+    pub db_max_connections: u32,
+    /// Load the demo shops and customer into an empty database.
+    pub demo_data: bool,
+    /// Mark session cookies `Secure` (behind HTTPS).
+    pub secure_cookies: bool,
+    pub log_json: bool,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("site_addr", &self.site_addr)
+            .field("db_max_connections", &self.db_max_connections)
+            .field("demo_data", &self.demo_data)
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
+    }
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn flag(name: &str, default: bool, errors: &mut Vec<String>) -> bool {
+    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => default,
+        Some("1" | "true" | "yes" | "on") => true,
+        Some("0" | "false" | "no" | "off") => false,
+        Some(other) => {
+            errors.push(format!(
+                "{name}={other:?} is not a boolean (use true or false)"
+            ));
+            default
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, String> {
+        let mut errors = Vec::new();
+        let database_url = var("DATABASE_URL").unwrap_or_else(|| {
+            errors.push(
+                "DATABASE_URL is not set: start the app with ./scripts/run.sh (it runs an embedded PostgreSQL), \
+                 or set DATABASE_URL=postgres://user:password@host:port/database"
+                    .into(),
+            );
+            String::new()
+        });
+        if !database_url.is_empty()
+            && !database_url.starts_with("postgres://")
+            && !database_url.starts_with("postgresql://")
+        {
+            errors.push("DATABASE_URL must start with postgres:// or postgresql://".into());
+        }
+        let jwt_secret = var("JWT_SECRET").unwrap_or_default();
+        if jwt_secret.len() < 32 {
+            errors.push("JWT_SECRET must be set to at least 32 random characters".into());
+        }
+        let site_addr = var("LEPTOS_SITE_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let site_addr = site_addr.parse().unwrap_or_else(|_| {
+            errors.push(format!(
+                "LEPTOS_SITE_ADDR={site_addr:?} is not an address like 127.0.0.1:3000"
+            ));
+            SocketAddr::from(([127, 0, 0, 1], 3000))
+        });
+        let db_max_connections = match var("COUPAN_DB_MAX_CONNECTIONS").map(|v| v.parse::<u32>()) {
+            None => 20,
+            Some(Ok(n)) if (1..=1000).contains(&n) => n,
+            Some(_) => {
+                errors
+                    .push("COUPAN_DB_MAX_CONNECTIONS must be a whole number from 1 to 1000".into());
+                20
+            }
+        };
+        let demo_data = flag("COUPAN_DEMO_DATA", false, &mut errors);
+        let secure_cookies = flag("COUPAN_SECURE_COOKIES", false, &mut errors);
+        let log_json = var("COUPAN_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        if errors.is_empty() {
+            Ok(Config {
+                database_url,
+                jwt_secret,
+                site_addr,
+                db_max_connections,
+                demo_data,
+                secure_cookies,
+                log_json,
+            })
+        } else {
+            Err(errors.join("\n"))
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The Coupan server: configuration, logging and the HTTP application. `main.rs` only
+//! wires them; tests build the same router against their own database.
+
+pub mod config;
+pub mod startup;
+pub mod telemetry;

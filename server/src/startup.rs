@@ -1,0 +1,131 @@
+//! Builds the application: database pool and migrations, the router with its layers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::auth::server::JwtKeys;
+use app::state::AppState;
+use app::{App, shell};
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::config::Config;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+pub async fn connect(config: &Config) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(config.db_max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&config.database_url)
+        .await
+}
+
+/// The leptos settings: from cargo-leptos' environment when present, else defaults.
+pub fn leptos_options(config: &Config) -> LeptosOptions {
+    let mut options = get_configuration(None)
+        .map(|c| c.leptos_options)
+        .unwrap_or_else(|_| {
+            LeptosOptions::builder()
+                .output_name("coupan")
+                .site_root("target/site")
+                .build()
+        });
+    options.site_addr = config.site_addr;
+    options
+}
+
+/// The whole HTTP application over `pool`.
+pub fn router(pool: PgPool, config: &Config) -> Router {
+    let state = AppState {
+        leptos_options: leptos_options(config),
+        pool: pool.clone(),
+        jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
+    };
+    let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
+        .with_name("coupan_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(config.secure_cookies)
+        .with_expiry(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::days(7),
+        ));
+
+    let routes = generate_route_list(App);
+    let context = {
+        let state = state.clone();
+        move || provide_context(state.clone())
+    };
+    let server_fns = {
+        let context = context.clone();
+        move |req| handle_server_fns_with_context(context.clone(), req)
+    };
+    let html_shell = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/lang/{locale}", get(set_language))
+        .nest("/api/v1", app::api::router())
+        .route("/sfn/{*fn_name}", any(server_fns))
+        .leptos_routes_with_context(&state, routes, context.clone(), html_shell)
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(sessions)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Stores the chosen language in the cookie leptos_i18n reads, then goes back to the page
+/// the visitor came from (same site only).
+async fn set_language(Path(locale): Path<String>, headers: HeaderMap) -> Response {
+    if locale != "en" && locale != "ko" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let back = headers
+        .get(header::REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| {
+            let host = headers.get(header::HOST)?.to_str().ok()?;
+            let rest = r
+                .strip_prefix("http://")
+                .or_else(|| r.strip_prefix("https://"))?;
+            let path = rest.strip_prefix(host)?;
+            (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
+        })
+        .unwrap_or_else(|| "/".into());
+    let mut res = Redirect::to(&back).into_response();
+    let cookie = format!("i18n_pref_locale={locale}; Path=/; Max-Age=31536000; SameSite=Lax");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        res.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    res
+}
+
+/// Deletes expired browser sessions every few minutes.
+pub fn spawn_session_cleanup(pool: PgPool) {
+    tokio::spawn(async move {
+        let store = PostgresStore::new(pool);
+        if let Err(e) = store
+            .continuously_delete_expired(Duration::from_secs(300))
+            .await
+        {
+            tracing::warn!(error = %e, "session cleanup stopped");
+        }
+    });
+}

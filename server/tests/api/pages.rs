@@ -1,0 +1,244 @@
+//! Server-rendered pages and server functions (what a browser without JavaScript gets).
+
+use reqwest::StatusCode;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::helpers::{PASSWORD, TestApp, coupon_body};
+
+#[sqlx::test(migrations = "../migrations")]
+async fn catalogue_is_rendered_on_the_server_with_won_prices_and_sold_out_badges(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner("o@example.com", "Morning Coffee").await;
+    app.create_coupon(&owner, coupon_body("Cafe Latte")).await;
+    let mut gone = coupon_body("Cake Set");
+    gone["stock"] = json!(0);
+    app.create_coupon(&owner, gone).await;
+
+    let html = app
+        .client
+        .get(app.url("/"))
+        .header("accept-language", "en-US")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Cafe Latte") && html.contains("15,000원"),
+        "{html}"
+    );
+    assert!(html.contains("data-testid=\"badge-sold-out\""));
+    assert!(html.contains("Sold out"));
+
+    let html = app
+        .client
+        .get(app.url("/?q=latte"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Cafe Latte") && !html.contains("Cake Set"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn language_follows_accept_language_then_the_switch(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let html = app
+        .client
+        .get(app.url("/login"))
+        .header("accept-language", "ko-KR,ko;q=0.9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("로그인"), "Korean from Accept-Language");
+    let html = app
+        .client
+        .get(app.url("/login"))
+        .header("accept-language", "en-US")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Log in") && !html.contains("로그인"));
+
+    let res = app
+        .browser()
+        .get(app.url("/lang/ko"))
+        .header("referer", app.url("/signup"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/signup");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.starts_with("i18n_pref_locale=ko"));
+    let html = app
+        .client
+        .get(app.url("/login"))
+        .header("accept-language", "en-US")
+        .header("cookie", "i18n_pref_locale=ko")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("로그인"),
+        "the stored choice wins over Accept-Language"
+    );
+
+    let res = app
+        .browser()
+        .get(app.url("/lang/ko"))
+        .header("referer", "https://evil.example/x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["location"], "/");
+    assert_eq!(
+        app.client
+            .get(app.url("/lang/fr"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+/// The guard runs inside server functions too: a signed-in customer calling the owner's
+/// functions directly is refused, and gets no data.
+#[sqlx::test(migrations = "../migrations")]
+async fn server_functions_check_the_role(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner("o@example.com", "Shop").await;
+    app.create_coupon(&owner, coupon_body("Secret stock")).await;
+    app.customer("c@example.com").await;
+
+    let browser = app.browser();
+    browser
+        .post(app.url("/sfn/auth/login"))
+        .form(&[("email", "c@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let res = browser
+        .post(app.url("/sfn/owner/coupons"))
+        .send()
+        .await
+        .unwrap();
+    assert!(!res.status().is_success());
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("Forbidden") && !body.contains("Secret stock"),
+        "{body}"
+    );
+
+    let form = [
+        ("name", "x"),
+        ("description", ""),
+        ("price", "1000"),
+        ("stock", "1"),
+        ("sale_starts_at", ""),
+        ("sale_ends_at", ""),
+        ("valid_until", ""),
+        ("per_customer_limit", ""),
+    ];
+    let res = browser
+        .post(app.url("/sfn/owner/coupons/create"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("Forbidden"));
+    let res = app
+        .client
+        .post(app.url("/sfn/owner/coupons/create"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("Unauthorized"));
+    let n: i64 = sqlx::query_scalar("select count(*) from coupons")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+/// A form posted without JavaScript: validation errors come back to the form page
+/// (in the URL, which the page renders), success redirects to the list.
+#[sqlx::test(migrations = "../migrations")]
+async fn coupon_form_works_without_javascript(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.owner("o@example.com", "Shop").await;
+    let browser = app.browser();
+    browser
+        .post(app.url("/sfn/auth/login"))
+        .form(&[("email", "o@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+
+    let post = |price: &'static str| {
+        let form = vec![
+            ("name", "Bingsu"),
+            ("description", "Shaved ice"),
+            ("price", price),
+            ("stock", "5"),
+            ("sale_starts_at", ""),
+            ("sale_ends_at", ""),
+            ("valid_until", ""),
+            ("per_customer_limit", ""),
+        ];
+        browser
+            .post(app.url("/sfn/owner/coupons/create"))
+            .header("accept", "text/html")
+            .header("referer", app.url("/owner/coupons/new"))
+            .form(&form)
+            .send()
+    };
+    let res = post("zero").await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        back.contains("/owner/coupons/new") && back.contains("__err="),
+        "{back}"
+    );
+    let html = browser
+        .get(&back)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data-testid=\"error-price\""),
+        "the field error is rendered server-side"
+    );
+
+    let res = post("12,000").await.unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    assert_eq!(res.headers()["location"], "/owner/coupons");
+    let html = browser
+        .get(app.url("/owner/coupons"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Bingsu") && html.contains("12,000원"));
+}
