@@ -14,6 +14,10 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::auth::api::router())
         .merge(crate::coupons::api::router())
+        .merge(crate::orders::api::router())
+        .merge(crate::mypage::api::router())
+        .merge(crate::vouchers::api::router())
+        .merge(crate::owner::api::router())
         .fallback(|| async { AppError::NotFound })
 }
 

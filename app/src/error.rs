@@ -18,12 +18,58 @@ use crate::domain::{FieldError, FieldErrors};
 #[serde(rename_all = "snake_case")]
 pub enum Conflict {
     EmailTaken,
+    OutOfStock,
+    NotOnSale,
+    SaleNotStarted,
+    SaleEnded,
+    LimitExceeded,
+    AlreadyCancelled,
+    NotCancellable,
+    VoucherRedeemed,
+    VoucherAlreadyRedeemed,
+    VoucherCancelled,
+    VoucherUnpaid,
+    VoucherExpired,
+    VoucherOtherShop,
 }
 
 impl Conflict {
     pub fn code(self) -> &'static str {
         match self {
             Conflict::EmailTaken => "email_taken",
+            Conflict::OutOfStock => "out_of_stock",
+            Conflict::NotOnSale => "not_on_sale",
+            Conflict::SaleNotStarted => "sale_not_started",
+            Conflict::SaleEnded => "sale_ended",
+            Conflict::LimitExceeded => "limit_exceeded",
+            Conflict::AlreadyCancelled => "already_cancelled",
+            Conflict::NotCancellable => "not_cancellable",
+            Conflict::VoucherRedeemed => "voucher_redeemed",
+            Conflict::VoucherAlreadyRedeemed => "voucher_already_redeemed",
+            Conflict::VoucherCancelled => "voucher_cancelled",
+            Conflict::VoucherUnpaid => "voucher_unpaid",
+            Conflict::VoucherExpired => "voucher_expired",
+            Conflict::VoucherOtherShop => "voucher_other_shop",
+        }
+    }
+
+    /// The English message of the API.
+    pub fn message(self) -> &'static str {
+        match self {
+            Conflict::EmailTaken => "an account with this e-mail already exists",
+            Conflict::OutOfStock => "sold out: not enough stock left",
+            Conflict::NotOnSale => "sales of this coupon are stopped",
+            Conflict::SaleNotStarted => "the sale has not started yet",
+            Conflict::SaleEnded => "the sale has ended",
+            Conflict::LimitExceeded => "this would exceed the limit per customer",
+            Conflict::AlreadyCancelled => "the order is already cancelled",
+            Conflict::NotCancellable => "the order can no longer be cancelled",
+            Conflict::VoucherRedeemed => "a voucher of this order was already used",
+            Conflict::VoucherAlreadyRedeemed => "this voucher code was already used",
+            Conflict::VoucherCancelled => "this voucher belongs to a cancelled order",
+            Conflict::VoucherUnpaid => "this voucher's order is not paid",
+            Conflict::VoucherExpired => "this voucher has expired",
+            Conflict::VoucherOtherShop => "this voucher belongs to another shop",
         }
     }
 }
@@ -45,8 +91,11 @@ pub enum AppError {
     Forbidden,
     #[error("not found")]
     NotFound,
-    #[error("conflict: {}", .0.code())]
+    #[error("{}", .0.message())]
     Conflict(Conflict),
+    /// The same `Idempotency-Key` was sent with other parameters.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     #[error("too many attempts, try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
     /// The browser could not reach the server (client side only).
@@ -64,7 +113,7 @@ impl AppError {
     pub fn status(&self) -> u16 {
         match self {
             AppError::BadRequest(_) => 400,
-            AppError::Validation(_) => 422,
+            AppError::Validation(_) | AppError::IdempotencyKeyReused => 422,
             AppError::Unauthorized | AppError::InvalidToken | AppError::InvalidCredentials => 401,
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
@@ -85,6 +134,7 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
             AppError::Conflict(c) => c.code(),
+            AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::Network => "unavailable",
             AppError::Internal => "internal",

@@ -6,11 +6,19 @@ pub mod components;
 pub mod coupons;
 pub mod domain;
 pub mod error;
+pub mod mypage;
+pub mod orders;
+pub mod owner;
+pub mod vouchers;
 
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod demo;
+#[cfg(feature = "ssr")]
+pub mod events;
+#[cfg(feature = "ssr")]
+pub mod request_id;
 #[cfg(feature = "ssr")]
 pub mod state;
 
@@ -20,19 +28,22 @@ include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
+use crate::auth::AuthProvider;
 use crate::auth::pages::{LoginPage, SignupPage};
 use crate::components::Layout;
 use crate::coupons::owner_pages::{EditCouponPage, MyCouponsPage, NewCouponPage};
 use crate::coupons::pages::{CataloguePage, CouponDetailPage};
 use crate::i18n::*;
+use crate::mypage::pages::MyPage;
+use crate::owner::pages::DashboardPage;
 
 /// The HTML document around the app (server-rendered).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html>
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
@@ -61,20 +72,26 @@ pub fn App() -> impl IntoView {
 
 #[component]
 fn Shell() -> impl IntoView {
-    crate::auth::provide_auth();
+    // Async: the server sends each page complete (no out-of-order chunks that need
+    // JavaScript to put in place), so pages and forms work without JavaScript, and a page
+    // can still set its status code.
     view! {
         <Router>
+            <AuthProvider>
             <Layout>
                 <Routes fallback=NotFound>
-                    <Route path=path!("/") view=CataloguePage />
-                    <Route path=path!("/coupons/:id") view=CouponDetailPage />
-                    <Route path=path!("/login") view=LoginPage />
-                    <Route path=path!("/signup") view=SignupPage />
-                    <Route path=path!("/owner/coupons") view=MyCouponsPage />
-                    <Route path=path!("/owner/coupons/new") view=NewCouponPage />
-                    <Route path=path!("/owner/coupons/:id/edit") view=EditCouponPage />
+                    <Route path=path!("/") view=CataloguePage ssr=SsrMode::Async />
+                    <Route path=path!("/coupons/:id") view=CouponDetailPage ssr=SsrMode::Async />
+                    <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
+                    <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
+                    <Route path=path!("/mypage") view=MyPage ssr=SsrMode::Async />
+                    <Route path=path!("/owner/dashboard") view=DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/owner/coupons") view=MyCouponsPage ssr=SsrMode::Async />
+                    <Route path=path!("/owner/coupons/new") view=NewCouponPage ssr=SsrMode::Async />
+                    <Route path=path!("/owner/coupons/:id/edit") view=EditCouponPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
+            </AuthProvider>
         </Router>
     }
 }

@@ -16,6 +16,13 @@ pub struct Config {
     /// Mark session cookies `Secure` (behind HTTPS).
     pub secure_cookies: bool,
     pub log_json: bool,
+    /// Base URL of the payment gateway (`COUPAN_PAYMENT_URL`).
+    pub payment_url: String,
+    pub payment_timeout: std::time::Duration,
+    /// Payment worker loops in this process (0 = none).
+    pub payment_workers: usize,
+    pub breaker_failures: u32,
+    pub breaker_open: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -42,6 +49,17 @@ fn flag(name: &str, default: bool, errors: &mut Vec<String>) -> bool {
             errors.push(format!(
                 "{name}={other:?} is not a boolean (use true or false)"
             ));
+            default
+        }
+    }
+}
+
+fn number(name: &str, default: u64, min: u64, max: u64, errors: &mut Vec<String>) -> u64 {
+    match var(name).map(|v| v.parse::<u64>()) {
+        None => default,
+        Some(Ok(n)) if (min..=max).contains(&n) => n,
+        Some(_) => {
+            errors.push(format!("{name} must be a whole number from {min} to {max}"));
             default
         }
     }
@@ -87,6 +105,29 @@ impl Config {
         let demo_data = flag("COUPAN_DEMO_DATA", false, &mut errors);
         let secure_cookies = flag("COUPAN_SECURE_COOKIES", false, &mut errors);
         let log_json = var("COUPAN_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
+        let payment_url =
+            var("COUPAN_PAYMENT_URL").unwrap_or_else(|| "http://127.0.0.1:3002".into());
+        if !payment_url.starts_with("http://") && !payment_url.starts_with("https://") {
+            errors.push(format!(
+                "COUPAN_PAYMENT_URL={payment_url:?} must start with http:// or https://"
+            ));
+        }
+        let payment_timeout = std::time::Duration::from_millis(number(
+            "COUPAN_PAYMENT_TIMEOUT_MS",
+            5000,
+            100,
+            120_000,
+            &mut errors,
+        ));
+        let payment_workers = number("COUPAN_PAYMENT_WORKERS", 4, 0, 64, &mut errors) as usize;
+        let breaker_failures = number("COUPAN_BREAKER_FAILURES", 5, 1, 1000, &mut errors) as u32;
+        let breaker_open = std::time::Duration::from_secs(number(
+            "COUPAN_BREAKER_OPEN_SECS",
+            10,
+            1,
+            3600,
+            &mut errors,
+        ));
         if errors.is_empty() {
             Ok(Config {
                 database_url,
@@ -96,6 +137,11 @@ impl Config {
                 demo_data,
                 secure_cookies,
                 log_json,
+                payment_url,
+                payment_timeout,
+                payment_workers,
+                breaker_failures,
+                breaker_open,
             })
         } else {
             Err(errors.join("\n"))

@@ -2,5 +2,6 @@
 //! wires them; tests build the same router against their own database.
 
 pub mod config;
+pub mod payment;
 pub mod startup;
 pub mod telemetry;

@@ -34,6 +34,12 @@ async fn run(config: Config) -> Result<(), String> {
         tracing::info!("loaded the demo shops, coupons and customer (see README)");
     }
     startup::spawn_session_cleanup(pool.clone());
+    let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
+    let workers = if config.payment_workers > 0 {
+        startup::payment_worker(pool.clone(), &config).spawn(workers_stop)
+    } else {
+        Vec::new()
+    };
     let app = startup::router(pool, &config);
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
@@ -43,7 +49,13 @@ async fn run(config: Config) -> Result<(), String> {
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .map_err(|e| format!("server error: {e}"))
+        .map_err(|e| format!("server error: {e}"))?;
+    // Let each worker finish (or release) the job in hand.
+    let _ = stop_workers.send(true);
+    for w in workers {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), w).await;
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

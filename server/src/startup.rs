@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use app::auth::server::JwtKeys;
+use app::request_id::RequestId;
 use app::state::AppState;
 use app::{App, shell};
 use axum::Router;
@@ -87,8 +88,29 @@ pub fn router(pool: PgPool, config: &Config) -> Router {
             _,
         >(context, shell))
         .layer(sessions)
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            let id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// Takes the caller's `X-Request-Id` (if plain and short) or makes one; the handlers and
+/// the events they append see it, and the response echoes it.
+async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(RequestId::accept)
+        .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
+    req.extensions_mut().insert(id.clone());
+    let mut res = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id.0) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
 }
 
 /// Stores the chosen language in the cookie leptos_i18n reads, then goes back to the page
@@ -115,6 +137,21 @@ async fn set_language(Path(locale): Path<String>, headers: HeaderMap) -> Respons
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     res
+}
+
+/// The payment worker as configured.
+pub fn payment_worker(pool: PgPool, config: &Config) -> crate::payment::Worker {
+    use crate::payment::{Breaker, Gateway, Worker, worker::WorkerSettings};
+    let settings = WorkerSettings {
+        tasks: config.payment_workers,
+        ..WorkerSettings::default()
+    };
+    Worker::new(
+        pool,
+        Gateway::new(&config.payment_url, config.payment_timeout),
+        Arc::new(Breaker::new(config.breaker_failures, config.breaker_open)),
+        settings,
+    )
 }
 
 /// Deletes expired browser sessions every few minutes.

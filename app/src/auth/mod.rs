@@ -78,37 +78,43 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
     repo::find_user(&mut conn, p.user_id).await
 }
 
-/// The account actions and the current user, shared by the header and the pages.
+/// The current user and the log-out action, shared by the header and the pages.
 #[derive(Clone, Copy)]
 pub struct Auth {
-    pub signup: ServerAction<Signup>,
-    pub login: ServerAction<Login>,
     pub logout: ServerAction<Logout>,
+    /// Bumped after a log-in or sign-up, so the user is read again.
+    pub version: RwSignal<u32>,
     pub user: Resource<Result<Option<UserView>, AppError>>,
 }
 
+impl Auth {
+    pub fn refresh(&self) {
+        self.version.update(|v| *v += 1);
+    }
+}
+
 pub fn provide_auth() -> Auth {
-    let signup = ServerAction::<Signup>::new();
-    let login = ServerAction::<Login>::new();
     let logout = ServerAction::<Logout>::new();
+    let version = RwSignal::new(0);
     let user = Resource::new(
-        move || {
-            (
-                signup.version().get(),
-                login.version().get(),
-                logout.version().get(),
-            )
-        },
+        move || (version.get(), logout.version().get()),
         |_| current_user(),
     );
     let auth = Auth {
-        signup,
-        login,
         logout,
+        version,
         user,
     };
     provide_context(auth);
     auth
+}
+
+/// Provides `Auth` to its children. Actions of forms live in their pages (inside
+/// `<Routes>`), where they can read a failed no-JavaScript submission back from the URL.
+#[component]
+pub fn AuthProvider(children: Children) -> impl IntoView {
+    provide_auth();
+    children()
 }
 
 pub fn use_auth() -> Auth {

@@ -5,7 +5,7 @@ use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
-use super::use_auth;
+use super::{Login, Signup, use_auth};
 use crate::components::form::last_error;
 use crate::components::{ErrorBanner, Field, FieldMessage};
 use crate::i18n::*;
@@ -14,18 +14,24 @@ use crate::i18n::*;
 pub fn LoginPage() -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
-    let error = last_error(auth.login.value());
+    let login = ServerAction::<Login>::new();
+    Effect::watch(
+        move || login.version().get(),
+        move |_, _, _| auth.refresh(),
+        false,
+    );
+    let error = last_error(login.value());
     let next = move || use_query_map().read().get("next").unwrap_or_default();
     view! {
         <section class="card narrow">
             <h1>{t!(i18n, login_title)}</h1>
-            <ActionForm action=auth.login attr:data-testid="login-form">
+            <ActionForm action=login attr:data-testid="login-form">
                 <ErrorBanner error />
                 <input type="hidden" name="next" value=next />
                 <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email" />
                 <Field name="password" kind="password" label=Signal::derive(move || t_string!(i18n, password).to_string()) error required=true autocomplete="current-password" />
-                <button type="submit" class="primary" data-testid="login-submit" disabled=move || auth.login.pending().get()>
-                    {move || if auth.login.pending().get() { t_string!(i18n, loading).to_string() } else { t_string!(i18n, login_button).to_string() }}
+                <button type="submit" class="primary" data-testid="login-submit" disabled=move || login.pending().get()>
+                    {move || if login.pending().get() { t_string!(i18n, loading).to_string() } else { t_string!(i18n, login_button).to_string() }}
                 </button>
             </ActionForm>
             <p class="muted">{t!(i18n, no_account)} " " <a href="/signup">{t!(i18n, nav_signup)}</a></p>
@@ -37,7 +43,13 @@ pub fn LoginPage() -> impl IntoView {
 pub fn SignupPage() -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
-    let error = last_error(auth.signup.value());
+    let signup = ServerAction::<Signup>::new();
+    Effect::watch(
+        move || signup.version().get(),
+        move |_, _, _| auth.refresh(),
+        false,
+    );
+    let error = last_error(signup.value());
     let initial_role = use_query_map()
         .read_untracked()
         .get("role")
@@ -50,7 +62,7 @@ pub fn SignupPage() -> impl IntoView {
     view! {
         <section class="card narrow">
             <h1>{t!(i18n, signup_title)}</h1>
-            <ActionForm action=auth.signup attr:data-testid="signup-form">
+            <ActionForm action=signup attr:data-testid="signup-form">
                 <ErrorBanner error />
                 <fieldset class="field role-choice">
                     <legend>{t!(i18n, role)}</legend>
@@ -75,8 +87,8 @@ pub fn SignupPage() -> impl IntoView {
                     <Field name="shop_name" label=Signal::derive(move || t_string!(i18n, shop_name).to_string())
                         hint=Signal::derive(move || t_string!(i18n, shop_name_hint).to_string()) error autocomplete="organization" />
                 </div>
-                <button type="submit" class="primary" data-testid="signup-submit" disabled=move || auth.signup.pending().get()>
-                    {move || if auth.signup.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, signup_button).to_string() }}
+                <button type="submit" class="primary" data-testid="signup-submit" disabled=move || signup.pending().get()>
+                    {move || if signup.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, signup_button).to_string() }}
                 </button>
             </ActionForm>
             <p class="muted">{t!(i18n, have_account)} " " <a href="/login">{t!(i18n, nav_login)}</a></p>

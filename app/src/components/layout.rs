@@ -21,12 +21,16 @@ pub fn Layout(children: Children) -> impl IntoView {
                         match auth.user.await {
                             Ok(Some(user)) => {
                                 let owner_links = (user.role == Role::Owner).then(|| view! {
+                                    <a href="/owner/dashboard" data-testid="nav-dashboard">{t!(i18n, nav_dashboard)}</a>
                                     <a href="/owner/coupons" data-testid="nav-my-coupons">{t!(i18n, nav_my_coupons)}</a>
-                                    <a href="/owner/coupons/new" data-testid="nav-new-coupon">{t!(i18n, nav_new_coupon)}</a>
+                                });
+                                let customer_links = (user.role == Role::Customer).then(|| view! {
+                                    <a href="/mypage" data-testid="nav-mypage">{t!(i18n, nav_mypage)}</a>
                                 });
                                 let name = user.name.clone();
                                 view! {
                                     {owner_links}
+                                    {customer_links}
                                     <span class="who" data-testid="current-user">{t!(i18n, welcome, name = move || name.clone())}</span>
                                     <ActionForm action=auth.logout attr:class="inline">
                                         <button type="submit" class="link" data-testid="logout">{t!(i18n, nav_logout)}</button>

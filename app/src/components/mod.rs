@@ -40,11 +40,56 @@ pub fn error_text(e: &AppError) -> String {
         AppError::InvalidCredentials => t_string!(i18n, err_invalid_credentials).to_string(),
         AppError::Forbidden => t_string!(i18n, err_forbidden).to_string(),
         AppError::NotFound => t_string!(i18n, err_not_found).to_string(),
-        AppError::Conflict(Conflict::EmailTaken) => t_string!(i18n, err_email_taken).to_string(),
+        AppError::Conflict(c) => match c {
+            Conflict::EmailTaken => t_string!(i18n, err_email_taken),
+            Conflict::OutOfStock => t_string!(i18n, err_out_of_stock),
+            Conflict::NotOnSale => t_string!(i18n, err_not_on_sale),
+            Conflict::SaleNotStarted => t_string!(i18n, err_sale_not_started),
+            Conflict::SaleEnded => t_string!(i18n, err_sale_ended),
+            Conflict::LimitExceeded => t_string!(i18n, err_limit_exceeded),
+            Conflict::AlreadyCancelled => t_string!(i18n, err_already_cancelled),
+            Conflict::NotCancellable => t_string!(i18n, err_not_cancellable),
+            Conflict::VoucherRedeemed => t_string!(i18n, err_voucher_redeemed),
+            Conflict::VoucherAlreadyRedeemed => t_string!(i18n, err_voucher_already_redeemed),
+            Conflict::VoucherCancelled => t_string!(i18n, err_voucher_cancelled),
+            Conflict::VoucherUnpaid => t_string!(i18n, err_voucher_unpaid),
+            Conflict::VoucherExpired => t_string!(i18n, err_voucher_expired),
+            Conflict::VoucherOtherShop => t_string!(i18n, err_voucher_other_shop),
+        }
+        .to_string(),
+        AppError::IdempotencyKeyReused => t_string!(i18n, err_idempotency).to_string(),
         AppError::TooManyRequests { retry_after_secs } => {
             t_string!(i18n, err_too_many, secs = *retry_after_secs).to_string()
         }
         AppError::Network => t_string!(i18n, err_network).to_string(),
         AppError::Internal => t_string!(i18n, err_generic).to_string(),
     }
+}
+
+/// The localised label of an order status.
+pub fn order_status_text(s: crate::domain::OrderStatus) -> String {
+    use crate::domain::OrderStatus::*;
+    let i18n = use_i18n();
+    match s {
+        Ordered => t_string!(i18n, status_ordered),
+        Paid => t_string!(i18n, status_paid),
+        PaymentFailed => t_string!(i18n, status_payment_failed),
+        Cancelled => t_string!(i18n, status_cancelled),
+    }
+    .to_string()
+}
+
+/// The localised label of a payment status.
+pub fn payment_status_text(s: crate::domain::PaymentStatus) -> String {
+    use crate::domain::PaymentStatus::*;
+    let i18n = use_i18n();
+    match s {
+        Pending => t_string!(i18n, pay_pending),
+        Completed => t_string!(i18n, pay_completed),
+        Failed => t_string!(i18n, pay_failed),
+        RefundPending => t_string!(i18n, pay_refund_pending),
+        Refunded => t_string!(i18n, pay_refunded),
+        Voided => t_string!(i18n, pay_voided),
+    }
+    .to_string()
 }

@@ -178,6 +178,7 @@ pub fn CouponDetailPage() -> impl IntoView {
                                     <dt>{t!(i18n, per_customer_limit)}</dt>
                                     <dd>{match c.per_customer_limit { Some(l) => l.to_string().into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
                                 </dl>
+                                {(status == CouponStatus::Available).then(|| view! { <BuyBox coupon_id=c.id /> })}
                                 <a href="/">{t!(i18n, back_to_catalogue)}</a>
                             </article>
                         }.into_any()
@@ -185,6 +186,64 @@ pub fn CouponDetailPage() -> impl IntoView {
                     Err(e) => view! { <p class="banner error" role="alert">{error_text(&e)}</p> }.into_any(),
                 }
             })}
+        </Transition>
+    }
+}
+
+/// A key that is new for every rendering of the buy form: unique per customer is enough,
+/// since the server scopes keys by customer.
+fn new_idempotency_key(coupon_id: Uuid) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let now = Utc::now();
+    format!(
+        "web-{coupon_id}-{}-{}-{n}",
+        now.timestamp(),
+        now.timestamp_subsec_nanos()
+    )
+}
+
+/// The buy form: customers only (the server checks again). The idempotency key rendered
+/// into the form makes a double click or a resent form one order.
+#[component]
+fn BuyBox(coupon_id: Uuid) -> impl IntoView {
+    use crate::auth::use_auth;
+    use crate::components::form::last_error;
+    use crate::components::{ErrorBanner, FieldMessage};
+    use crate::domain::Role;
+    use crate::orders::BuyCoupon;
+    use leptos::form::ActionForm;
+
+    let i18n = use_i18n();
+    let auth = use_auth();
+    let buy = ServerAction::<BuyCoupon>::new();
+    let error = last_error(buy.value());
+    let key = new_idempotency_key(coupon_id);
+    view! {
+        <Transition fallback=|| ()>
+            {move || {
+                let key = key.clone();
+                Suspend::new(async move {
+                    match auth.user.await {
+                        Ok(Some(u)) if u.role == Role::Customer => view! {
+                            <ActionForm action=buy attr:class="buy" attr:data-testid="buy-form">
+                                <ErrorBanner error />
+                                <input type="hidden" name="coupon_id" value=coupon_id.to_string() />
+                                <input type="hidden" name="idempotency_key" value=key />
+                                <label for="f-quantity">{t!(i18n, quantity)}</label>
+                                <input id="f-quantity" name="quantity" type="number" min="1" max="100" value="1" data-testid="input-quantity" />
+                                <FieldMessage error field="quantity" />
+                                <button type="submit" class="primary" data-testid="buy-submit" disabled=move || buy.pending().get()>
+                                    {move || if buy.pending().get() { t_string!(i18n, buying).to_string() } else { t_string!(i18n, buy_button).to_string() }}
+                                </button>
+                            </ActionForm>
+                        }.into_any(),
+                        Ok(Some(_)) => ().into_any(),
+                        _ => view! { <a class="button" href="/login" data-testid="login-to-buy">{t!(i18n, login_to_buy)}</a> }.into_any(),
+                    }
+                })
+            }}
         </Transition>
     }
 }

@@ -4,10 +4,12 @@
 pub mod coupon;
 pub mod fields;
 pub mod money;
+pub mod order;
 pub mod time;
 pub mod user;
 
 pub use coupon::{Coupon, CouponForm, CouponInput, CouponPatch, CouponStatus, ValidCoupon};
 pub use fields::{FieldError, FieldErrors};
 pub use money::Krw;
+pub use order::{BuyInput, MyPageRow, OrderStatus, OrderView, PaymentStatus, VoucherView};
 pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};

@@ -21,6 +21,11 @@ pub fn test_config() -> Config {
         demo_data: false,
         secure_cookies: false,
         log_json: false,
+        payment_url: "http://127.0.0.1:9".into(),
+        payment_timeout: std::time::Duration::from_secs(2),
+        payment_workers: 0,
+        breaker_failures: 5,
+        breaker_open: std::time::Duration::from_secs(1),
     }
 }
 
@@ -133,4 +138,171 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Valu
 
 pub fn coupon_body(name: &str) -> Value {
     json!({ "name": name, "description": "desc", "price": 15000, "stock": 10 })
+}
+
+/// A customer made directly in the database (no password hashing) with a valid token:
+/// for tests that need hundreds of buyers.
+pub async fn quick_customers(pool: &PgPool, n: usize) -> Vec<String> {
+    let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "insert into users (email, password_hash, name, role)
+         select 'buyer' || g || '-' || gen_random_uuid() || '@example.com', 'x', 'Buyer', 'customer'
+         from generate_series(1, $1) g returning id",
+    )
+    .bind(n as i32)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let keys = app::auth::server::JwtKeys::new(JWT_SECRET.as_bytes());
+    ids.into_iter()
+        .map(|user_id| {
+            keys.issue(app::auth::server::Principal {
+                user_id,
+                role: app::domain::Role::Customer,
+            })
+            .unwrap()
+            .0
+        })
+        .collect()
+}
+
+/// An in-process payment gateway on a real port, which tests can stop and start again
+/// (its ledger survives).
+pub struct TestGateway {
+    pub gateway: paygate::Gateway,
+    pub addr: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestGateway {
+    pub async fn start() -> TestGateway {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let gateway = paygate::Gateway::in_memory();
+        let mut g = TestGateway {
+            gateway,
+            addr,
+            task: None,
+        };
+        g.serve(listener);
+        g
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let router = paygate::router(self.gateway.clone());
+        self.task = Some(tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap()
+        }));
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.stop();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+
+    pub fn set_mode(&self, f: impl FnOnce(&mut paygate::Mode)) {
+        let mut m = self.gateway.mode();
+        f(&mut m);
+        self.gateway.set_mode(m);
+    }
+
+    /// Charges and refunds per order id.
+    pub async fn counts(&self) -> std::collections::HashMap<String, (usize, usize)> {
+        let mut map = std::collections::HashMap::new();
+        for e in self.gateway.ledger().await.entries {
+            let slot: &mut (usize, usize) = map.entry(e.order_id.clone()).or_default();
+            match e.kind {
+                paygate::LedgerKind::Charge => slot.0 += 1,
+                paygate::LedgerKind::Refund => slot.1 += 1,
+            }
+        }
+        map
+    }
+}
+
+/// A worker against `gateway`, with short backoffs and a quick breaker, driven by tests.
+pub fn test_worker(pool: &PgPool, gateway_url: &str) -> server::payment::Worker {
+    use server::payment::{Breaker, Gateway, Worker, worker::WorkerSettings};
+    let settings = WorkerSettings {
+        tasks: 1,
+        poll_interval: std::time::Duration::from_millis(20),
+        backoff_base: std::time::Duration::from_millis(5),
+        backoff_max: std::time::Duration::from_millis(40),
+    };
+    Worker::new(
+        pool.clone(),
+        Gateway::new(gateway_url, std::time::Duration::from_secs(3)),
+        std::sync::Arc::new(Breaker::new(3, std::time::Duration::from_millis(100))),
+        settings,
+    )
+}
+
+/// Runs the worker until no payment work is left at all (waiting out backoffs), or panics
+/// after `secs`.
+pub async fn settle(worker: &server::payment::Worker, pool: &PgPool, secs: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        worker.drain().await.unwrap();
+        let left: i64 = sqlx::query_scalar("select count(*) from payment_jobs")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if left == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{left} payment jobs still queued"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+impl TestApp {
+    pub async fn buy(
+        &self,
+        token: &str,
+        coupon_id: &str,
+        quantity: i64,
+        key: Option<&str>,
+    ) -> Response {
+        let mut req = self
+            .client
+            .post(self.url("/api/v1/orders"))
+            .bearer_auth(token)
+            .json(&json!({"coupon_id": coupon_id, "quantity": quantity}));
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn order_status(&self, order_id: &str) -> (String, String) {
+        let id = uuid::Uuid::parse_str(order_id).unwrap();
+        sqlx::query_as("select status, payment_status from orders where id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
+
+    pub async fn stock(&self, coupon_id: &str) -> i32 {
+        let id = uuid::Uuid::parse_str(coupon_id).unwrap();
+        sqlx::query_scalar("select stock from coupons where id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .unwrap()
+    }
 }

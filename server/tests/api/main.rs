@@ -4,4 +4,6 @@
 mod auth;
 mod coupons;
 mod helpers;
+mod orders;
 mod pages;
+mod saga;

@@ -242,3 +242,34 @@ async fn coupon_form_works_without_javascript(pool: PgPool) {
         .unwrap();
     assert!(html.contains("Bingsu") && html.contains("12,000원"));
 }
+
+/// A failed log-in without JavaScript comes back to the log-in page with its message.
+#[sqlx::test(migrations = "../migrations")]
+async fn failed_login_without_javascript_shows_the_error(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let res = app
+        .browser()
+        .post(app.url("/sfn/auth/login"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/login"))
+        .form(&[("email", "x@example.com"), ("password", "wrong password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FOUND);
+    let back = res.headers()["location"].to_str().unwrap().to_string();
+    let html = app
+        .client
+        .get(&back)
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("data-testid=\"form-error\"") && html.contains("Wrong e-mail or password."),
+        "{html}"
+    );
+}

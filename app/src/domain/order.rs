@@ -1,0 +1,276 @@
+//! Orders, payments and vouchers: the saga's states and the shapes every client sees.
+//!
+//! Order:   ordered -> paid | payment_failed | cancelled;  paid -> cancelled
+//! Payment: pending -> completed | failed | refund_pending | voided;
+//!          completed -> refund_pending;  refund_pending -> refunded | voided
+//! The database enforces the same machines (trigger `orders_check_transition`).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::fields::FieldError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Ordered,
+    Paid,
+    PaymentFailed,
+    Cancelled,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    Pending,
+    Completed,
+    Failed,
+    RefundPending,
+    Refunded,
+    /// Cancelled before any money moved.
+    Voided,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 4] = [
+        Self::Ordered,
+        Self::Paid,
+        Self::PaymentFailed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ordered => "ordered",
+            Self::Paid => "paid",
+            Self::PaymentFailed => "payment_failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        use OrderStatus::*;
+        self == next
+            || matches!(
+                (self, next),
+                (Ordered, Paid | PaymentFailed | Cancelled) | (Paid, Cancelled)
+            )
+    }
+
+    /// A customer may cancel an order that is not final yet (and has no redeemed voucher).
+    pub fn cancellable(self) -> bool {
+        matches!(self, Self::Ordered | Self::Paid)
+    }
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 6] = [
+        Self::Pending,
+        Self::Completed,
+        Self::Failed,
+        Self::RefundPending,
+        Self::Refunded,
+        Self::Voided,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::RefundPending => "refund_pending",
+            Self::Refunded => "refunded",
+            Self::Voided => "voided",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+
+    pub fn can_become(self, next: PaymentStatus) -> bool {
+        use PaymentStatus::*;
+        self == next
+            || matches!(
+                (self, next),
+                (Pending, Completed | Failed | RefundPending | Voided)
+                    | (Completed, RefundPending)
+                    | (RefundPending, Refunded | Voided)
+            )
+    }
+}
+
+/// How many units one purchase may have.
+pub const MAX_QUANTITY: i64 = 100;
+
+pub fn parse_quantity(value: i64) -> Result<i32, FieldError> {
+    if (1..=MAX_QUANTITY).contains(&value) {
+        Ok(value as i32)
+    } else {
+        Err(FieldError::OutOfRange {
+            min: 1,
+            max: MAX_QUANTITY,
+        })
+    }
+}
+
+/// `POST /api/v1/orders` body.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BuyInput {
+    pub coupon_id: Uuid,
+    pub quantity: i64,
+}
+
+/// An order as the API returns it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub coupon_id: Uuid,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub amount: i64,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub ordered_at: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub refunded_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VoucherView {
+    pub code: String,
+    pub redeemed_at: Option<DateTime<Utc>>,
+}
+
+/// One row of "my page" (the read model).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MyPageRow {
+    pub order_id: Uuid,
+    pub coupon_id: Uuid,
+    pub coupon_name: String,
+    pub shop_name: String,
+    pub quantity: i32,
+    pub unit_price: i64,
+    pub amount: i64,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub ordered_at: DateTime<Utc>,
+    pub cancelled_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub refunded_at: Option<DateTime<Utc>>,
+    pub vouchers_issued: i32,
+    pub vouchers_redeemed: i32,
+    pub vouchers: Vec<VoucherView>,
+}
+
+impl MyPageRow {
+    pub fn cancellable(&self) -> bool {
+        self.status.cancellable() && self.vouchers_redeemed == 0
+    }
+
+    /// Still waiting for the payment side (the page refreshes itself meanwhile).
+    pub fn in_flight(&self) -> bool {
+        matches!(
+            self.payment_status,
+            PaymentStatus::Pending | PaymentStatus::RefundPending
+        )
+    }
+}
+
+/// Per-coupon figures on the owner's dashboard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CouponStats {
+    pub coupon_id: Uuid,
+    pub name: String,
+    pub stock_left: i32,
+    pub sold: i64,
+    pub revenue: i64,
+    pub cancelled: i64,
+    pub refunded: i64,
+    pub redeemed: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecentOrder {
+    pub order_id: Uuid,
+    pub coupon_name: String,
+    pub quantity: i32,
+    pub amount: i64,
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+    pub ordered_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SalesPoint {
+    pub day: DateTime<Utc>,
+    pub units: i64,
+    pub revenue: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub shop_name: String,
+    pub coupons: Vec<CouponStats>,
+    pub recent_orders: Vec<RecentOrder>,
+    pub sales: Vec<SalesPoint>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn order_transitions() {
+        use OrderStatus::*;
+        assert!(
+            Ordered.can_become(Paid)
+                && Ordered.can_become(PaymentFailed)
+                && Ordered.can_become(Cancelled)
+        );
+        assert!(Paid.can_become(Cancelled));
+        assert!(
+            !Paid.can_become(Ordered)
+                && !Cancelled.can_become(Paid)
+                && !PaymentFailed.can_become(Paid)
+        );
+        assert!(!Cancelled.can_become(Ordered) && !PaymentFailed.can_become(Cancelled));
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
+
+    #[test]
+    fn payment_transitions() {
+        use PaymentStatus::*;
+        assert!(
+            Pending.can_become(Completed)
+                && Completed.can_become(RefundPending)
+                && RefundPending.can_become(Refunded)
+        );
+        assert!(
+            !Refunded.can_become(RefundPending)
+                && !Completed.can_become(Refunded)
+                && !Failed.can_become(Completed)
+        );
+        for s in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn quantity_edges() {
+        assert!(parse_quantity(0).is_err());
+        assert!(parse_quantity(-1).is_err());
+        assert_eq!(parse_quantity(1), Ok(1));
+        assert_eq!(parse_quantity(MAX_QUANTITY), Ok(MAX_QUANTITY as i32));
+        assert!(parse_quantity(MAX_QUANTITY + 1).is_err());
+    }
+}

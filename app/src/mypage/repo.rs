@@ -1,0 +1,66 @@
+//! Reads of the `mypage` read model (kept by triggers from the event log; never written here).
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::domain::{MyPageRow, OrderStatus, PaymentStatus, VoucherView};
+use crate::error::AppError;
+
+#[derive(Debug, serde::Deserialize)]
+struct StoredVoucher {
+    code: String,
+    redeemed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn for_customer(
+    conn: &mut PgConnection,
+    customer_id: Uuid,
+    limit: i64,
+) -> Result<Vec<MyPageRow>, AppError> {
+    let rows = sqlx::query!(
+        r#"select order_id, coupon_id, coupon_name, shop_name, quantity, unit_price, amount, status, payment_status,
+                  ordered_at as "ordered_at: DateTime<Utc>", cancelled_at as "cancelled_at: DateTime<Utc>",
+                  paid_at as "paid_at: DateTime<Utc>", refunded_at as "refunded_at: DateTime<Utc>",
+                  vouchers_issued, vouchers_redeemed, vouchers as "vouchers: Json<Vec<StoredVoucher>>"
+           from mypage where customer_id = $1
+           order by ordered_at desc, order_id
+           limit $2"#,
+        customer_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(MyPageRow {
+                order_id: r.order_id,
+                coupon_id: r.coupon_id,
+                coupon_name: r.coupon_name,
+                shop_name: r.shop_name,
+                quantity: r.quantity,
+                unit_price: r.unit_price,
+                amount: r.amount,
+                status: OrderStatus::parse(&r.status).ok_or(AppError::Internal)?,
+                payment_status: PaymentStatus::parse(&r.payment_status)
+                    .ok_or(AppError::Internal)?,
+                ordered_at: r.ordered_at,
+                cancelled_at: r.cancelled_at,
+                paid_at: r.paid_at,
+                refunded_at: r.refunded_at,
+                vouchers_issued: r.vouchers_issued,
+                vouchers_redeemed: r.vouchers_redeemed,
+                vouchers: r
+                    .vouchers
+                    .0
+                    .into_iter()
+                    .map(|v| VoucherView {
+                        code: v.code,
+                        redeemed_at: v.redeemed_at,
+                    })
+                    .collect(),
+            })
+        })
+        .collect()
+}

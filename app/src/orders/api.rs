@@ -1,0 +1,126 @@
+//! `/api/v1/orders` (customers) and `/api/v1/owner/orders/{id}/refund` (owners).
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use super::service::{self, Canceller};
+use crate::api::JsonBody;
+use crate::auth::server::{BearerAuth, require_customer, require_owner};
+use crate::domain::order::parse_quantity;
+use crate::domain::{BuyInput, OrderView};
+use crate::error::AppError;
+use crate::request_id::CurrentRequestId;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/orders", post(buy))
+        .route("/orders/{id}", get(show))
+        .route("/orders/{id}/cancel", post(cancel))
+        .route("/owner/orders/{id}/refund", post(refund))
+}
+
+fn parse_id(id: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let key = v
+                .to_str()
+                .map_err(|_| AppError::BadRequest("Idempotency-Key must be text".into()))?
+                .trim();
+            if key.is_empty() || key.len() > 100 {
+                return Err(AppError::BadRequest(
+                    "Idempotency-Key must be 1 to 100 characters".into(),
+                ));
+            }
+            Ok(Some(key.to_string()))
+        }
+    }
+}
+
+/// 201 with the order; a retry with the same `Idempotency-Key` answers 201 with the same order.
+async fn buy(
+    State(pool): State<PgPool>,
+    auth: BearerAuth,
+    CurrentRequestId(request_id): CurrentRequestId,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<BuyInput>,
+) -> Result<(StatusCode, Json<OrderView>), AppError> {
+    let customer = require_customer(auth.0)?;
+    let quantity = parse_quantity(input.quantity).map_err(|e| AppError::field("quantity", e))?;
+    let key = idempotency_key(&headers)?;
+    let (order, _) = service::place(
+        &pool,
+        customer,
+        input.coupon_id,
+        quantity,
+        key.as_deref(),
+        request_id.as_deref(),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(order)))
+}
+
+async fn show(
+    State(pool): State<PgPool>,
+    auth: BearerAuth,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
+    let customer = require_customer(auth.0)?;
+    Ok(Json(
+        service::get_own(&pool, customer, parse_id(&id)?).await?,
+    ))
+}
+
+async fn cancel(
+    State(pool): State<PgPool>,
+    auth: BearerAuth,
+    CurrentRequestId(request_id): CurrentRequestId,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
+    let customer = require_customer(auth.0)?;
+    let order = service::cancel(
+        &pool,
+        Canceller::Customer(customer),
+        parse_id(&id)?,
+        None,
+        request_id.as_deref(),
+    )
+    .await?;
+    Ok(Json(order))
+}
+
+#[derive(Deserialize, Default)]
+struct RefundBody {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn refund(
+    State(pool): State<PgPool>,
+    auth: BearerAuth,
+    CurrentRequestId(request_id): CurrentRequestId,
+    Path(id): Path<String>,
+    body: Option<Json<RefundBody>>,
+) -> Result<Json<OrderView>, AppError> {
+    let owner = require_owner(auth.0)?;
+    let reason = body.and_then(|Json(b)| b.reason);
+    let order = service::cancel(
+        &pool,
+        Canceller::Owner(owner),
+        parse_id(&id)?,
+        reason.as_deref(),
+        request_id.as_deref(),
+    )
+    .await?;
+    Ok(Json(order))
+}

@@ -1,0 +1,80 @@
+//! Buying and cancelling. The browser uses the server functions below (session), API
+//! clients `api.rs` (bearer token); both run `service::place` / `service::cancel`.
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod service;
+
+use leptos::prelude::*;
+use uuid::Uuid;
+
+use crate::domain::OrderView;
+use crate::error::AppError;
+
+/// Buys a coupon. The form carries an idempotency key rendered with the page, so a double
+/// click or a resubmitted form makes one order.
+#[server(prefix = "/sfn", endpoint = "orders/buy")]
+pub async fn buy_coupon(
+    coupon_id: Uuid,
+    quantity: String,
+    idempotency_key: String,
+) -> Result<OrderView, AppError> {
+    use crate::auth::server::{require_customer, session_user};
+    use crate::domain::{FieldError, order::parse_quantity};
+    let customer = require_customer(session_user().await?)?;
+    let quantity = quantity
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| FieldError::Invalid)
+        .and_then(parse_quantity)
+        .map_err(|e| AppError::field("quantity", e))?;
+    let key = Some(idempotency_key.trim()).filter(|k| !k.is_empty() && k.len() <= 100);
+    let state = crate::state::app_state()?;
+    let request_id = crate::request_id::current().await;
+    let (order, _) = service::place(
+        &state.pool,
+        customer,
+        coupon_id,
+        quantity,
+        key,
+        request_id.as_deref(),
+    )
+    .await?;
+    leptos_axum::redirect("/mypage");
+    Ok(order)
+}
+
+#[server(prefix = "/sfn", endpoint = "orders/cancel")]
+pub async fn cancel_order(order_id: Uuid) -> Result<OrderView, AppError> {
+    use crate::auth::server::{require_customer, session_user};
+    let customer = require_customer(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    let request_id = crate::request_id::current().await;
+    service::cancel(
+        &state.pool,
+        service::Canceller::Customer(customer),
+        order_id,
+        None,
+        request_id.as_deref(),
+    )
+    .await
+}
+
+#[server(prefix = "/sfn", endpoint = "owner/orders/refund")]
+pub async fn refund_order(order_id: Uuid, reason: Option<String>) -> Result<OrderView, AppError> {
+    use crate::auth::server::{require_owner, session_user};
+    let owner = require_owner(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    let request_id = crate::request_id::current().await;
+    service::cancel(
+        &state.pool,
+        service::Canceller::Owner(owner),
+        order_id,
+        reason.as_deref(),
+        request_id.as_deref(),
+    )
+    .await
+}

@@ -1,0 +1,132 @@
+//! The owner's dashboard page.
+
+use leptos::form::ActionForm;
+use leptos::prelude::*;
+
+use super::owner_dashboard;
+use crate::components::form::last_error;
+use crate::components::{ErrorBanner, error_text, order_status_text, payment_status_text};
+use crate::domain::money::format_krw;
+use crate::domain::order::{RecentOrder, SalesPoint};
+use crate::domain::time::display;
+use crate::i18n::*;
+use crate::orders::RefundOrder;
+use crate::vouchers::RedeemVoucher;
+
+#[component]
+pub fn DashboardPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let refund = ServerAction::<RefundOrder>::new();
+    let redeem = ServerAction::<RedeemVoucher>::new();
+    let refund_error = last_error(refund.value());
+    let redeem_error = last_error(redeem.value());
+    let data = Resource::new(
+        move || (refund.version().get(), redeem.version().get()),
+        |_| owner_dashboard(),
+    );
+    let redeemed = move || {
+        redeem.value().get().and_then(|r| r.ok()).map(|r| {
+            let (code, coupon) = (r.code.clone(), r.coupon_name.clone());
+            view! { <div class="banner ok" role="status" data-testid="redeem-ok">{t!(i18n, redeemed_ok, code = move || code.clone(), coupon = move || coupon.clone())}</div> }
+        })
+    };
+    view! {
+        <section>
+            <h1>{t!(i18n, dashboard_title)}</h1>
+            <div class="card">
+                <h2>{t!(i18n, redeem_title)}</h2>
+                <ActionForm action=redeem attr:class="redeem" attr:data-testid="redeem-form">
+                    <ErrorBanner error=redeem_error />
+                    {redeemed}
+                    <label for="f-code">{t!(i18n, voucher_code)}</label>
+                    <input id="f-code" name="code" required autocomplete="off" data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX" />
+                    <button type="submit" class="primary" data-testid="redeem-submit" disabled=move || redeem.pending().get()>
+                        {t!(i18n, redeem_button)}
+                    </button>
+                </ActionForm>
+            </div>
+            <ErrorBanner error=refund_error />
+            <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(d) => view! {
+                            <h2>{d.shop_name.clone()}</h2>
+                            <table class="table" data-testid="coupon-stats">
+                                <thead><tr>
+                                    <th>{t!(i18n, coupon_name)}</th><th>{t!(i18n, stock_left)}</th><th>{t!(i18n, sold)}</th>
+                                    <th>{t!(i18n, revenue)}</th><th>{t!(i18n, cancelled_count)}</th>
+                                    <th>{t!(i18n, refunded_count)}</th><th>{t!(i18n, redeemed_count)}</th>
+                                </tr></thead>
+                                <tbody>
+                                    {d.coupons.into_iter().map(|c| view! {
+                                        <tr data-testid="coupon-stats-row">
+                                            <td>{c.name}</td><td data-testid="stat-stock">{c.stock_left}</td>
+                                            <td data-testid="stat-sold">{c.sold}</td><td data-testid="stat-revenue">{format_krw(c.revenue)}</td>
+                                            <td data-testid="stat-cancelled">{c.cancelled}</td><td data-testid="stat-refunded">{c.refunded}</td>
+                                            <td data-testid="stat-redeemed">{c.redeemed}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </tbody>
+                            </table>
+                            <h2>{t!(i18n, sales_chart)}</h2>
+                            <SalesChart points=d.sales />
+                            <h2>{t!(i18n, recent_orders)}</h2>
+                            <table class="table" data-testid="recent-orders">
+                                <tbody>
+                                    {d.recent_orders.into_iter().map(|o| view! { <RecentOrderRow o refund /> }).collect_view()}
+                                </tbody>
+                            </table>
+                        }.into_any(),
+                        Err(e) => view! { <p class="banner error" role="alert" data-testid="forbidden">{error_text(&e)}</p> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn RecentOrderRow(o: RecentOrder, refund: ServerAction<RefundOrder>) -> impl IntoView {
+    let i18n = use_i18n();
+    let can_refund = o.status.cancellable();
+    let id = o.order_id.to_string();
+    let row_id = id.clone();
+    view! {
+        <tr data-testid="recent-order" data-order-id=row_id>
+            <td>{display(o.ordered_at)}</td>
+            <td>{o.coupon_name}</td>
+            <td>{o.quantity}</td>
+            <td>{format_krw(o.amount)}</td>
+            <td>{order_status_text(o.status)}</td>
+            <td>{payment_status_text(o.payment_status)}</td>
+            <td>
+                {can_refund.then(|| view! {
+                    <ActionForm action=refund attr:class="inline">
+                        <input type="hidden" name="order_id" value=id.clone() />
+                        <input name="reason" data-testid="refund-reason" placeholder=move || t_string!(i18n, refund_reason).to_string() />
+                        <button type="submit" class="link" data-testid="refund-order">{t!(i18n, refund_button)}</button>
+                    </ActionForm>
+                })}
+            </td>
+        </tr>
+    }
+}
+
+/// Units sold per day as SVG bars (no script needed).
+#[component]
+fn SalesChart(points: Vec<SalesPoint>) -> impl IntoView {
+    let max = points.iter().map(|p| p.units).max().unwrap_or(0).max(1);
+    let width = 28 * points.len().max(1);
+    view! {
+        <svg class="sales-chart" data-testid="sales-chart" width=width height="120" role="img">
+            {points.into_iter().enumerate().map(|(i, p)| {
+                let h = (p.units as f64 / max as f64 * 100.0).round();
+                let label = format!("{} {} / {}", p.day.format("%m-%d"), p.units, format_krw(p.revenue));
+                view! {
+                    <rect x=i * 28 + 4 y=110.0 - h width="20" height=h><title>{label}</title></rect>
+                    <text x=i * 28 + 4 y="120" font-size="8">{p.day.format("%d").to_string()}</text>
+                }
+            }).collect_view()}
+        </svg>
+    }
+}

@@ -1,0 +1,59 @@
+//! Voucher codes: one per paid unit, shown in the customer's wallet (my page), redeemed
+//! once by the owner at the shop.
+
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod repo;
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::AppError;
+
+/// What the owner sees after a successful redemption.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Redeemed {
+    pub code: String,
+    pub coupon_name: String,
+    pub order_id: uuid::Uuid,
+    pub redeemed_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Normalises a typed code: upper case, no spaces; dashes optional.
+pub fn normalise_code(input: &str) -> String {
+    let raw: String = input
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    raw.as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+#[server(prefix = "/sfn", endpoint = "owner/vouchers/redeem")]
+pub async fn redeem_voucher(code: String) -> Result<Redeemed, AppError> {
+    use crate::auth::server::{require_owner, session_user};
+    let owner = require_owner(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    let request_id = crate::request_id::current().await;
+    repo::redeem(&state.pool, owner, &code, request_id.as_deref()).await
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn typed_codes_are_normalised() {
+        assert_eq!(
+            super::normalise_code(" abcd-efgh 2345jkLM "),
+            "ABCD-EFGH-2345-JKLM"
+        );
+        assert_eq!(
+            super::normalise_code("ABCDEFGH23456789"),
+            "ABCD-EFGH-2345-6789"
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! The payment worker: drives every order with queued payment work to a final state.
+//!
+//! A job row (`payment_jobs`, one per order) is claimed with `for update skip locked` and
+//! stays locked, in one transaction, while the gateway is called: several workers and
+//! several app processes never work on the same order at once, and a crashed worker's
+//! job simply becomes claimable again. What to do is read from the order itself:
+//!
+//! | order, payment            | call                     | result                                      |
+//! |---------------------------|--------------------------|---------------------------------------------|
+//! | ordered, pending          | confirm                  | paid + vouchers, or payment_failed + stock back |
+//! | cancelled, refund_pending | cancel (refund) / lookup | refunded, or voided if nothing was charged  |
+//! | anything else             | none                     | job removed                                 |
+//!
+//! A charge that completes after the customer cancelled is recorded and then refunded on
+//! the next turn. Gateway trouble (unreachable, 5xx, timeout) leaves the order as it is
+//! and retries with exponential backoff and jitter; the circuit breaker stops calls while
+//! the gateway keeps failing. Idempotency keys derived from the order id make every
+//! repeated call harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::domain::{OrderStatus, PaymentStatus};
+use app::error::AppError;
+use app::events;
+use app::orders::repo::{self as orders, OrderRow};
+use app::vouchers::repo as vouchers;
+use rand::Rng;
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+use super::breaker::Breaker;
+use super::gateway::{CallError, Gateway};
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub tasks: usize,
+    pub poll_interval: Duration,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        WorkerSettings {
+            tasks: 4,
+            poll_interval: Duration::from_secs(1),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What one turn of the worker did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// No job was ready.
+    Idle,
+    /// The order's payment reached a final state.
+    Done(Uuid),
+    /// More work follows for the order (a refund after a late charge).
+    Continue(Uuid),
+    /// The gateway failed or the breaker is open: retried later.
+    Retry(Uuid),
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pool: PgPool,
+    gateway: Gateway,
+    breaker: Arc<Breaker>,
+    settings: WorkerSettings,
+}
+
+enum Outcome {
+    Charged(String),
+    Declined(String),
+    Refunded(Option<String>),
+    Voided,
+}
+
+impl Worker {
+    pub fn new(
+        pool: PgPool,
+        gateway: Gateway,
+        breaker: Arc<Breaker>,
+        settings: WorkerSettings,
+    ) -> Worker {
+        Worker {
+            pool,
+            gateway,
+            breaker,
+            settings,
+        }
+    }
+
+    pub fn breaker(&self) -> &Breaker {
+        &self.breaker
+    }
+
+    fn backoff(&self, attempts: i32) -> Duration {
+        let exp = self
+            .settings
+            .backoff_base
+            .saturating_mul(1u32 << attempts.clamp(0, 16) as u32);
+        let capped = exp.min(self.settings.backoff_max);
+        capped.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+    }
+
+    /// Claims one ready job and moves its order one step. Errors are database errors; the
+    /// transaction is rolled back and the job stays queued.
+    pub async fn run_once(&self) -> Result<Step, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(job) = sqlx::query!(
+            "select order_id, attempts from payment_jobs where run_after <= now()
+             order by run_after limit 1 for update skip locked"
+        )
+        .fetch_optional(&mut *tx)
+        .await?
+        else {
+            return Ok(Step::Idle);
+        };
+        let order_id = job.order_id;
+        let order = orders::get(&mut tx, order_id, false)
+            .await?
+            .ok_or(AppError::Internal)?;
+        let charge = match (order.status, order.payment_status) {
+            (OrderStatus::Ordered, PaymentStatus::Pending) => true,
+            (OrderStatus::Cancelled, PaymentStatus::RefundPending) => false,
+            _ => {
+                delete_job(&mut tx, order_id).await?;
+                tx.commit().await?;
+                return Ok(Step::Done(order_id));
+            }
+        };
+        if let Err(wait) = self.breaker.allow() {
+            reschedule(&mut tx, order_id, wait, None).await?;
+            tx.commit().await?;
+            return Ok(Step::Retry(order_id));
+        }
+        let called = if charge {
+            self.charge(&order).await
+        } else {
+            self.refund(&order).await
+        };
+        let outcome = match called {
+            Ok(o) => {
+                self.breaker.record_success();
+                o
+            }
+            Err(e) => {
+                self.breaker.record_failure();
+                let wait = self.backoff(job.attempts);
+                tracing::warn!(order = %order_id, attempts = job.attempts + 1, retry_in_ms = wait.as_millis() as u64, error = %e, "payment call failed; will retry");
+                reschedule(&mut tx, order_id, wait, Some(&e)).await?;
+                tx.commit().await?;
+                return Ok(Step::Retry(order_id));
+            }
+        };
+        let step = apply(&mut tx, order_id, outcome).await?;
+        tx.commit().await?;
+        Ok(step)
+    }
+
+    async fn charge(&self, order: &OrderRow) -> Result<Outcome, String> {
+        match self
+            .gateway
+            .confirm(order.id, order.amount, "Coupan coupon")
+            .await
+        {
+            Ok(p) => Ok(Outcome::Charged(p.payment_key)),
+            Err(CallError::Declined(code)) => Ok(Outcome::Declined(code)),
+            Err(CallError::Transient(e)) => Err(e),
+        }
+    }
+
+    async fn refund(&self, order: &OrderRow) -> Result<Outcome, String> {
+        // Without a recorded charge, ask the gateway: a charge may have gone through
+        // before a crash. Nothing there means nothing to give back.
+        let key = match &order.payment_key {
+            Some(k) => Some(k.clone()),
+            None => match self.gateway.lookup(order.id).await {
+                Ok(Some(p)) if p.status == "DONE" || p.status == "CANCELED" => Some(p.payment_key),
+                Ok(_) => None,
+                Err(CallError::Transient(e)) => return Err(e),
+                Err(CallError::Declined(e)) => return Err(format!("lookup refused: {e}")),
+            },
+        };
+        let Some(key) = key else {
+            return Ok(Outcome::Voided);
+        };
+        match self
+            .gateway
+            .cancel(order.id, &key, "cancelled by the customer or the shop")
+            .await
+        {
+            Ok(_) => Ok(Outcome::Refunded(
+                order.payment_key.is_none().then_some(key),
+            )),
+            Err(CallError::Declined(code)) => {
+                // A refund must not be dropped silently: keep retrying, loudly.
+                tracing::error!(order = %order.id, code, "the gateway refused a refund");
+                Err(format!("refund refused: {code}"))
+            }
+            Err(CallError::Transient(e)) => Err(e),
+        }
+    }
+
+    /// Processes ready jobs until none is left (tests drive the saga with this).
+    pub async fn drain(&self) -> Result<usize, AppError> {
+        let mut n = 0;
+        loop {
+            match self.run_once().await? {
+                Step::Idle => return Ok(n),
+                _ => n += 1,
+            }
+        }
+    }
+
+    /// Runs `settings.tasks` worker loops until `shutdown` turns true; each finishes the
+    /// job in hand first. Woken by `NOTIFY payment_jobs`, polling as the fallback.
+    pub fn spawn(self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
+        let wake = Arc::new(Notify::new());
+        let mut handles = vec![tokio::spawn(listen(
+            self.pool.clone(),
+            wake.clone(),
+            shutdown.clone(),
+        ))];
+        for _ in 0..self.settings.tasks.max(1) {
+            let worker = self.clone();
+            let wake = wake.clone();
+            let mut shutdown = shutdown.clone();
+            handles.push(tokio::spawn(async move {
+                while !*shutdown.borrow() {
+                    match worker.run_once().await {
+                        Ok(Step::Idle) => {
+                            tokio::select! {
+                                _ = wake.notified() => {}
+                                _ = tokio::time::sleep(worker.settings.poll_interval) => {}
+                                _ = shutdown.changed() => {}
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(_) => tokio::time::sleep(worker.settings.poll_interval).await,
+                    }
+                }
+            }));
+        }
+        handles
+    }
+}
+
+async fn listen(pool: PgPool, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    while !*shutdown.borrow() {
+        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot LISTEN for payment work; polling");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                continue;
+            }
+        };
+        if listener.listen("payment_jobs").await.is_err() {
+            continue;
+        }
+        loop {
+            tokio::select! {
+                n = listener.recv() => match n {
+                    Ok(_) => wake.notify_waiters(),
+                    Err(_) => break,
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+}
+
+async fn delete_job(conn: &mut PgConnection, order_id: Uuid) -> Result<(), AppError> {
+    sqlx::query!("delete from payment_jobs where order_id = $1", order_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+async fn reschedule(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    wait: Duration,
+    error: Option<&str>,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "update payment_jobs set run_after = now() + make_interval(secs => $2),
+                attempts = attempts + case when $3::text is null then 0 else 1 end,
+                last_error = coalesce($3, last_error)
+         where order_id = $1",
+        order_id,
+        wait.as_secs_f64(),
+        error
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the outcome of a gateway call, with its event, in the job's transaction.
+async fn apply(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    outcome: Outcome,
+) -> Result<Step, AppError> {
+    let order = orders::get(conn, order_id, true)
+        .await?
+        .ok_or(AppError::Internal)?;
+    let request_id = order.request_id.as_deref();
+    match outcome {
+        Outcome::Charged(key) => {
+            orders::record_charge(conn, order_id, &key).await?;
+            if order.status == OrderStatus::Ordered {
+                orders::set_statuses(conn, order_id, OrderStatus::Paid, PaymentStatus::Completed)
+                    .await?;
+                let codes = vouchers::issue(
+                    conn,
+                    order_id,
+                    order.shop_id,
+                    order.valid_until,
+                    order.quantity,
+                )
+                .await?;
+                let payload = json!({ "status": "paid", "payment_status": "completed", "payment_key": key, "vouchers": codes });
+                events::append_order_event(
+                    conn,
+                    order_id,
+                    events::PAYMENT_COMPLETED,
+                    payload,
+                    request_id,
+                )
+                .await?;
+                delete_job(conn, order_id).await?;
+                tracing::info!(order = %order_id, "payment completed");
+                Ok(Step::Done(order_id))
+            } else {
+                // Cancelled while the charge was under way: record it, refund it next.
+                let payload = json!({ "status": order.status.as_str(), "payment_status": order.payment_status.as_str(),
+                                      "payment_key": key, "vouchers": [] });
+                events::append_order_event(
+                    conn,
+                    order_id,
+                    events::PAYMENT_COMPLETED,
+                    payload,
+                    request_id,
+                )
+                .await?;
+                reschedule(conn, order_id, Duration::ZERO, None).await?;
+                tracing::info!(order = %order_id, "payment completed after cancel; refunding");
+                Ok(Step::Continue(order_id))
+            }
+        }
+        Outcome::Declined(code) => {
+            if order.status == OrderStatus::Ordered {
+                orders::set_statuses(
+                    conn,
+                    order_id,
+                    OrderStatus::PaymentFailed,
+                    PaymentStatus::Failed,
+                )
+                .await?;
+                orders::return_stock(conn, order.coupon_id, order.quantity).await?;
+                let payload = json!({ "status": "payment_failed", "payment_status": "failed", "reason": code });
+                events::append_order_event(
+                    conn,
+                    order_id,
+                    events::PAYMENT_FAILED,
+                    payload,
+                    request_id,
+                )
+                .await?;
+                tracing::info!(order = %order_id, code, "payment declined; stock restored");
+            } else {
+                void(conn, &order).await?;
+            }
+            delete_job(conn, order_id).await?;
+            Ok(Step::Done(order_id))
+        }
+        Outcome::Refunded(found_key) => {
+            if let Some(key) = found_key {
+                orders::record_charge(conn, order_id, &key).await?;
+            }
+            orders::record_refund(conn, order_id).await?;
+            let payload = json!({ "status": "cancelled", "payment_status": "refunded" });
+            events::append_order_event(
+                conn,
+                order_id,
+                events::PAYMENT_REFUNDED,
+                payload,
+                request_id,
+            )
+            .await?;
+            delete_job(conn, order_id).await?;
+            tracing::info!(order = %order_id, "payment refunded");
+            Ok(Step::Done(order_id))
+        }
+        Outcome::Voided => {
+            void(conn, &order).await?;
+            delete_job(conn, order_id).await?;
+            Ok(Step::Done(order_id))
+        }
+    }
+}
+
+async fn void(conn: &mut PgConnection, order: &OrderRow) -> Result<(), AppError> {
+    orders::set_statuses(conn, order.id, order.status, PaymentStatus::Voided).await?;
+    let payload = json!({ "status": order.status.as_str(), "payment_status": "voided" });
+    events::append_order_event(
+        conn,
+        order.id,
+        events::PAYMENT_VOIDED,
+        payload,
+        order.request_id.as_deref(),
+    )
+    .await?;
+    tracing::info!(order = %order.id, "payment voided: nothing was charged");
+    Ok(())
+}
