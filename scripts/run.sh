@@ -15,11 +15,22 @@ ensure_jwt_secret
 
 say "building (release)"
 cargo leptos build --release
+cargo build -q --release -p paygate
 
 export LEPTOS_OUTPUT_NAME=coupan
 export LEPTOS_SITE_ROOT="$ROOT/target/site"
 export LEPTOS_SITE_PKG_DIR=pkg
 export LEPTOS_SITE_ADDR="${LEPTOS_SITE_ADDR:-127.0.0.1:3000}"
 export LEPTOS_ENV=PROD
+if [ -z "${COUPAN_PAYMENT_URL:-}" ]; then
+    # The stand-in payment gateway, with its ledger kept next to the embedded database.
+    mkdir -p "$DATA_DIR"
+    PAYGATE_ADDR=127.0.0.1:3002 PAYGATE_LEDGER_FILE="$DATA_DIR/paygate-ledger.jsonl" \
+        "$ROOT/target/release/paygate" >"$DATA_DIR/paygate.log" 2>&1 &
+    GW_PID=$!
+    trap 'kill $GW_PID 2>/dev/null || true' EXIT
+    export COUPAN_PAYMENT_URL=http://127.0.0.1:3002
+    say "payment gateway at $COUPAN_PAYMENT_URL (log: .data/paygate.log)"
+fi
 say "starting Coupan at http://$LEPTOS_SITE_ADDR"
-exec "$ROOT/target/release/server"
+"$ROOT/target/release/server"

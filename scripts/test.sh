@@ -31,18 +31,24 @@ say "unit and integration tests"
 env RUSTFLAGS="--cfg erase_components" LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROOT=target/site \
     LEPTOS_SITE_PKG_DIR=pkg LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 \
     LEPTOS_LIB_DIR=frontend LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
-    cargo test -p app --features ssr -p server
+    cargo test -p app --features ssr -p server -p paygate
+env RUSTFLAGS="--cfg erase_components" cargo build -q -p paygate
 
 E2E_PORT="${COUPAN_E2E_PORT:-3100}"
 E2E_DB_URL="${DATABASE_URL%/*}/coupan_e2e"
 if [ -n "${COUPAN_PG_PASSWORD:-}" ]; then pg_recreate_db coupan_e2e; fi
+GW_PORT="${COUPAN_E2E_GATEWAY_PORT:-3102}"
+say "starting the payment gateway on 127.0.0.1:$GW_PORT"
+PAYGATE_ADDR="127.0.0.1:$GW_PORT" "$ROOT/target/debug/paygate" >"$ROOT/target/e2e-paygate.log" 2>&1 &
+GW_PID=$!
 LOG="$ROOT/target/e2e-server.log"
 say "starting the server on 127.0.0.1:$E2E_PORT (log: target/e2e-server.log)"
 DATABASE_URL="$E2E_DB_URL" LEPTOS_SITE_ADDR="127.0.0.1:$E2E_PORT" LEPTOS_OUTPUT_NAME=coupan \
     LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_SITE_PKG_DIR=pkg RUST_LOG="${RUST_LOG:-info}" \
+    COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" \
     "$ROOT/target/debug/server" >"$LOG" 2>&1 &
 SERVER_PID=$!
-trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+trap 'kill $SERVER_PID $GW_PID 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do
     curl -fsS "http://127.0.0.1:$E2E_PORT/healthz" >/dev/null 2>&1 && break
     kill -0 $SERVER_PID 2>/dev/null || { cat "$LOG" >&2; die "the server exited"; }
@@ -51,6 +57,6 @@ done
 curl -fsS "http://127.0.0.1:$E2E_PORT/healthz" >/dev/null || { cat "$LOG" >&2; die "the server did not answer"; }
 
 say "browser tests (Playwright, Chromium)"
-(cd end2end && COUPAN_E2E_URL="http://127.0.0.1:$E2E_PORT" npx playwright test)
+(cd end2end && COUPAN_E2E_URL="http://127.0.0.1:$E2E_PORT" COUPAN_E2E_GATEWAY_URL="http://127.0.0.1:$GW_PORT" npx playwright test)
 
 say "all tests passed in $(( $(date +%s) - START )) s"

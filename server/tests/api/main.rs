@@ -6,4 +6,5 @@ mod coupons;
 mod helpers;
 mod orders;
 mod pages;
+mod readmodel;
 mod saga;
