@@ -15,13 +15,15 @@ FROM tools AS build
 WORKDIR /src
 COPY . .
 ENV SQLX_OFFLINE=true
-RUN cargo leptos build --release
+RUN cargo leptos build --release && cargo build --release -p paygate
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --no-create-home coupan
 WORKDIR /app
 COPY --from=build /src/target/release/server /app/server
+# The stand-in payment gateway (run it as its own container: CMD ["/app/paygate"]).
+COPY --from=build /src/target/release/paygate /app/paygate
 COPY --from=build /src/target/site /app/site
 ENV LEPTOS_OUTPUT_NAME=coupan \
     LEPTOS_SITE_ROOT=/app/site \

@@ -97,7 +97,7 @@ pg_bindir() {
 # (PostgreSQL refuses to run as root).
 PG_USER=""
 pg_as_owner() {
-    if is_root; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+    if is_root; then (cd / && runuser -u "$PG_USER" -- "$@"); else "$@"; fi
 }
 
 # Starts (creating on first use) the private cluster in $DATA_DIR/pg and exports
@@ -113,7 +113,7 @@ ensure_embedded_pg() {
             die "PostgreSQL server binaries (initdb, pg_ctl) not found. Install them (Debian/Ubuntu: apt-get install postgresql) or set DATABASE_URL to a PostgreSQL database you own."
         fi
     fi
-    local pgdata="$DATA_DIR/pg"
+    local pgparent="$DATA_DIR"
     mkdir -p "$DATA_DIR"
     if is_root; then
         PG_USER=postgres
@@ -121,16 +121,26 @@ ensure_embedded_pg() {
         # The server runs as $PG_USER: it must be able to reach the data directory.
         chmod o+x "$DATA_DIR"
         if ! runuser -u "$PG_USER" -- test -x "$DATA_DIR"; then
-            die "user $PG_USER cannot reach $DATA_DIR (a parent folder is private); set COUPAN_DATA_DIR to a reachable folder"
+            # A parent folder is private (e.g. the checkout is under /root): keep the
+            # cluster in a folder of its own, named after this checkout.
+            pgparent="/var/tmp/coupan-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)"
+            mkdir -p "$pgparent" && chmod 755 "$pgparent"
+            say "user $PG_USER cannot reach $DATA_DIR; the embedded cluster lives in $pgparent"
         fi
     fi
+    local pgdata="$pgparent/pg"
     local pwfile="$DATA_DIR/pg-password"
+    if [ -s "$pgdata/PG_VERSION" ] && [ ! -s "$pwfile" ]; then
+        # A cluster whose password is lost (its .data was deleted): start afresh.
+        pg_as_owner "$bindir/pg_ctl" -D "$pgdata" -m fast stop >/dev/null 2>&1 || true
+        rm -rf "$pgdata"
+    fi
     if [ ! -s "$pgdata/PG_VERSION" ]; then
         say "creating the embedded PostgreSQL cluster in $pgdata"
         rm -rf "$pgdata"
         mkdir -p "$pgdata"
         [ -s "$pwfile" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$pwfile")
-        local tmp_pw="$pgdata.pw"
+        local tmp_pw="$pgparent/pg.pw"
         cp "$pwfile" "$tmp_pw"
         if is_root; then chown "$PG_USER" "$pgdata" "$tmp_pw"; fi
         pg_as_owner "$bindir/initdb" -D "$pgdata" -U coupan --pwfile="$tmp_pw" \

@@ -1,6 +1,8 @@
 //! Coupan's application: pages, server functions, the JSON API and the domain, shared by
 //! the server (`ssr`) and the browser (`hydrate`).
 
+#![recursion_limit = "256"]
+
 pub mod auth;
 pub mod components;
 pub mod coupons;

@@ -121,10 +121,11 @@ fn SalesChart(points: Vec<SalesPoint>) -> impl IntoView {
         <svg class="sales-chart" data-testid="sales-chart" width=width height="120" role="img">
             {points.into_iter().enumerate().map(|(i, p)| {
                 let h = (p.units as f64 / max as f64 * 100.0).round();
-                let label = format!("{} {} / {}", p.day.format("%m-%d"), p.units, format_krw(p.revenue));
+                let day = p.day.with_timezone(&crate::domain::time::kst());
+                let label = format!("{} {} / {}", day.format("%m-%d"), p.units, format_krw(p.revenue));
                 view! {
                     <rect x=i * 28 + 4 y=110.0 - h width="20" height=h><title>{label}</title></rect>
-                    <text x=i * 28 + 4 y="120" font-size="8">{p.day.format("%d").to_string()}</text>
+                    <text x=i * 28 + 4 y="120" font-size="8">{day.format("%d").to_string()}</text>
                 }
             }).collect_view()}
         </svg>
