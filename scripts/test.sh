@@ -35,8 +35,13 @@ env RUSTFLAGS="--cfg erase_components" LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROO
 env RUSTFLAGS="--cfg erase_components" cargo build -q -p paygate
 
 E2E_PORT="${COUPAN_E2E_PORT:-3100}"
-E2E_DB_URL="${DATABASE_URL%/*}/coupan_e2e"
-if [ -n "${COUPAN_PG_PASSWORD:-}" ]; then pg_recreate_db coupan_e2e; fi
+if [ -n "${COUPAN_PG_PASSWORD:-}" ]; then
+    # Embedded cluster: a fresh database for the browser tests on every run.
+    pg_recreate_db coupan_e2e
+    E2E_DB_URL="${DATABASE_URL%/*}/coupan_e2e"
+else
+    E2E_DB_URL="$DATABASE_URL"
+fi
 GW_PORT="${COUPAN_E2E_GATEWAY_PORT:-3102}"
 say "starting the payment gateway on 127.0.0.1:$GW_PORT"
 PAYGATE_ADDR="127.0.0.1:$GW_PORT" "$ROOT/target/debug/paygate" >"$ROOT/target/e2e-paygate.log" 2>&1 &
