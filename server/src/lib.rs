@@ -2,6 +2,7 @@
 //! wires them; tests build the same router against their own database.
 
 pub mod config;
+pub mod health;
 pub mod payment;
 pub mod startup;
 pub mod telemetry;

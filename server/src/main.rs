@@ -35,19 +35,26 @@ async fn run(config: Config) -> Result<(), String> {
     }
     startup::spawn_session_cleanup(pool.clone());
     let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
-    let workers = if config.payment_workers > 0 {
-        startup::payment_worker(pool.clone(), &config).spawn(workers_stop)
+    let (workers, heartbeat) = if config.payment_workers > 0 {
+        let worker = startup::payment_worker(pool.clone(), &config);
+        let heartbeat = worker.heartbeat();
+        (worker.spawn(workers_stop), Some(heartbeat))
     } else {
-        Vec::new()
+        (Vec::new(), None)
     };
-    let app = startup::router(pool, &config);
+    let readiness = server::health::Readiness::new(pool.clone(), heartbeat);
+    let app = startup::router_with(pool, &config, readiness.clone());
     let listener = tokio::net::TcpListener::bind(config.site_addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.site_addr))?;
     tracing::info!("Coupan is serving at http://{}", config.site_addr);
     println!("Coupan is serving at http://{}", config.site_addr);
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            // Readiness answers 503 while in-flight requests finish.
+            readiness.start_draining();
+        })
         .await
         .map_err(|e| format!("server error: {e}"))?;
     // Let each worker finish (or release) the job in hand.

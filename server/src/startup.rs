@@ -16,12 +16,16 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
+
+/// Largest request body accepted (forms and JSON are far smaller).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 
@@ -49,6 +53,16 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
 
 /// The whole HTTP application over `pool`.
 pub fn router(pool: PgPool, config: &Config) -> Router {
+    let readiness = crate::health::Readiness::new(pool.clone(), None);
+    router_with(pool, config, readiness)
+}
+
+/// The application with the given readiness state (shared with the shutdown and the worker).
+pub fn router_with(
+    pool: PgPool,
+    config: &Config,
+    readiness: Arc<crate::health::Readiness>,
+) -> Router {
     let state = AppState {
         leptos_options: leptos_options(config),
         pool: pool.clone(),
@@ -78,7 +92,8 @@ pub fn router(pool: PgPool, config: &Config) -> Router {
     };
 
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(crate::health::healthz))
+        .route("/readyz", get(crate::health::readyz).layer(axum::Extension(readiness)))
         .route("/lang/{locale}", get(set_language))
         .nest("/api/v1", app::api::router())
         .route("/sfn/{*fn_name}", any(server_fns))
@@ -93,6 +108,22 @@ pub fn router(pool: PgPool, config: &Config) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(axum::middleware::from_fn(request_id))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        // Only framing is restricted so far; a full script policy needs the hydration nonce.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("frame-ancestors 'none'"),
+        ))
         .with_state(state)
 }
 

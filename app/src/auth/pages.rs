@@ -58,7 +58,14 @@ pub fn SignupPage() -> impl IntoView {
     let role = RwSignal::new(initial_role.clone());
     // False on the server and until hydration: without JavaScript every field stays visible.
     let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    let owner_radio = NodeRef::<leptos::html::Input>::new();
+    Effect::new(move |_| {
+        // The visitor may have picked a role before the page became interactive.
+        if owner_radio.get_untracked().is_some_and(|el| el.checked()) {
+            role.set("owner".into());
+        }
+        hydrated.set(true);
+    });
     view! {
         <section class="card narrow">
             <h1>{t!(i18n, signup_title)}</h1>
@@ -72,7 +79,7 @@ pub fn SignupPage() -> impl IntoView {
                         {t!(i18n, role_customer)}
                     </label>
                     <label>
-                        <input type="radio" name="role" value="owner" data-testid="role-owner"
+                        <input type="radio" name="role" value="owner" data-testid="role-owner" node_ref=owner_radio
                             checked=initial_role == "owner" on:change=move |_| role.set("owner".into()) />
                         {t!(i18n, role_owner)}
                     </label>

@@ -18,6 +18,7 @@
 //! repeated call harmless.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::time::Duration;
 
 use app::domain::{OrderStatus, PaymentStatus};
@@ -72,6 +73,8 @@ pub struct Worker {
     gateway: Gateway,
     breaker: Arc<Breaker>,
     settings: WorkerSettings,
+    /// Unix seconds of the last loop of any task (readiness reads it).
+    heartbeat: Arc<AtomicI64>,
 }
 
 enum Outcome {
@@ -88,12 +91,18 @@ impl Worker {
         breaker: Arc<Breaker>,
         settings: WorkerSettings,
     ) -> Worker {
+        let heartbeat = Arc::new(AtomicI64::new(chrono::Utc::now().timestamp()));
         Worker {
             pool,
             gateway,
             breaker,
             settings,
+            heartbeat,
         }
+    }
+
+    pub fn heartbeat(&self) -> Arc<AtomicI64> {
+        self.heartbeat.clone()
     }
 
     pub fn breaker(&self) -> &Breaker {
@@ -234,6 +243,9 @@ impl Worker {
             let mut shutdown = shutdown.clone();
             handles.push(tokio::spawn(async move {
                 while !*shutdown.borrow() {
+                    worker
+                        .heartbeat
+                        .store(chrono::Utc::now().timestamp(), AtomicOrdering::Relaxed);
                     match worker.run_once().await {
                         Ok(Step::Idle) => {
                             tokio::select! {

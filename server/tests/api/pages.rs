@@ -273,3 +273,58 @@ async fn failed_login_without_javascript_shows_the_error(pool: PgPool) {
         "{html}"
     );
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn health_readiness_and_protective_headers(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    let res = app.get("/readyz", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(res.headers()["x-frame-options"], "DENY");
+    assert!(
+        res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let page = app.get("/", None).await;
+    assert!(page.headers().contains_key("referrer-policy"));
+
+    // Draining (shutdown) and an unapplied migration both make the app unready.
+    let readiness = server::health::Readiness::new(pool.clone(), None);
+    assert!(readiness.check().await.is_ok());
+    readiness.start_draining();
+    assert_eq!(readiness.check().await, Err("shutting down"));
+    // A payment worker that stopped looping.
+    let hb = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let stale = server::health::Readiness::new(pool.clone(), Some(hb.clone()));
+    assert_eq!(stale.check().await, Err("payment worker not running"));
+    hb.store(
+        chrono::Utc::now().timestamp(),
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    assert!(stale.check().await.is_ok());
+    sqlx::query(
+        "delete from _sqlx_migrations where version = (select max(version) from _sqlx_migrations)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let res = app.get("/readyz", None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["reason"], "migrations not applied");
+
+    // Bodies over 1 MiB are refused before they are read.
+    let big = "x".repeat(2 << 20);
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/signup"))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}

@@ -1,0 +1,85 @@
+//! Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the database is
+//! reachable, every migration is applied, the payment worker is alive, and the process is
+//! not shutting down). A load balancer stops sending traffic on 503.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use sqlx::PgPool;
+
+use crate::startup::MIGRATOR;
+
+pub struct Readiness {
+    pool: PgPool,
+    draining: AtomicBool,
+    /// Unix seconds of the payment worker's last loop; `None` when this process runs none.
+    worker_heartbeat: Option<Arc<AtomicI64>>,
+}
+
+/// A worker that has not looped for this long is considered stuck.
+const WORKER_STALE_SECS: i64 = 60;
+
+impl Readiness {
+    pub fn new(pool: PgPool, worker_heartbeat: Option<Arc<AtomicI64>>) -> Arc<Readiness> {
+        Arc::new(Readiness {
+            pool,
+            draining: AtomicBool::new(false),
+            worker_heartbeat,
+        })
+    }
+
+    /// From now on `/readyz` answers 503 (first step of a graceful shutdown).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub async fn check(&self) -> Result<(), &'static str> {
+        if self.draining.load(Ordering::SeqCst) {
+            return Err("shutting down");
+        }
+        let applied = tokio::time::timeout(
+            Duration::from_secs(2),
+            sqlx::query_scalar::<_, Option<i64>>(
+                "select max(version) from _sqlx_migrations where success",
+            )
+            .fetch_one(&self.pool),
+        )
+        .await
+        .map_err(|_| "database timeout")?
+        .map_err(|_| "database unreachable")?;
+        let latest = MIGRATOR.iter().map(|m| m.version).max();
+        if applied < latest {
+            return Err("migrations not applied");
+        }
+        if let Some(hb) = &self.worker_heartbeat {
+            let age = chrono::Utc::now().timestamp() - hb.load(Ordering::Relaxed);
+            if age > WORKER_STALE_SECS {
+                return Err("payment worker not running");
+            }
+        }
+        Ok(())
+    }
+}
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+pub async fn readyz(Extension(r): Extension<Arc<Readiness>>) -> Response {
+    match r.check().await {
+        Ok(()) => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "status": "ready" })),
+        )
+            .into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "status": "unavailable", "reason": reason })),
+        )
+            .into_response(),
+    }
+}
