@@ -149,7 +149,16 @@ ensure_embedded_pg() {
     fi
     local pw
     pw="$(cat "$pwfile")"
+    # The port this cluster used last time, unless one is asked for.
+    local portfile="$DATA_DIR/pg-port"
+    if [ -z "${COUPAN_PG_PORT:-}" ] && [ -s "$portfile" ]; then PG_PORT="$(cat "$portfile")"; fi
     if ! pg_as_owner "$bindir/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
+        # Another server on the port (say, another checkout's cluster): take the next free one.
+        while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do
+            [ -z "${COUPAN_PG_PORT:-}" ] || die "port $PG_PORT (COUPAN_PG_PORT) is in use"
+            PG_PORT=$((PG_PORT + 1))
+        done
+        echo "$PG_PORT" > "$portfile"
         say "starting the embedded PostgreSQL on 127.0.0.1:$PG_PORT"
         pg_as_owner "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start \
             -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=300 -c fsync=${COUPAN_PG_FSYNC:-on}" >/dev/null \
