@@ -21,6 +21,11 @@ pub fn router() -> Router<AppState> {
         .fallback(|| async { AppError::NotFound })
 }
 
+/// An id from a path: anything that is not a UUID cannot name a row, so it is a 404.
+pub fn parse_id(id: &str) -> Result<uuid::Uuid, AppError> {
+    uuid::Uuid::parse_str(id).map_err(|_| AppError::NotFound)
+}
+
 /// `Json<T>` whose rejections use our error shape (400 `bad_request` with a short reason).
 pub struct JsonBody<T>(pub T);
 

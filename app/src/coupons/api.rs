@@ -7,10 +7,9 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::{CouponPage, repo, service};
-use crate::api::JsonBody;
+use crate::api::{JsonBody, parse_id};
 use crate::auth::server::{BearerAuth, require_owner};
 use crate::domain::{Coupon, CouponInput, CouponPatch, CouponStatus};
 use crate::error::AppError;
@@ -64,10 +63,6 @@ struct ListQuery {
     shop: String,
     page: Option<u32>,
     per_page: Option<u32>,
-}
-
-fn parse_id(id: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
 }
 
 async fn list(

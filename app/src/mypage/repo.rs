@@ -5,8 +5,9 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::domain::{MyPageRow, OrderStatus, PaymentStatus, VoucherView};
+use crate::domain::{MyPageRow, VoucherView};
 use crate::error::AppError;
+use crate::orders::repo::{order_status, payment_status};
 
 #[derive(Debug, serde::Deserialize)]
 struct StoredVoucher {
@@ -42,9 +43,8 @@ pub async fn for_customer(
                 quantity: r.quantity,
                 unit_price: r.unit_price,
                 amount: r.amount,
-                status: OrderStatus::parse(&r.status).ok_or(AppError::Internal)?,
-                payment_status: PaymentStatus::parse(&r.payment_status)
-                    .ok_or(AppError::Internal)?,
+                status: order_status(&r.status)?,
+                payment_status: payment_status(&r.payment_status)?,
                 ordered_at: r.ordered_at,
                 cancelled_at: r.cancelled_at,
                 paid_at: r.paid_at,

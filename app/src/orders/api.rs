@@ -6,10 +6,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 use super::service::{self, Canceller};
-use crate::api::JsonBody;
+use crate::api::{JsonBody, parse_id};
 use crate::auth::server::{BearerAuth, require_customer, require_owner};
 use crate::domain::order::parse_quantity;
 use crate::domain::{BuyInput, OrderView};
@@ -23,10 +22,6 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}", get(show))
         .route("/orders/{id}/cancel", post(cancel))
         .route("/owner/orders/{id}/refund", post(refund))
-}
-
-fn parse_id(id: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(id).map_err(|_| AppError::NotFound)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {

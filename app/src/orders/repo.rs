@@ -7,14 +7,14 @@ use uuid::Uuid;
 use crate::domain::{OrderStatus, OrderView, PaymentStatus};
 use crate::error::AppError;
 
-fn order_status(s: &str) -> Result<OrderStatus, AppError> {
+pub(crate) fn order_status(s: &str) -> Result<OrderStatus, AppError> {
     OrderStatus::parse(s).ok_or_else(|| {
         tracing::error!(s, "unknown order status in the database");
         AppError::Internal
     })
 }
 
-fn payment_status(s: &str) -> Result<PaymentStatus, AppError> {
+pub(crate) fn payment_status(s: &str) -> Result<PaymentStatus, AppError> {
     PaymentStatus::parse(s).ok_or_else(|| {
         tracing::error!(s, "unknown payment status in the database");
         AppError::Internal

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::repo::{self, NewOrder, OrderRow};
 use crate::auth::server::Principal;
 use crate::coupons::repo as coupons;
-use crate::domain::{OrderStatus, OrderView, PaymentStatus};
+use crate::domain::{CouponStatus, OrderStatus, OrderView, PaymentStatus};
 use crate::error::{AppError, Conflict};
 use crate::events;
 
@@ -27,15 +27,12 @@ async fn refusal(pool: &PgPool, coupon_id: Uuid) -> Result<AppError, AppError> {
     let Some(c) = coupons::get(&mut conn, coupon_id).await? else {
         return Ok(AppError::NotFound);
     };
-    let now = chrono::Utc::now();
-    Ok(AppError::Conflict(if !c.on_sale {
-        Conflict::NotOnSale
-    } else if c.sale_starts_at.is_some_and(|s| now < s) {
-        Conflict::SaleNotStarted
-    } else if c.sale_ends_at.is_some_and(|e| now >= e) {
-        Conflict::SaleEnded
-    } else {
-        Conflict::OutOfStock
+    // "Available" here means there is stock, just not enough for this quantity.
+    Ok(AppError::Conflict(match c.status_at(chrono::Utc::now()) {
+        CouponStatus::Stopped => Conflict::NotOnSale,
+        CouponStatus::NotStarted => Conflict::SaleNotStarted,
+        CouponStatus::Ended => Conflict::SaleEnded,
+        CouponStatus::SoldOut | CouponStatus::Available => Conflict::OutOfStock,
     }))
 }
 

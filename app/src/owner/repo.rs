@@ -6,8 +6,8 @@ use sqlx::PgPool;
 
 use crate::auth::server::Principal;
 use crate::domain::order::{CouponStats, Dashboard, RecentOrder, SalesPoint};
-use crate::domain::{OrderStatus, PaymentStatus};
 use crate::error::AppError;
+use crate::orders::repo::{order_status, payment_status};
 
 pub async fn dashboard(pool: &PgPool, owner: Principal) -> Result<Dashboard, AppError> {
     let mut conn = pool.acquire().await?;
@@ -55,9 +55,8 @@ pub async fn dashboard(pool: &PgPool, owner: Principal) -> Result<Dashboard, App
                 coupon_name: r.coupon_name,
                 quantity: r.quantity,
                 amount: r.amount,
-                status: OrderStatus::parse(&r.status).ok_or(AppError::Internal)?,
-                payment_status: PaymentStatus::parse(&r.payment_status)
-                    .ok_or(AppError::Internal)?,
+                status: order_status(&r.status)?,
+                payment_status: payment_status(&r.payment_status)?,
                 ordered_at: r.ordered_at,
             })
         })
