@@ -26,12 +26,7 @@ say "building the site (debug)"
 cargo leptos build
 
 say "unit and integration tests"
-# The same flags and variables cargo-leptos compiled the server with, so the tests reuse
-# that build instead of compiling every dependency a second time.
-env RUSTFLAGS="--cfg erase_components" LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROOT=target/site \
-    LEPTOS_SITE_PKG_DIR=pkg LEPTOS_SITE_ADDR=127.0.0.1:3000 LEPTOS_RELOAD_PORT=3001 \
-    LEPTOS_LIB_DIR=frontend LEPTOS_BIN_DIR=server LEPTOS_JS_MINIFY=false LEPTOS_HASH_FILES=false \
-    cargo test -p app --features ssr -p server -p paygate
+"$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate
 env RUSTFLAGS="--cfg erase_components" cargo build -q -p paygate
 
 E2E_PORT="${COUPAN_E2E_PORT:-3100}"

@@ -4,6 +4,30 @@
 
 use std::net::SocketAddr;
 
+/// Every environment variable the server reads. The deployment manifests are checked
+/// against this list (`server/tests/api/deploy.rs`), and a unit test below checks that
+/// the list and the code agree.
+pub const ENV_VARS: &[&str] = &[
+    "DATABASE_URL",
+    "JWT_SECRET",
+    "LEPTOS_SITE_ADDR",
+    "COUPAN_DB_MAX_CONNECTIONS",
+    "COUPAN_DEMO_DATA",
+    "COUPAN_SECURE_COOKIES",
+    "COUPAN_LOG_FORMAT",
+    "COUPAN_PAYMENT_URL",
+    "COUPAN_PAYMENT_TIMEOUT_MS",
+    "COUPAN_PAYMENT_WORKERS",
+    "COUPAN_BREAKER_FAILURES",
+    "COUPAN_BREAKER_OPEN_SECS",
+    // Read by leptos itself (site files) and by tracing (log filter).
+    "LEPTOS_OUTPUT_NAME",
+    "LEPTOS_SITE_ROOT",
+    "LEPTOS_SITE_PKG_DIR",
+    "LEPTOS_ENV",
+    "RUST_LOG",
+];
+
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,
@@ -146,5 +170,26 @@ impl Config {
         } else {
             Err(errors.join("\n"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each name this file reads with `var(...)`, `flag(...)` or `number(...)` is listed in
+    /// `ENV_VARS`.
+    #[test]
+    fn every_variable_read_is_listed() {
+        let source = include_str!("config.rs");
+        let mut found = 0;
+        for part in source.split('"').skip(1).step_by(2) {
+            let looks_like_var = part.len() > 3
+                && part.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                && (part.starts_with("COUPAN_") || part.starts_with("LEPTOS_") || part.contains("_URL") || part.contains("SECRET"));
+            if looks_like_var {
+                found += 1;
+                assert!(super::ENV_VARS.contains(&part), "{part} is read but not in ENV_VARS");
+            }
+        }
+        assert!(found >= 12, "only {found} variable names found");
     }
 }
