@@ -98,6 +98,9 @@ pub enum AppError {
     IdempotencyKeyReused,
     #[error("too many attempts, try again in {retry_after_secs} s")]
     TooManyRequests { retry_after_secs: u64 },
+    /// Busy (load shedding) or a dependency is down (the database): try again shortly.
+    #[error("the service is busy, try again in {retry_after_secs} s")]
+    Unavailable { retry_after_secs: u64 },
     /// The browser could not reach the server (client side only).
     #[error("the server could not be reached")]
     Network,
@@ -119,7 +122,7 @@ impl AppError {
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::TooManyRequests { .. } => 429,
-            AppError::Network => 503,
+            AppError::Unavailable { .. } | AppError::Network => 503,
             AppError::Internal => 500,
         }
     }
@@ -136,7 +139,7 @@ impl AppError {
             AppError::Conflict(c) => c.code(),
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::TooManyRequests { .. } => "rate_limited",
-            AppError::Network => "unavailable",
+            AppError::Unavailable { .. } | AppError::Network => "unavailable",
             AppError::Internal => "internal",
         }
     }
@@ -178,8 +181,31 @@ mod ssr {
 
     impl From<sqlx::Error> for AppError {
         fn from(e: sqlx::Error) -> Self {
-            tracing::error!(error = %e, "database error");
-            AppError::Internal
+            match &e {
+                // The database is unreachable (restarting, overloaded): a 503 the caller
+                // may retry, not an internal error.
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                    tracing::warn!(error = %e, "database unavailable");
+                    AppError::Unavailable {
+                        retry_after_secs: 2,
+                    }
+                }
+                sqlx::Error::Database(db)
+                    if db
+                        .code()
+                        .is_some_and(|c| c.starts_with("57P") || c.starts_with("08")) =>
+                {
+                    // admin_shutdown / cannot_connect_now / connection exceptions
+                    tracing::warn!(error = %e, "database unavailable");
+                    AppError::Unavailable {
+                        retry_after_secs: 2,
+                    }
+                }
+                _ => {
+                    tracing::error!(error = %e, "database error");
+                    AppError::Internal
+                }
+            }
         }
     }
 
@@ -205,7 +231,9 @@ mod ssr {
             }
             let mut res =
                 (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
-            if let AppError::TooManyRequests { retry_after_secs } = self {
+            if let AppError::TooManyRequests { retry_after_secs }
+            | AppError::Unavailable { retry_after_secs } = self
+            {
                 if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                     res.headers_mut().insert(header::RETRY_AFTER, v);
                 }
@@ -239,6 +267,10 @@ mod tests {
             429
         );
         assert_eq!(AppError::Internal.to_string(), "an internal error occurred");
+        let busy = AppError::Unavailable {
+            retry_after_secs: 2,
+        };
+        assert_eq!((busy.status(), busy.code()), (503, "unavailable"));
     }
 
     #[test]

@@ -61,6 +61,9 @@ pub fn error_text(e: &AppError) -> String {
         AppError::TooManyRequests { retry_after_secs } => {
             t_string!(i18n, err_too_many, secs = *retry_after_secs).to_string()
         }
+        AppError::Unavailable { retry_after_secs } => {
+            t_string!(i18n, err_busy, secs = *retry_after_secs).to_string()
+        }
         AppError::Network => t_string!(i18n, err_network).to_string(),
         AppError::Internal => t_string!(i18n, err_generic).to_string(),
     }
