@@ -35,3 +35,31 @@ pub async fn append_order_event(
     .await?;
     Ok(())
 }
+
+/// Appends one event of `event_type` per (order, payload, request id), in one statement
+/// and in the given order.
+pub async fn append_order_events(
+    conn: &mut PgConnection,
+    event_type: &str,
+    events: &[(Uuid, Value, Option<String>)],
+) -> Result<(), AppError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|e| e.0).collect();
+    let payloads: Vec<Value> = events.iter().map(|e| e.1.clone()).collect();
+    let request_ids: Vec<Option<String>> = events.iter().map(|e| e.2.clone()).collect();
+    sqlx::query!(
+        r#"insert into events (aggregate_type, aggregate_id, event_type, payload, request_id)
+           select 'order', t.id, $2, t.payload, t.request_id
+           from unnest($1::uuid[], $3::jsonb[], $4::text[]) with ordinality as t(id, payload, request_id, n)
+           order by t.n"#,
+        &ids,
+        event_type,
+        &payloads,
+        &request_ids as _
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -14,6 +14,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
     pub jwt: Arc<JwtKeys>,
+    /// The purchase queues (one per coupon) and the load-shedding limit.
+    pub admission: Arc<crate::orders::admission::Admission>,
 }
 
 /// The state inside a server function (provided by the server's router).

@@ -20,6 +20,8 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_PAYMENT_WORKERS",
     "COUPAN_BREAKER_FAILURES",
     "COUPAN_BREAKER_OPEN_SECS",
+    "COUPAN_PURCHASE_BATCH_MAX",
+    "COUPAN_PURCHASE_MAX_WAITING",
     // Read by leptos itself (site files) and by tracing (log filter).
     "LEPTOS_OUTPUT_NAME",
     "LEPTOS_SITE_ROOT",
@@ -47,6 +49,9 @@ pub struct Config {
     pub payment_workers: usize,
     pub breaker_failures: u32,
     pub breaker_open: std::time::Duration,
+    /// Purchase batches and load shedding (`COUPAN_PURCHASE_BATCH_MAX`,
+    /// `COUPAN_PURCHASE_MAX_WAITING`).
+    pub admission: app::orders::admission::AdmissionSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -152,6 +157,16 @@ impl Config {
             3600,
             &mut errors,
         ));
+        let admission = app::orders::admission::AdmissionSettings {
+            batch_max: number("COUPAN_PURCHASE_BATCH_MAX", 128, 1, 10_000, &mut errors) as usize,
+            max_waiting: number(
+                "COUPAN_PURCHASE_MAX_WAITING",
+                1024,
+                1,
+                1_000_000,
+                &mut errors,
+            ) as usize,
+        };
         if errors.is_empty() {
             Ok(Config {
                 database_url,
@@ -166,6 +181,7 @@ impl Config {
                 payment_workers,
                 breaker_failures,
                 breaker_open,
+                admission,
             })
         } else {
             Err(errors.join("\n"))

@@ -67,6 +67,7 @@ pub fn router_with(
         leptos_options: leptos_options(config),
         pool: pool.clone(),
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
+        admission: app::orders::admission::Admission::new(pool.clone(), config.admission),
     };
     let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
         .with_name("coupan_session")

@@ -2,6 +2,8 @@
 //! clients `api.rs` (bearer token); both run `service::place` / `service::cancel`.
 
 #[cfg(feature = "ssr")]
+pub mod admission;
+#[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod repo;
@@ -35,7 +37,7 @@ pub async fn buy_coupon(
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
     let (order, _) = service::place(
-        &state.pool,
+        &state.admission,
         customer,
         coupon_id,
         quantity,

@@ -1,10 +1,12 @@
 //! SQL for orders: the guarded stock decrement, the order rows, the payment work queue.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{OrderStatus, OrderView, PaymentStatus};
+use crate::domain::{Coupon, OrderStatus, OrderView, PaymentStatus};
 use crate::error::AppError;
 
 pub(crate) fn order_status(s: &str) -> Result<OrderStatus, AppError> {
@@ -21,36 +23,32 @@ pub(crate) fn payment_status(s: &str) -> Result<PaymentStatus, AppError> {
     })
 }
 
-/// What the purchase needs to know about the coupon it just took stock from.
-pub struct TakenStock {
-    pub price: i64,
-    pub name: String,
-    pub shop_id: Uuid,
-    pub shop_name: String,
-    pub per_customer_limit: Option<i32>,
+/// Locks the coupon's row until the transaction ends: the purchases of one batch, and of
+/// other processes' batches, are decided one after the other. `false` if there is none.
+pub async fn lock_coupon(conn: &mut PgConnection, coupon_id: Uuid) -> Result<bool, AppError> {
+    Ok(
+        sqlx::query_scalar!("select id from coupons where id = $1 for update", coupon_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
 }
 
-/// Takes `quantity` units if the coupon is on sale now and has them. `None` when it does
-/// not (the caller finds out why). The row stays locked until the transaction ends, which
-/// also serialises the per-customer limit check that follows.
+/// Takes `quantity` units from the stock (the caller decided there are enough; the
+/// `stock >= 0` check of the table refuses anything else).
 pub async fn take_stock(
     conn: &mut PgConnection,
     coupon_id: Uuid,
-    quantity: i32,
-) -> Result<Option<TakenStock>, AppError> {
-    Ok(sqlx::query_as!(
-        TakenStock,
-        r#"update coupons c set stock = c.stock - $2
-           from shops s
-           where c.id = $1 and s.id = c.shop_id and c.stock >= $2 and c.on_sale
-             and (c.sale_starts_at is null or c.sale_starts_at <= now())
-             and (c.sale_ends_at is null or c.sale_ends_at > now())
-           returning c.price, c.name, c.shop_id, s.name as shop_name, c.per_customer_limit"#,
+    quantity: i64,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "update coupons set stock = stock - $2::bigint::int where id = $1",
         coupon_id,
         quantity
     )
-    .fetch_optional(&mut *conn)
-    .await?)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 pub async fn return_stock(
@@ -68,20 +66,110 @@ pub async fn return_stock(
     Ok(())
 }
 
-/// Units of `coupon_id` the customer holds in live (ordered or paid) orders.
-pub async fn live_quantity(
+/// Units of `coupon_id` each of `customers` holds in live (ordered or paid) orders; a
+/// customer holding none is absent.
+pub async fn live_quantities(
     conn: &mut PgConnection,
-    customer_id: Uuid,
     coupon_id: Uuid,
-) -> Result<i64, AppError> {
-    Ok(sqlx::query_scalar!(
-        r#"select coalesce(sum(quantity), 0)::bigint as "n!" from orders
-           where customer_id = $1 and coupon_id = $2 and status in ('ordered', 'paid')"#,
-        customer_id,
-        coupon_id
+    customers: &[Uuid],
+) -> Result<HashMap<Uuid, i64>, AppError> {
+    let rows = sqlx::query!(
+        r#"select customer_id, coalesce(sum(quantity), 0)::bigint as "n!" from orders
+           where coupon_id = $1 and customer_id = any($2) and status in ('ordered', 'paid')
+           group by customer_id"#,
+        coupon_id,
+        customers
     )
-    .fetch_one(&mut *conn)
-    .await?)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.customer_id, r.n)).collect())
+}
+
+/// The orders already made with these (customer, idempotency key) pairs.
+pub async fn find_by_idempotency_keys(
+    conn: &mut PgConnection,
+    keys: &[(Uuid, String)],
+) -> Result<HashMap<(Uuid, String), Uuid>, AppError> {
+    let customers: Vec<Uuid> = keys.iter().map(|k| k.0).collect();
+    let keys: Vec<String> = keys.iter().map(|k| k.1.clone()).collect();
+    let rows = sqlx::query!(
+        r#"select o.id, o.customer_id, o.idempotency_key as "idempotency_key!"
+           from orders o join unnest($1::uuid[], $2::text[]) as k(customer_id, key)
+             on o.customer_id = k.customer_id and o.idempotency_key = k.key"#,
+        &customers,
+        &keys
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.customer_id, r.idempotency_key), r.id))
+        .collect())
+}
+
+/// An order the admission batch decided to make.
+pub struct PlacedOrder {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub quantity: i32,
+    pub idempotency_key: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// Inserts the orders of a batch of `coupon`, each with its `OrderPlaced` event and its
+/// payment job, one statement each. An order whose (customer, idempotency key) another
+/// transaction committed first is skipped; returns the inserted ids with their order time.
+pub async fn insert_placed(
+    conn: &mut PgConnection,
+    coupon: &Coupon,
+    orders: &[PlacedOrder],
+) -> Result<HashMap<Uuid, DateTime<Utc>>, AppError> {
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let customers: Vec<Uuid> = orders.iter().map(|o| o.customer_id).collect();
+    let quantities: Vec<i32> = orders.iter().map(|o| o.quantity).collect();
+    let keys: Vec<Option<String>> = orders.iter().map(|o| o.idempotency_key.clone()).collect();
+    let request_ids: Vec<Option<String>> = orders.iter().map(|o| o.request_id.clone()).collect();
+    let rows = sqlx::query!(
+        r#"insert into orders (id, customer_id, coupon_id, quantity, unit_price, amount, idempotency_key, request_id)
+           select t.id, t.customer_id, $3, t.quantity, $4, $4::bigint * t.quantity, t.key, t.request_id
+           from unnest($1::uuid[], $2::uuid[], $5::int[], $6::text[], $7::text[])
+                as t(id, customer_id, quantity, key, request_id)
+           on conflict on constraint orders_customer_idempotency_key do nothing
+           returning id, ordered_at as "ordered_at: DateTime<Utc>""#,
+        &ids,
+        &customers,
+        coupon.id,
+        coupon.price,
+        &quantities,
+        &keys as _,
+        &request_ids as _,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let inserted: HashMap<Uuid, DateTime<Utc>> =
+        rows.into_iter().map(|r| (r.id, r.ordered_at)).collect();
+    let events: Vec<(Uuid, serde_json::Value, Option<String>)> = orders
+        .iter()
+        .filter(|o| inserted.contains_key(&o.id))
+        .map(|o| {
+            let payload = serde_json::json!({
+                "customer_id": o.customer_id, "coupon_id": coupon.id, "shop_id": coupon.shop_id,
+                "coupon_name": coupon.name, "shop_name": coupon.shop_name, "quantity": o.quantity,
+                "unit_price": coupon.price, "amount": coupon.price * i64::from(o.quantity),
+                "status": OrderStatus::Ordered.as_str(), "payment_status": PaymentStatus::Pending.as_str(),
+            });
+            (o.id, payload, o.request_id.clone())
+        })
+        .collect();
+    crate::events::append_order_events(&mut *conn, crate::events::ORDER_PLACED, &events).await?;
+    let jobs: Vec<Uuid> = events.iter().map(|e| e.0).collect();
+    sqlx::query!(
+        "insert into payment_jobs (order_id) select unnest($1::uuid[]) on conflict (order_id) do nothing",
+        &jobs
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted)
 }
 
 /// An order row with everything the saga needs.
@@ -202,40 +290,6 @@ pub async fn find_by_idempotency_key(
     match id {
         Some(id) => get(conn, id, false).await,
         None => Ok(None),
-    }
-}
-
-pub struct NewOrder<'a> {
-    pub customer_id: Uuid,
-    pub coupon_id: Uuid,
-    pub quantity: i32,
-    pub unit_price: i64,
-    pub idempotency_key: Option<&'a str>,
-    pub request_id: Option<&'a str>,
-}
-
-/// Inserts the order; `Ok(None)` when another request with the same idempotency key won.
-pub async fn insert(conn: &mut PgConnection, o: &NewOrder<'_>) -> Result<Option<Uuid>, AppError> {
-    let res = sqlx::query_scalar!(
-        r#"insert into orders (customer_id, coupon_id, quantity, unit_price, amount, idempotency_key, request_id)
-           values ($1, $2, $3, $4, $4::bigint * $3::int, $5, $6) returning id"#,
-        o.customer_id,
-        o.coupon_id,
-        o.quantity,
-        o.unit_price,
-        o.idempotency_key,
-        o.request_id,
-    )
-    .fetch_one(&mut *conn)
-    .await;
-    match res {
-        Ok(id) => Ok(Some(id)),
-        Err(sqlx::Error::Database(db))
-            if db.constraint() == Some("orders_customer_idempotency_key") =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(e.into()),
     }
 }
 

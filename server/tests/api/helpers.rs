@@ -26,14 +26,20 @@ pub fn test_config() -> Config {
         payment_workers: 0,
         breaker_failures: 5,
         breaker_open: std::time::Duration::from_secs(1),
+        admission: Default::default(),
     }
 }
 
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> TestApp {
+        TestApp::spawn_with(pool, test_config()).await
+    }
+
+    /// The app with other settings than `test_config()`.
+    pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = server::startup::router(pool.clone(), &test_config());
+        let router = server::startup::router(pool.clone(), &config);
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         TestApp {
             base: format!("http://{addr}"),

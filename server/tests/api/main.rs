@@ -1,6 +1,7 @@
 //! Integration tests: the real router on a real port, each test with its own fresh
 //! PostgreSQL database (`#[sqlx::test]`, migrations applied).
 
+mod admission;
 mod auth;
 mod coupons;
 mod helpers;

@@ -1,0 +1,397 @@
+//! Admission of purchases: one queue per coupon whose purchases are decided and committed
+//! in small batches.
+//!
+//! Why: when every purchase is its own transaction on the coupon's stock row, a flash sale
+//! can go no faster than PostgreSQL commits transactions that update one row one after
+//! the other. Here the purchases of a coupon wait in this process's queue for that coupon;
+//! one task takes whatever has queued up (at most `batch_max`) and decides all of it in one
+//! transaction:
+//!
+//! 1. lock the coupon row (`for update`) and read it: on sale? stock? limit per customer?
+//! 2. find earlier orders with the batch's idempotency keys (those are replays);
+//! 3. in arrival order, give each buyer an exact yes/no against the stock left and the
+//!    customer's live quantity (counted under the lock, plus this batch's own yeses);
+//! 4. insert the orders, their `OrderPlaced` events and payment jobs with one statement
+//!    each, take the stock with one update (the `stock >= 0` check still guards it), commit.
+//!
+//! Under load the batches grow by themselves (whatever arrived while the previous batch
+//! committed); alone, a purchase is a batch of one and waits for nobody. Several processes
+//! (replicas) each batch on their own; the row lock puts their batches in order, so "sold
+//! out" stays exact everywhere.
+//!
+//! Load shedding: at most `max_waiting` purchases wait in this process. Beyond that a
+//! purchase is refused at once (503 + Retry-After) instead of queueing without bound.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::repo::{self, PlacedOrder};
+use crate::coupons::repo as coupons;
+use crate::domain::{CouponStatus, OrderStatus, OrderView, PaymentStatus};
+use crate::error::{AppError, Conflict};
+
+/// How long a coupon's queue task stays up without purchases.
+const IDLE: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug)]
+pub struct AdmissionSettings {
+    /// Most purchases decided in one transaction.
+    pub batch_max: usize,
+    /// Most purchases waiting in this process before new ones are shed.
+    pub max_waiting: usize,
+}
+
+impl Default for AdmissionSettings {
+    fn default() -> Self {
+        AdmissionSettings {
+            batch_max: 128,
+            max_waiting: 1024,
+        }
+    }
+}
+
+/// One purchase request, already validated and authorised.
+#[derive(Clone, Debug)]
+pub struct Purchase {
+    pub customer_id: Uuid,
+    pub coupon_id: Uuid,
+    pub quantity: i32,
+    pub idempotency_key: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The order, and whether this purchase made it (`false`: a replay of an earlier one).
+pub type Answer = Result<(OrderView, bool), AppError>;
+
+struct Ticket {
+    purchase: Purchase,
+    reply: oneshot::Sender<Answer>,
+}
+
+pub struct Admission {
+    pool: PgPool,
+    settings: AdmissionSettings,
+    queues: Mutex<HashMap<Uuid, mpsc::UnboundedSender<Ticket>>>,
+    waiting: Arc<AtomicUsize>,
+    batches: AtomicU64,
+}
+
+/// Counts a purchase as waiting for as long as it lives.
+struct Waiting(Arc<AtomicUsize>);
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Admission {
+    pub fn new(pool: PgPool, settings: AdmissionSettings) -> Arc<Admission> {
+        Arc::new(Admission {
+            pool,
+            settings: AdmissionSettings {
+                batch_max: settings.batch_max.max(1),
+                max_waiting: settings.max_waiting.max(1),
+            },
+            queues: Mutex::new(HashMap::new()),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            batches: AtomicU64::new(0),
+        })
+    }
+
+    /// Purchases waiting in this process now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Batches decided by this process so far.
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
+    }
+
+    /// Queues the purchase and waits for its answer; refuses at once when too many wait.
+    pub async fn submit(self: &Arc<Self>, purchase: Purchase) -> Answer {
+        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(self.waiting.clone());
+        if before >= self.settings.max_waiting {
+            return Err(AppError::Unavailable {
+                retry_after_secs: 1,
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Ticket { purchase, reply });
+        // The queue task never drops a ticket unanswered unless it panicked.
+        answer.await.unwrap_or(Err(AppError::Internal))
+    }
+
+    fn enqueue(self: &Arc<Self>, ticket: Ticket) {
+        let coupon_id = ticket.purchase.coupon_id;
+        let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = match queues.get(&coupon_id) {
+            Some(queue) => match queue.send(ticket) {
+                Ok(()) => return,
+                // Its task has ended (it only ends after removing itself, or by a panic).
+                Err(mpsc::error::SendError(ticket)) => ticket,
+            },
+            None => ticket,
+        };
+        let (queue, tickets) = mpsc::unbounded_channel();
+        let _ = queue.send(ticket);
+        queues.insert(coupon_id, queue);
+        tokio::spawn(self.clone().run(coupon_id, tickets));
+    }
+
+    /// The queue task of one coupon: takes what has queued up, decides it, again.
+    async fn run(self: Arc<Self>, coupon_id: Uuid, mut tickets: mpsc::UnboundedReceiver<Ticket>) {
+        loop {
+            let first = match tokio::time::timeout(IDLE, tickets.recv()).await {
+                Ok(Some(t)) => t,
+                Ok(None) => return,
+                Err(_) => {
+                    // Idle: leave, unless a ticket slipped in. Senders hold the same lock,
+                    // so none can be sent to this queue after it is removed.
+                    let mut queues = self.queues.lock().unwrap_or_else(|e| e.into_inner());
+                    match tickets.try_recv() {
+                        Ok(t) => t,
+                        Err(_) => {
+                            queues.remove(&coupon_id);
+                            return;
+                        }
+                    }
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < self.settings.batch_max {
+                match tickets.try_recv() {
+                    Ok(t) => batch.push(t),
+                    Err(_) => break,
+                }
+            }
+            let purchases: Vec<&Purchase> = batch.iter().map(|t| &t.purchase).collect();
+            self.batches.fetch_add(1, Ordering::Relaxed);
+            let answers = match decide(&self.pool, coupon_id, &purchases).await {
+                Ok(answers) => answers,
+                Err(e) => vec![Err(e); batch.len()],
+            };
+            for (ticket, answer) in batch.into_iter().zip(answers) {
+                let _ = ticket.reply.send(answer);
+            }
+        }
+    }
+}
+
+/// What became of one purchase of the batch while deciding.
+enum Verdict {
+    Refused(AppError),
+    /// An order made before this batch (same customer and key).
+    Replay(Uuid),
+    /// The same customer and key as purchase `i` of this batch.
+    SameAs(usize),
+    Accepted(Uuid),
+    /// Accepted, but another process committed an order with its key first.
+    LostRace,
+}
+
+/// Decides a batch of purchases of one coupon in one transaction; one answer per purchase,
+/// in order. `Err` only when the transaction itself failed (then nothing was bought).
+pub async fn decide(
+    pool: &PgPool,
+    coupon_id: Uuid,
+    batch: &[&Purchase],
+) -> Result<Vec<Answer>, AppError> {
+    let mut tx = pool.begin().await?;
+    let mut verdicts: Vec<Verdict> = Vec::with_capacity(batch.len());
+
+    // Earlier orders with these keys are answered as they are, whatever the coupon says.
+    let keyed: Vec<(Uuid, String)> = batch
+        .iter()
+        .filter_map(|p| Some((p.customer_id, p.idempotency_key.clone()?)))
+        .collect();
+    let earlier: HashMap<(Uuid, String), Uuid> = if keyed.is_empty() {
+        HashMap::new()
+    } else {
+        repo::find_by_idempotency_keys(&mut tx, &keyed).await?
+    };
+
+    let coupon = if repo::lock_coupon(&mut tx, coupon_id).await? {
+        coupons::get(&mut tx, coupon_id).await?
+    } else {
+        None
+    };
+    let refusal = match &coupon {
+        None => Some(AppError::NotFound),
+        Some(c) => match c.status_at(Utc::now()) {
+            CouponStatus::Available | CouponStatus::SoldOut => None,
+            CouponStatus::Stopped => Some(AppError::Conflict(Conflict::NotOnSale)),
+            CouponStatus::NotStarted => Some(AppError::Conflict(Conflict::SaleNotStarted)),
+            CouponStatus::Ended => Some(AppError::Conflict(Conflict::SaleEnded)),
+        },
+    };
+    let limit = coupon.as_ref().and_then(|c| c.per_customer_limit);
+    let mut held: HashMap<Uuid, i64> = match limit {
+        Some(_) => {
+            let mut customers: Vec<Uuid> = batch.iter().map(|p| p.customer_id).collect();
+            customers.sort_unstable();
+            customers.dedup();
+            repo::live_quantities(&mut tx, coupon_id, &customers).await?
+        }
+        None => HashMap::new(),
+    };
+    let mut stock_left = i64::from(coupon.as_ref().map_or(0, |c| c.stock_left));
+    let mut accepted_keys: HashMap<(Uuid, &str), usize> = HashMap::new();
+    let mut placed: Vec<PlacedOrder> = Vec::new();
+
+    for (i, p) in batch.iter().enumerate() {
+        let key = p.idempotency_key.as_deref();
+        if let Some(k) = key {
+            if let Some(id) = earlier.get(&(p.customer_id, k.to_string())) {
+                verdicts.push(Verdict::Replay(*id));
+                continue;
+            }
+            if let Some(&first) = accepted_keys.get(&(p.customer_id, k)) {
+                verdicts.push(Verdict::SameAs(first));
+                continue;
+            }
+        }
+        if let Some(e) = &refusal {
+            verdicts.push(Verdict::Refused(e.clone()));
+            continue;
+        }
+        let quantity = i64::from(p.quantity);
+        if quantity > stock_left {
+            verdicts.push(Verdict::Refused(AppError::Conflict(Conflict::OutOfStock)));
+            continue;
+        }
+        if let Some(limit) = limit {
+            let holds = held.entry(p.customer_id).or_default();
+            if *holds + quantity > i64::from(limit) {
+                verdicts.push(Verdict::Refused(AppError::Conflict(
+                    Conflict::LimitExceeded,
+                )));
+                continue;
+            }
+            *holds += quantity;
+        }
+        stock_left -= quantity;
+        let id = Uuid::new_v4();
+        if let Some(k) = key {
+            accepted_keys.insert((p.customer_id, k), i);
+        }
+        placed.push(PlacedOrder {
+            id,
+            customer_id: p.customer_id,
+            quantity: p.quantity,
+            idempotency_key: p.idempotency_key.clone(),
+            request_id: p.request_id.clone(),
+        });
+        verdicts.push(Verdict::Accepted(id));
+    }
+
+    let mut ordered_at = Utc::now();
+    if let (Some(c), false) = (&coupon, placed.is_empty()) {
+        // Orders whose key another process used first in the meantime are not inserted
+        // (the unique key decides); only the stock of inserted ones is taken.
+        let inserted = repo::insert_placed(&mut tx, c, &placed).await?;
+        if let Some(at) = inserted.values().next() {
+            ordered_at = *at;
+        }
+        for v in verdicts.iter_mut() {
+            if let Verdict::Accepted(id) = v {
+                if !inserted.contains_key(id) {
+                    *v = Verdict::LostRace;
+                }
+            }
+        }
+        let taken: i64 = placed
+            .iter()
+            .filter(|o| inserted.contains_key(&o.id))
+            .map(|o| i64::from(o.quantity))
+            .sum();
+        if taken > 0 {
+            repo::take_stock(&mut tx, coupon_id, taken).await?;
+        }
+    }
+    tx.commit().await?;
+
+    // Answers from here on are per purchase: the batch is committed, so a failed lookup
+    // for one replay must not turn the others' orders into errors.
+    let unit_price = coupon.as_ref().map_or(0, |c| c.price);
+    let views: Vec<Option<OrderView>> = verdicts
+        .iter()
+        .zip(batch)
+        .map(|(v, p)| match v {
+            Verdict::Accepted(id) => Some(OrderView {
+                id: *id,
+                coupon_id,
+                quantity: p.quantity,
+                unit_price,
+                amount: unit_price * i64::from(p.quantity),
+                status: OrderStatus::Ordered,
+                payment_status: PaymentStatus::Pending,
+                ordered_at,
+                paid_at: None,
+                cancelled_at: None,
+                refunded_at: None,
+            }),
+            _ => None,
+        })
+        .collect();
+    let mut answers = Vec::with_capacity(batch.len());
+    for (i, p) in batch.iter().enumerate() {
+        let answer = match &verdicts[i] {
+            Verdict::Refused(e) => Err(e.clone()),
+            Verdict::Accepted(id) => {
+                tracing::info!(order_id = %id, coupon_id = %coupon_id, quantity = p.quantity, "order placed");
+                views[i]
+                    .clone()
+                    .map(|v| (v, true))
+                    .ok_or(AppError::Internal)
+            }
+            Verdict::SameAs(first) => match &views[*first] {
+                Some(v) => replay(v.clone(), p),
+                // The first one lost its race: both answer with the winner's order.
+                None => replay_by_key(pool, p).await,
+            },
+            Verdict::Replay(id) => replay_by_id(pool, *id, p).await,
+            Verdict::LostRace => replay_by_key(pool, p).await,
+        };
+        answers.push(answer);
+    }
+    Ok(answers)
+}
+
+/// The same key must come with the same coupon and quantity.
+fn replay(existing: OrderView, p: &Purchase) -> Answer {
+    if existing.coupon_id == p.coupon_id && existing.quantity == p.quantity {
+        Ok((existing, false))
+    } else {
+        Err(AppError::IdempotencyKeyReused)
+    }
+}
+
+async fn replay_by_key(pool: &PgPool, p: &Purchase) -> Answer {
+    let mut conn = pool.acquire().await?;
+    let existing = repo::find_by_idempotency_key(
+        &mut conn,
+        p.customer_id,
+        p.idempotency_key.as_deref().unwrap_or_default(),
+    )
+    .await?
+    .ok_or(AppError::Internal)?;
+    replay(existing.view(), p)
+}
+
+async fn replay_by_id(pool: &PgPool, id: Uuid, p: &Purchase) -> Answer {
+    let mut conn = pool.acquire().await?;
+    let existing = repo::get(&mut conn, id, false)
+        .await?
+        .ok_or(AppError::Internal)?;
+    replay(existing.view(), p)
+}
