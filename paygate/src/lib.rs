@@ -421,6 +421,16 @@ impl Gateway {
 
 pub const DEFAULT_ADDR: &str = "127.0.0.1:3002";
 
+/// Every environment variable the binary reads (`RUST_LOG` is the log filter). The
+/// deployment manifests are checked against this list (`server/tests/api/deploy.rs`).
+pub const ENV_VARS: &[&str] = &[
+    "PAYGATE_ADDR",
+    "PAYGATE_LATENCY_MS",
+    "PAYGATE_FAILURE_RATE",
+    "PAYGATE_LEDGER_FILE",
+    "RUST_LOG",
+];
+
 /// The binary's configuration, read from `PAYGATE_*` variables.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -447,12 +457,7 @@ impl Config {
     pub fn from_env() -> Result<Config, Vec<ConfigError>> {
         let mut errors = Vec::new();
         let mut vars = HashMap::new();
-        for name in [
-            "PAYGATE_ADDR",
-            "PAYGATE_LATENCY_MS",
-            "PAYGATE_FAILURE_RATE",
-            "PAYGATE_LEDGER_FILE",
-        ] {
+        for &name in ENV_VARS.iter().filter(|n| n.starts_with("PAYGATE_")) {
             match std::env::var(name) {
                 Ok(v) => {
                     vars.insert(name, v);
@@ -1203,6 +1208,29 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn every_variable_read_is_listed() {
+        // Each `PAYGATE_*` name in this file and in main.rs is in ENV_VARS (`from_env` reads
+        // exactly the listed ones).
+        let sources = [include_str!("lib.rs"), include_str!("main.rs")];
+        let mut seen = std::collections::BTreeSet::new();
+        for source in sources {
+            for part in source.split('"').skip(1).step_by(2) {
+                if part.starts_with("PAYGATE_")
+                    && part.len() > 8
+                    && part.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+                {
+                    assert!(
+                        ENV_VARS.contains(&part),
+                        "{part} is read but not in ENV_VARS"
+                    );
+                    seen.insert(part);
+                }
+            }
+        }
+        assert!(seen.len() >= 4, "{seen:?}");
     }
 
     #[test]
