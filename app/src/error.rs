@@ -173,6 +173,34 @@ mod server_fn_error {
     pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 }
 
+/// In a server function: gives a shed (503) or limited (429) answer its HTTP status and
+/// `Retry-After`, as the JSON API does. A plain form post (no JavaScript) keeps the
+/// redirect back to its page, which shows the message.
+#[cfg(feature = "ssr")]
+pub fn server_fn_status(e: &AppError) {
+    use axum::http::{HeaderValue, StatusCode, header};
+    let (AppError::Unavailable { retry_after_secs }
+    | AppError::TooManyRequests { retry_after_secs }) = e
+    else {
+        return;
+    };
+    let form_post = leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|p| {
+        p.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    });
+    if form_post {
+        return;
+    }
+    if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+        res.set_status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE));
+        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+            res.insert_header(header::RETRY_AFTER, v);
+        }
+    }
+}
+
 #[cfg(feature = "ssr")]
 mod ssr {
     use super::*;

@@ -42,6 +42,47 @@ test("buy, see it paid with a voucher on my page, cancel, see it refunded and th
   await expect(page.getByTestId("coupon-stock")).toHaveText("10");
 });
 
+test("a busy shop: the buy box counts down and retries by itself, and buys once", async ({ page, request }) => {
+  const name = `Busy Donut ${Date.now()}`;
+  const coupon = await ownerWithCoupon(request, name, 2000);
+  await page.goto("/signup");
+  await hydrated(page);
+  await signUpInBrowser(page, { role: "customer", email: uniqueEmail("busy"), name: "Busy Buyer" });
+  await expect(page.getByTestId("current-user")).toBeVisible();
+
+  // The first attempt meets a full purchase queue: the server's exact answer for that
+  // (pinned by server/tests/api/admission.rs); later attempts reach the real server.
+  let attempts = 0;
+  const keys: string[] = [];
+  await page.route("**/sfn/orders/buy", async (route) => {
+    attempts += 1;
+    keys.push(new URLSearchParams(route.request().postData() ?? "").get("idempotency_key") ?? "");
+    if (attempts === 1) {
+      await route.fulfill({
+        status: 503,
+        headers: { "content-type": "application/json", "retry-after": "2", serverfnerror: "/sfn/orders/buy" },
+        body: JSON.stringify({ Unavailable: { retry_after_secs: 2 } }),
+      });
+    } else {
+      await route.continue();
+    }
+  });
+
+  await page.goto(`/coupons/${coupon.id}`);
+  await hydrated(page);
+  await page.getByTestId("buy-submit").click();
+  await expect(page.getByTestId("buy-busy")).toBeVisible();
+  await expect(page.getByTestId("buy-busy")).toContainText("2");
+  await expect(page.getByTestId("form-error")).toHaveCount(0);
+  await expect(page.getByTestId("buy-submit")).toBeDisabled();
+
+  await expect(page).toHaveURL(/\/mypage$/, { timeout: 10_000 });
+  expect(attempts).toBe(2);
+  expect(keys[0]).not.toBe("");
+  expect(keys[1]).toBe(keys[0]);
+  await expect(page.getByTestId("order-row").filter({ hasText: name })).toHaveCount(1);
+});
+
 test("an owner redeems a voucher at the shop, once", async ({ page, request }) => {
   const name = `Redeem Bagel ${Date.now()}`;
   const ownerEmail = uniqueEmail("redeem-owner");

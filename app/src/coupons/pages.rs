@@ -209,17 +209,64 @@ fn new_idempotency_key(coupon_id: Uuid) -> String {
 #[component]
 fn BuyBox(coupon_id: Uuid) -> impl IntoView {
     use crate::auth::use_auth;
-    use crate::components::form::last_error;
+    use crate::components::form::LastError;
     use crate::components::{ErrorBanner, FieldMessage};
     use crate::domain::Role;
+    use crate::error::AppError;
     use crate::orders::BuyCoupon;
     use leptos::form::ActionForm;
 
     let i18n = use_i18n();
     let auth = use_auth();
     let buy = ServerAction::<BuyCoupon>::new();
-    let error = last_error(buy.value());
+    // A shed purchase (503, the queue is full) is not an error to show: the box counts
+    // down and sends the same purchase again (same idempotency key, so never twice).
+    let busy =
+        |r: &Option<Result<_, AppError>>| matches!(r, Some(Err(AppError::Unavailable { .. })));
+    let error: LastError = Signal::derive(move || {
+        let v = buy.value().get();
+        if busy(&v) {
+            None
+        } else {
+            v.and_then(|r| r.err())
+        }
+    });
+    let retry_in = RwSignal::new(None::<u64>);
+    let quantity = NodeRef::<leptos::html::Input>::new();
+    // The key the page was rendered with (hydration keeps the server's value in the DOM).
+    let key_input = NodeRef::<leptos::html::Input>::new();
     let key = new_idempotency_key(coupon_id);
+    Effect::new(move |_| {
+        if let Some(Err(AppError::Unavailable { retry_after_secs })) = buy.value().get() {
+            retry_in.set(Some(retry_after_secs.clamp(1, 30)));
+        }
+    });
+    Effect::new(move |_| {
+        let Some(n) = retry_in.get() else { return };
+        set_timeout(
+            move || {
+                if n > 1 {
+                    retry_in.set(Some(n - 1));
+                    return;
+                }
+                retry_in.set(None);
+                let quantity = quantity
+                    .get_untracked()
+                    .map(|i| i.value())
+                    .unwrap_or_else(|| "1".into());
+                let Some(idempotency_key) = key_input.get_untracked().map(|i| i.value()) else {
+                    return;
+                };
+                buy.dispatch(BuyCoupon {
+                    coupon_id,
+                    quantity,
+                    idempotency_key,
+                });
+            },
+            std::time::Duration::from_secs(1),
+        );
+    });
+    let waiting = move || buy.pending().get() || retry_in.get().is_some();
     view! {
         <Transition fallback=|| ()>
             {move || {
@@ -229,13 +276,16 @@ fn BuyBox(coupon_id: Uuid) -> impl IntoView {
                         Ok(Some(u)) if u.role == Role::Customer => view! {
                             <ActionForm action=buy attr:class="buy" attr:data-testid="buy-form">
                                 <ErrorBanner error />
+                                {move || retry_in.get().map(|secs| view! {
+                                    <p class="busy" role="status" data-testid="buy-busy">{t!(i18n, buy_busy, secs)}</p>
+                                })}
                                 <input type="hidden" name="coupon_id" value=coupon_id.to_string() />
-                                <input type="hidden" name="idempotency_key" value=key />
+                                <input type="hidden" name="idempotency_key" value=key node_ref=key_input />
                                 <label for="f-quantity">{t!(i18n, quantity)}</label>
-                                <input id="f-quantity" name="quantity" type="number" min="1" max="100" value="1" data-testid="input-quantity" />
+                                <input id="f-quantity" name="quantity" type="number" min="1" max="100" value="1" data-testid="input-quantity" node_ref=quantity />
                                 <FieldMessage error field="quantity" />
-                                <button type="submit" class="primary" data-testid="buy-submit" disabled=move || buy.pending().get()>
-                                    {move || if buy.pending().get() { t_string!(i18n, buying).to_string() } else { t_string!(i18n, buy_button).to_string() }}
+                                <button type="submit" class="primary" data-testid="buy-submit" disabled=waiting>
+                                    {move || if waiting() { t_string!(i18n, buying).to_string() } else { t_string!(i18n, buy_button).to_string() }}
                                 </button>
                             </ActionForm>
                         }.into_any(),

@@ -44,7 +44,8 @@ pub async fn buy_coupon(
         key,
         request_id.as_deref(),
     )
-    .await?;
+    .await
+    .inspect_err(crate::error::server_fn_status)?;
     leptos_axum::redirect("/mypage");
     Ok(order)
 }
