@@ -20,6 +20,8 @@ pub mod demo;
 #[cfg(feature = "ssr")]
 pub mod events;
 #[cfg(feature = "ssr")]
+pub mod limits;
+#[cfg(feature = "ssr")]
 pub mod request_id;
 #[cfg(feature = "ssr")]
 pub mod state;

@@ -16,6 +16,8 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     /// The purchase queues (one per coupon) and the load-shedding limit.
     pub admission: Arc<crate::orders::admission::Admission>,
+    /// Rate limits per client IP and per customer (`limits.rs`).
+    pub limits: Arc<crate::limits::Limits>,
 }
 
 /// The state inside a server function (provided by the server's router).

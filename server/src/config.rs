@@ -22,6 +22,10 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_BREAKER_OPEN_SECS",
     "COUPAN_PURCHASE_BATCH_MAX",
     "COUPAN_PURCHASE_MAX_WAITING",
+    "COUPAN_RATE_AUTH_PER_MIN",
+    "COUPAN_RATE_PURCHASE_PER_MIN",
+    "COUPAN_TRUSTED_PROXIES",
+    "COUPAN_SHUTDOWN_TIMEOUT_SECS",
     // Read by leptos itself (site files) and by tracing (log filter).
     "LEPTOS_OUTPUT_NAME",
     "LEPTOS_SITE_ROOT",
@@ -52,6 +56,11 @@ pub struct Config {
     /// Purchase batches and load shedding (`COUPAN_PURCHASE_BATCH_MAX`,
     /// `COUPAN_PURCHASE_MAX_WAITING`).
     pub admission: app::orders::admission::AdmissionSettings,
+    /// Rate limits per client IP (auth) and per customer (purchases), and the proxies
+    /// whose `X-Forwarded-For` is believed.
+    pub limits: app::limits::LimitSettings,
+    /// The whole shutdown (draining requests, stopping workers) ends within this.
+    pub shutdown_timeout: std::time::Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -167,6 +176,32 @@ impl Config {
                 &mut errors,
             ) as usize,
         };
+        let limits = app::limits::LimitSettings {
+            auth_per_min: number("COUPAN_RATE_AUTH_PER_MIN", 20, 1, 1_000_000, &mut errors) as u32,
+            purchase_per_min: number(
+                "COUPAN_RATE_PURCHASE_PER_MIN",
+                60,
+                1,
+                1_000_000,
+                &mut errors,
+            ) as u32,
+            trusted_proxies: app::limits::TrustedProxies::parse(
+                &var("COUPAN_TRUSTED_PROXIES").unwrap_or_default(),
+            )
+            .unwrap_or_else(|e| {
+                errors.push(format!(
+                    "COUPAN_TRUSTED_PROXIES: {e} (use a comma-separated list like 127.0.0.1,10.0.0.0/8)"
+                ));
+                Default::default()
+            }),
+        };
+        let shutdown_timeout = std::time::Duration::from_secs(number(
+            "COUPAN_SHUTDOWN_TIMEOUT_SECS",
+            20,
+            1,
+            3600,
+            &mut errors,
+        ));
         if errors.is_empty() {
             Ok(Config {
                 database_url,
@@ -182,6 +217,8 @@ impl Config {
                 breaker_failures,
                 breaker_open,
                 admission,
+                limits,
+                shutdown_timeout,
             })
         } else {
             Err(errors.join("\n"))

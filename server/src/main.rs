@@ -49,14 +49,17 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.site_addr))?;
     tracing::info!("Coupan is serving at http://{}", config.site_addr);
     println!("Coupan is serving at http://{}", config.site_addr);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            // Readiness answers 503 while in-flight requests finish.
-            readiness.start_draining();
-        })
-        .await
-        .map_err(|e| format!("server error: {e}"))?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Readiness answers 503 while in-flight requests finish.
+        readiness.start_draining();
+    })
+    .await
+    .map_err(|e| format!("server error: {e}"))?;
     // Let each worker finish (or release) the job in hand.
     let _ = stop_workers.send(true);
     for w in workers {

@@ -68,6 +68,7 @@ pub fn router_with(
         pool: pool.clone(),
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
         admission: app::orders::admission::Admission::new(pool.clone(), config.admission),
+        limits: Arc::new(app::limits::Limits::new(&config.limits)),
     };
     let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
         .with_name("coupan_session")

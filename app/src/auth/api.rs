@@ -14,6 +14,7 @@ use super::server::{BearerAuth, JwtKeys, authenticate, register, require_user};
 use crate::api::JsonBody;
 use crate::domain::{SignupInput, UserView};
 use crate::error::AppError;
+use crate::limits::AuthRateLimit;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +30,7 @@ struct SignupResponse {
 }
 
 async fn signup(
+    _: AuthRateLimit,
     State(pool): State<PgPool>,
     JsonBody(input): JsonBody<SignupInput>,
 ) -> Result<(StatusCode, Json<SignupResponse>), AppError> {
@@ -54,6 +56,7 @@ struct TokenResponse {
 }
 
 async fn token(
+    _: AuthRateLimit,
     State(pool): State<PgPool>,
     State(keys): State<Arc<JwtKeys>>,
     JsonBody(req): JsonBody<TokenRequest>,

@@ -32,6 +32,7 @@ pub async fn signup(
     shop_name: Option<String>,
 ) -> Result<(), AppError> {
     use crate::domain::{Role, SignupInput};
+    crate::limits::check_auth_in_server_fn()?;
     let input = SignupInput {
         email,
         password,
@@ -53,6 +54,7 @@ pub async fn signup(
 
 #[server(prefix = "/sfn", endpoint = "auth/login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
+    crate::limits::check_auth_in_server_fn()?;
     let state = crate::state::app_state()?;
     let p = server::authenticate(&state.pool, &email, &password).await?;
     server::start_session(&server::browser_session().await?, p).await?;

@@ -27,6 +27,13 @@ pub fn test_config() -> Config {
         breaker_failures: 5,
         breaker_open: std::time::Duration::from_secs(1),
         admission: Default::default(),
+        // High: only the tests of the limits (edge.rs) set them low.
+        limits: app::limits::LimitSettings {
+            auth_per_min: 1_000_000,
+            purchase_per_min: 1_000_000,
+            trusted_proxies: Default::default(),
+        },
+        shutdown_timeout: std::time::Duration::from_secs(5),
     }
 }
 
@@ -39,7 +46,9 @@ impl TestApp {
     pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = server::startup::router(pool.clone(), &config);
+        let router = server::startup::router(pool.clone(), &config)
+            // The peer address, for the limits per client IP (as the server binary does).
+            .into_make_service_with_connect_info::<std::net::SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         TestApp {
             base: format!("http://{addr}"),

@@ -4,6 +4,7 @@
 mod admission;
 mod auth;
 mod coupons;
+mod deploy;
 mod helpers;
 mod orders;
 mod pages;
