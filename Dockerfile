@@ -19,10 +19,13 @@ RUN cargo leptos build --release && cargo build --release -p paygate
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --no-create-home coupan
+    && groupadd --system --gid 10001 coupan \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin coupan
 WORKDIR /app
 COPY --from=build /src/target/release/server /app/server
-# The stand-in payment gateway (run it as its own container: CMD ["/app/paygate"]).
+# The stand-in payment gateway: run it as its own container with the command /app/paygate
+# and PAYGATE_ADDR=0.0.0.0:3002 (its health check is GET /healthz on that port; the
+# HEALTHCHECK below is the app's, so override it: --health-cmd or --no-healthcheck).
 COPY --from=build /src/target/release/paygate /app/paygate
 COPY --from=build /src/target/site /app/site
 ENV LEPTOS_OUTPUT_NAME=coupan \
@@ -31,8 +34,9 @@ ENV LEPTOS_OUTPUT_NAME=coupan \
     LEPTOS_SITE_ADDR=0.0.0.0:3000 \
     LEPTOS_ENV=PROD \
     COUPAN_LOG_FORMAT=json
-# DATABASE_URL and JWT_SECRET come from the environment (a Secret in Kubernetes).
-USER coupan
+# DATABASE_URL and JWT_SECRET come from the environment (a Secret in Kubernetes); see
+# deploy/k8s. Numeric user, so that Kubernetes' runAsNonRoot can verify it.
+USER 10001:10001
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD curl -fsS http://127.0.0.1:3000/healthz || exit 1
 CMD ["/app/server"]

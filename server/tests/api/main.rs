@@ -5,6 +5,7 @@ mod admission;
 mod auth;
 mod coupons;
 mod deploy;
+mod edge;
 mod helpers;
 mod orders;
 mod pages;

@@ -1,0 +1,1041 @@
+//! The Kubernetes manifests in `deploy/k8s` agree with the code: every manifest is listed in
+//! the kustomization, probe paths answer on the real routers, ports agree with each other
+//! and with the listen addresses, env names are ones the programs read, and the rollout
+//! and shutdown settings keep requests from failing during a deploy.
+//!
+//! `check` collects every problem; `mutations_are_caught` breaks the manifests in memory
+//! one way at a time and proves that `check` notices each.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::helpers::TestApp;
+
+/// The server's shutdown bound when `COUPAN_SHUTDOWN_TIMEOUT_SECS` is not set.
+const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
+/// The server's pool size when `COUPAN_DB_MAX_CONNECTIONS` is not set (config.rs).
+const DEFAULT_DB_MAX_CONNECTIONS: u64 = 20;
+/// PostgreSQL's defaults: `max_connections` and `superuser_reserved_connections`.
+const PG_DEFAULT_MAX_CONNECTIONS: u64 = 100;
+const PG_RESERVED_CONNECTIONS: u64 = 3;
+/// The app should fit in this (issue #4: about 150-256 MiB).
+const APP_MEMORY_LIMIT_MAX: u64 = 256 * 1024 * 1024;
+
+const APP_BINARY: &str = "/app/server";
+const PAYGATE_BINARY: &str = "/app/paygate";
+
+fn k8s_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s")
+}
+
+#[derive(Clone, Debug)]
+struct Doc {
+    file: String,
+    value: Value,
+}
+
+/// The kustomization and every YAML document of the other files in the folder.
+#[derive(Clone, Debug)]
+struct Manifests {
+    /// YAML files in the folder (without the kustomization).
+    files: BTreeSet<String>,
+    kustomization: Value,
+    docs: Vec<Doc>,
+}
+
+fn parse_yaml(file: &str, text: &str) -> Vec<Doc> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| {
+            Value::deserialize(doc).unwrap_or_else(|e| panic!("{file} is not valid YAML: {e}"))
+        })
+        .filter(|v| !v.is_null())
+        .map(|value| Doc {
+            file: file.to_string(),
+            value,
+        })
+        .collect()
+}
+
+fn load() -> Manifests {
+    let dir = k8s_dir();
+    let mut files = BTreeSet::new();
+    let mut docs = Vec::new();
+    let mut kustomization = None;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let parsed = parse_yaml(&name, &text);
+        if name == "kustomization.yaml" || name == "kustomization.yml" {
+            assert_eq!(parsed.len(), 1, "{name}: one document");
+            kustomization = Some(parsed.into_iter().next().unwrap().value);
+        } else {
+            assert!(!parsed.is_empty(), "{name} has no document");
+            files.insert(name);
+            docs.extend(parsed);
+        }
+    }
+    Manifests {
+        files,
+        kustomization: kustomization.expect("deploy/k8s has a kustomization.yaml"),
+        docs,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Small readers
+// ---------------------------------------------------------------------------------------
+
+fn s(v: &Value, pointer: &str) -> Option<String> {
+    match v.pointer(pointer)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn u(v: &Value, pointer: &str) -> Option<u64> {
+    match v.pointer(pointer)? {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn arr<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+fn kind(v: &Value) -> &str {
+    v["kind"].as_str().unwrap_or("")
+}
+
+fn name(v: &Value) -> &str {
+    v["metadata"]["name"].as_str().unwrap_or("")
+}
+
+/// Memory quantity (`256Mi`, `1Gi`, `500M`, bytes) in bytes.
+fn bytes(q: &str) -> Option<u64> {
+    let units: [(&str, u64); 6] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("K", 1000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+    ];
+    for (suffix, factor) in units {
+        if let Some(n) = q.strip_suffix(suffix) {
+            return n.parse::<u64>().ok().map(|n| n * factor);
+        }
+    }
+    q.parse().ok()
+}
+
+/// A container and the workload it belongs to.
+struct Container<'a> {
+    workload: &'a Value,
+    pod: &'a Value,
+    container: &'a Value,
+}
+
+impl Manifests {
+    fn find(&self, kind_: &str, name_: &str) -> Option<&Value> {
+        self.docs
+            .iter()
+            .map(|d| &d.value)
+            .find(|v| kind(v) == kind_ && name(v) == name_)
+    }
+
+    fn of_kind<'a>(&'a self, kind_: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.docs
+            .iter()
+            .map(|d| &d.value)
+            .filter(move |v| kind(v) == kind_)
+    }
+
+    fn workloads(&self) -> impl Iterator<Item = &Value> {
+        self.docs.iter().map(|d| &d.value).filter(|v| {
+            matches!(
+                kind(v),
+                "Deployment" | "StatefulSet" | "DaemonSet" | "ReplicaSet" | "Job"
+            )
+        })
+    }
+
+    /// Containers whose command runs `binary`.
+    fn containers_running(&self, binary: &str) -> Vec<Container<'_>> {
+        let mut found = Vec::new();
+        for workload in self.workloads() {
+            let pod = &workload["spec"]["template"]["spec"];
+            for container in arr(pod, "/containers") {
+                if s(container, "/command/0").as_deref() == Some(binary) {
+                    found.push(Container {
+                        workload,
+                        pod,
+                        container,
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// Services whose selector picks the workload's pods.
+    fn services_for(&self, workload: &Value) -> Vec<&Value> {
+        let labels = &workload["spec"]["template"]["metadata"]["labels"];
+        self.of_kind("Service")
+            .filter(|svc| selects(svc, labels))
+            .collect()
+    }
+
+    /// Value of `key` in the ConfigMap or Secret `name_` (Secrets: `stringData` only).
+    fn config_value(&self, kind_: &str, name_: &str, key: &str) -> Option<String> {
+        let doc = self.find(kind_, name_)?;
+        s(doc, &format!("/data/{key}")).or_else(|| s(doc, &format!("/stringData/{key}")))
+    }
+}
+
+fn selects(service: &Value, labels: &Value) -> bool {
+    let Some(selector) = service["spec"]["selector"].as_object() else {
+        return false;
+    };
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// Every environment variable a container gets, with its value where the manifests say it.
+/// Broken references are reported in `problems`.
+fn container_env(
+    m: &Manifests,
+    c: &Value,
+    what: &str,
+    problems: &mut Vec<String>,
+) -> BTreeMap<String, Option<String>> {
+    let mut env = BTreeMap::new();
+    for source in arr(c, "/envFrom") {
+        let prefix = s(source, "/prefix").unwrap_or_default();
+        let (kind_, reference) = if source.get("configMapRef").is_some() {
+            ("ConfigMap", s(source, "/configMapRef/name"))
+        } else {
+            ("Secret", s(source, "/secretRef/name"))
+        };
+        let reference = reference.unwrap_or_default();
+        let Some(doc) = m.find(kind_, &reference) else {
+            problems.push(format!(
+                "{what}: envFrom {kind_} {reference:?} is not in deploy/k8s"
+            ));
+            continue;
+        };
+        for field in ["data", "stringData"] {
+            if let Some(map) = doc[field].as_object() {
+                for key in map.keys() {
+                    env.insert(
+                        format!("{prefix}{key}"),
+                        m.config_value(kind_, &reference, key),
+                    );
+                }
+            }
+        }
+    }
+    for var in arr(c, "/env") {
+        let var_name = s(var, "/name").unwrap_or_default();
+        let value = if let Some(v) = s(var, "/value") {
+            Some(v)
+        } else if let Some(r) = var.pointer("/valueFrom/configMapKeyRef") {
+            let (n, k) = (
+                s(r, "/name").unwrap_or_default(),
+                s(r, "/key").unwrap_or_default(),
+            );
+            let v = m.config_value("ConfigMap", &n, &k);
+            if v.is_none() {
+                problems.push(format!(
+                    "{what}: {var_name} refers to ConfigMap {n:?} key {k:?}, which is missing"
+                ));
+            }
+            v
+        } else if let Some(r) = var.pointer("/valueFrom/secretKeyRef") {
+            let (n, k) = (
+                s(r, "/name").unwrap_or_default(),
+                s(r, "/key").unwrap_or_default(),
+            );
+            let v = m.config_value("Secret", &n, &k);
+            if v.is_none() {
+                problems.push(format!(
+                    "{what}: {var_name} refers to Secret {n:?} key {k:?}, which is missing"
+                ));
+            }
+            v
+        } else {
+            None
+        };
+        env.insert(var_name, value);
+    }
+    env
+}
+
+/// The port number a probe or Service target names (a number or a container port's name).
+fn resolve_port(port: &Value, container: &Value) -> Option<u64> {
+    match port {
+        Value::Number(n) => n.as_u64(),
+        Value::String(p) => p.parse().ok().or_else(|| {
+            arr(container, "/ports")
+                .iter()
+                .find(|cp| s(cp, "/name").as_deref() == Some(p))
+                .and_then(|cp| u(cp, "/containerPort"))
+        }),
+        _ => None,
+    }
+}
+
+/// Seconds the preStop hook waits: `sleep: {seconds}`, `exec: ["sleep", "N"]` or
+/// `exec: ["sh", "-c", "sleep N"]`.
+fn pre_stop_secs(container: &Value) -> Option<u64> {
+    let hook = container.pointer("/lifecycle/preStop")?;
+    if let Some(n) = u(hook, "/sleep/seconds") {
+        return Some(n);
+    }
+    let words: Vec<String> = arr(hook, "/exec/command")
+        .iter()
+        .filter_map(Value::as_str)
+        .flat_map(|w| w.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .collect();
+    let at = words
+        .iter()
+        .position(|w| w == "sleep" || w.ends_with("/sleep"))?;
+    words.get(at + 1)?.parse().ok()
+}
+
+fn is_non_root(pod: &Value, container: &Value) -> bool {
+    let flag = container
+        .pointer("/securityContext/runAsNonRoot")
+        .or_else(|| pod.pointer("/securityContext/runAsNonRoot"))
+        .and_then(Value::as_bool);
+    let user =
+        u(container, "/securityContext/runAsUser").or_else(|| u(pod, "/securityContext/runAsUser"));
+    flag == Some(true) && user != Some(0)
+}
+
+/// The checks for one program container (the app or paygate): listen address, ports,
+/// probes, Services, env names, security. Returns the port it listens on.
+fn check_program(
+    m: &Manifests,
+    what: &str,
+    binary: &str,
+    addr_var: &str,
+    known_vars: &[&str],
+    problems: &mut Vec<String>,
+) -> Option<(u64, BTreeMap<String, Option<String>>)> {
+    let found = m.containers_running(binary);
+    let [c] = found.as_slice() else {
+        problems.push(format!(
+            "{what}: expected one container with command {binary}, found {}",
+            found.len()
+        ));
+        return None;
+    };
+    let env = container_env(m, c.container, what, problems);
+    for var in env.keys() {
+        if !known_vars.contains(&var.as_str()) {
+            problems.push(format!(
+                "{what}: env {var} is not a variable the program reads"
+            ));
+        }
+    }
+    let addr: Option<SocketAddr> = match env.get(addr_var) {
+        Some(Some(a)) => a.parse().ok(),
+        _ => None,
+    };
+    let Some(addr) = addr else {
+        problems.push(format!(
+            "{what}: {addr_var} must be set to an address like 0.0.0.0:3000"
+        ));
+        return None;
+    };
+    if !addr.ip().is_unspecified() {
+        problems.push(format!(
+            "{what}: {addr_var}={addr} listens only inside the pod; use 0.0.0.0"
+        ));
+    }
+    let port = u64::from(addr.port());
+    let container_ports: Vec<u64> = arr(c.container, "/ports")
+        .iter()
+        .filter_map(|p| u(p, "/containerPort"))
+        .collect();
+    if !container_ports.contains(&port) {
+        problems.push(format!(
+            "{what}: containerPorts {container_ports:?} do not include {port} ({addr_var})"
+        ));
+    }
+    for probe in ["startupProbe", "livenessProbe", "readinessProbe"] {
+        let Some(p) = c.container.get(probe) else {
+            continue;
+        };
+        let Some(get) = p.get("httpGet") else {
+            problems.push(format!("{what}: {probe} is not an httpGet probe"));
+            continue;
+        };
+        if resolve_port(&get["port"], c.container) != Some(port) {
+            problems.push(format!(
+                "{what}: {probe} port {} is not {port} ({addr_var})",
+                get["port"]
+            ));
+        }
+        if !s(get, "/path").is_some_and(|p| p.starts_with('/')) {
+            problems.push(format!("{what}: {probe} has no path"));
+        }
+    }
+    for probe in ["livenessProbe", "readinessProbe"] {
+        if c.container.get(probe).is_none() {
+            problems.push(format!("{what}: no {probe}"));
+        }
+    }
+    let services = m.services_for(c.workload);
+    if services.is_empty() {
+        problems.push(format!("{what}: no Service selects its pods"));
+    }
+    for svc in services {
+        for sp in arr(svc, "/spec/ports") {
+            let target = sp.get("targetPort").or_else(|| sp.get("port"));
+            if target.and_then(|t| resolve_port(t, c.container)) != Some(port) {
+                problems.push(format!(
+                    "{what}: Service {} targetPort {} is not {port}",
+                    name(svc),
+                    target.unwrap_or(&Value::Null)
+                ));
+            }
+        }
+    }
+    if !is_non_root(c.pod, c.container) {
+        problems.push(format!("{what}: runAsNonRoot must be true (and no uid 0)"));
+    }
+    if c.container
+        .pointer("/securityContext/readOnlyRootFilesystem")
+        != Some(&json!(true))
+    {
+        problems.push(format!("{what}: readOnlyRootFilesystem must be true"));
+    }
+    Some((port, env))
+}
+
+/// `scheme://[user[:password]@]host[:port]/path` split up (enough for these URLs).
+struct Url {
+    user: String,
+    password: String,
+    host: String,
+    port: Option<u64>,
+    path: String,
+}
+
+fn parse_url(url: &str) -> Option<Url> {
+    let (_, rest) = url.split_once("://")?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (userinfo, hostport) = authority.rsplit_once('@').unwrap_or(("", authority));
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p.parse().ok()?)),
+        None => (hostport, None),
+    };
+    Some(Url {
+        user: user.into(),
+        password: password.into(),
+        host: host.into(),
+        port,
+        path: path.split('?').next().unwrap_or("").into(),
+    })
+}
+
+/// The container behind `host:port` when `host` is a Service of the manifests: its target
+/// port on that container.
+fn service_target<'a>(
+    m: &'a Manifests,
+    host: &str,
+    port: u64,
+) -> Option<(Container<'a>, Option<u64>)> {
+    let service_name = host.split('.').next()?;
+    let svc = m.find("Service", service_name)?;
+    let sp = arr(svc, "/spec/ports")
+        .iter()
+        .find(|sp| u(sp, "/port") == Some(port))?;
+    for workload in m.workloads() {
+        if !selects(svc, &workload["spec"]["template"]["metadata"]["labels"]) {
+            continue;
+        }
+        let pod = &workload["spec"]["template"]["spec"];
+        for container in arr(pod, "/containers") {
+            let target = sp.get("targetPort").unwrap_or(&sp["port"]);
+            if let Some(p) = resolve_port(target, container) {
+                if arr(container, "/ports")
+                    .iter()
+                    .any(|cp| u(cp, "/containerPort") == Some(p))
+                {
+                    return Some((
+                        Container {
+                            workload,
+                            pod,
+                            container,
+                        },
+                        Some(p),
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------
+// The checks
+// ---------------------------------------------------------------------------------------
+
+fn check(m: &Manifests) -> Vec<String> {
+    let mut problems = Vec::new();
+
+    // Kustomization lists exactly the manifest files.
+    let listed: BTreeSet<String> = arr(&m.kustomization, "/resources")
+        .iter()
+        .filter_map(|r| r.as_str().map(str::to_string))
+        .collect();
+    for missing in m.files.difference(&listed) {
+        problems.push(format!(
+            "kustomization.yaml does not list {missing} (kubectl apply -k would skip it)"
+        ));
+    }
+    for extra in listed.difference(&m.files) {
+        problems.push(format!(
+            "kustomization.yaml lists {extra}, which does not exist"
+        ));
+    }
+    for doc in &m.docs {
+        if s(&doc.value, "/apiVersion").is_none() || kind(&doc.value).is_empty() {
+            problems.push(format!("{}: a document without apiVersion/kind", doc.file));
+        }
+        if name(&doc.value).is_empty() {
+            problems.push(format!(
+                "{}: a {} without a name",
+                doc.file,
+                kind(&doc.value)
+            ));
+        }
+    }
+
+    // The app.
+    let app = check_program(
+        m,
+        "app",
+        APP_BINARY,
+        "LEPTOS_SITE_ADDR",
+        server::config::ENV_VARS,
+        &mut problems,
+    );
+    let apps = m.containers_running(APP_BINARY);
+    if let (Some((_, env)), [c]) = (&app, apps.as_slice()) {
+        check_app(m, c, env, &mut problems);
+    }
+
+    // The payment gateway.
+    let paygate = check_program(
+        m,
+        "paygate",
+        PAYGATE_BINARY,
+        "PAYGATE_ADDR",
+        paygate::ENV_VARS,
+        &mut problems,
+    );
+    if let (Some((_, env)), Some(_)) = (&app, &paygate) {
+        // COUPAN_PAYMENT_URL reaches paygate when it names a Service of the manifests.
+        match env.get("COUPAN_PAYMENT_URL").cloned().flatten() {
+            None => problems.push("app: COUPAN_PAYMENT_URL is not set".into()),
+            Some(url) => match parse_url(&url) {
+                None => problems.push(format!("app: COUPAN_PAYMENT_URL={url:?} is not a URL")),
+                Some(url) => {
+                    let port = url.port.unwrap_or(80);
+                    let short = url.host.split('.').next().unwrap_or("");
+                    if m.find("Service", short).is_some() {
+                        match service_target(m, &url.host, port) {
+                            Some((c, _))
+                                if s(c.container, "/command/0").as_deref()
+                                    == Some(PAYGATE_BINARY) => {}
+                            _ => problems.push(format!(
+                                "app: COUPAN_PAYMENT_URL port {port} of Service {short} does not reach paygate's port"
+                            )),
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    check_ingress(m, &mut problems);
+    problems
+}
+
+fn check_app(
+    m: &Manifests,
+    c: &Container<'_>,
+    env: &BTreeMap<String, Option<String>>,
+    problems: &mut Vec<String>,
+) {
+    let probe_path = |probe: &str| s(c.container, &format!("/{probe}/httpGet/path"));
+    if probe_path("readinessProbe").as_deref() != Some("/readyz") {
+        problems.push("app: readinessProbe must GET /readyz".into());
+    }
+    if probe_path("livenessProbe").as_deref() != Some("/healthz") {
+        problems.push(
+            "app: livenessProbe must GET /healthz (not /readyz: a database outage must not restart pods)"
+                .into(),
+        );
+    }
+    for required in ["DATABASE_URL", "JWT_SECRET"] {
+        if !env.contains_key(required) {
+            problems.push(format!("app: {required} is not provided"));
+        }
+    }
+
+    // Rollout: never below the wanted number of ready pods.
+    let deployment = c.workload;
+    if kind(deployment) != "Deployment" {
+        problems.push("app: should be a Deployment".into());
+    }
+    if s(deployment, "/spec/strategy/type").as_deref() != Some("RollingUpdate") {
+        problems.push("app: strategy.type must be RollingUpdate".into());
+    }
+    let max_unavailable = s(deployment, "/spec/strategy/rollingUpdate/maxUnavailable");
+    if !matches!(max_unavailable.as_deref(), Some("0" | "0%")) {
+        problems.push(format!(
+            "app: rollingUpdate.maxUnavailable must be 0, is {max_unavailable:?}"
+        ));
+    }
+    let max_surge = u(deployment, "/spec/strategy/rollingUpdate/maxSurge").unwrap_or(0);
+    if max_surge == 0 {
+        problems.push("app: rollingUpdate.maxSurge must be at least 1 (a whole number)".into());
+    }
+    if u(deployment, "/spec/replicas").unwrap_or(1) < 2 {
+        problems.push("app: at least 2 replicas".into());
+    }
+
+    // Shutdown: the kubelet must not SIGKILL the process while it drains.
+    let pre_stop = pre_stop_secs(c.container);
+    if pre_stop.unwrap_or(0) == 0 {
+        problems.push("app: lifecycle.preStop must pause (sleep) before SIGTERM".into());
+    }
+    let shutdown = match env.get("COUPAN_SHUTDOWN_TIMEOUT_SECS") {
+        Some(Some(v)) => v.parse().unwrap_or(u64::MAX / 4),
+        _ => DEFAULT_SHUTDOWN_TIMEOUT_SECS,
+    };
+    let grace = u(c.pod, "/terminationGracePeriodSeconds").unwrap_or(30);
+    if grace <= pre_stop.unwrap_or(0) + shutdown {
+        problems.push(format!(
+            "app: terminationGracePeriodSeconds {grace} must exceed preStop {pre_stop:?} s + shutdown timeout {shutdown} s"
+        ));
+    }
+
+    // Memory.
+    let limit = s(c.container, "/resources/limits/memory").and_then(|q| bytes(&q));
+    let request = s(c.container, "/resources/requests/memory").and_then(|q| bytes(&q));
+    match (request, limit) {
+        (Some(r), Some(l)) if r <= l && l <= APP_MEMORY_LIMIT_MAX => {}
+        _ => problems.push(format!(
+            "app: memory requests {request:?} and limits {limit:?} must be set, request <= limit <= 256Mi"
+        )),
+    }
+    if s(c.container, "/resources/requests/cpu").is_none() {
+        problems.push("app: no cpu request (the HPA scales on it)".into());
+    }
+
+    // Autoscaler.
+    let hpas: Vec<&Value> = m
+        .of_kind("HorizontalPodAutoscaler")
+        .filter(|h| s(h, "/spec/scaleTargetRef/name").as_deref() == Some(name(deployment)))
+        .collect();
+    let max_replicas = match hpas.as_slice() {
+        [hpa] => {
+            if s(hpa, "/apiVersion").as_deref() != Some("autoscaling/v2") {
+                problems.push("app: the HPA must be autoscaling/v2".into());
+            }
+            if s(hpa, "/spec/scaleTargetRef/kind").as_deref() != Some("Deployment") {
+                problems.push("app: the HPA must target the Deployment".into());
+            }
+            if u(hpa, "/spec/minReplicas").unwrap_or(1) < 2 {
+                problems.push("app: HPA minReplicas must be at least 2".into());
+            }
+            if !arr(hpa, "/spec/metrics")
+                .iter()
+                .any(|mt| s(mt, "/resource/name").as_deref() == Some("cpu"))
+            {
+                problems.push("app: the HPA must scale on cpu".into());
+            }
+            u(hpa, "/spec/maxReplicas").unwrap_or(0)
+        }
+        _ => {
+            problems.push(format!(
+                "app: expected one HorizontalPodAutoscaler for Deployment {}, found {}",
+                name(deployment),
+                hpas.len()
+            ));
+            u(deployment, "/spec/replicas").unwrap_or(1)
+        }
+    };
+
+    // Database: DATABASE_URL reaches the PostgreSQL of the manifests with its credentials,
+    // and every replica's pool fits in its connection limit.
+    let Some(Some(db_url)) = env.get("DATABASE_URL") else {
+        problems.push("app: DATABASE_URL has no value in the manifests (Secret stringData)".into());
+        return;
+    };
+    let Some(url) = parse_url(db_url).filter(|_| db_url.starts_with("postgres")) else {
+        problems.push("app: DATABASE_URL is not a postgres:// URL".into());
+        return;
+    };
+    let port = url.port.unwrap_or(5432);
+    let Some((pg, target)) = service_target(m, &url.host, port) else {
+        problems.push(format!(
+            "app: DATABASE_URL host {}:{port} is not a Service port of a PostgreSQL pod here",
+            url.host
+        ));
+        return;
+    };
+    let mut pg_problems = Vec::new();
+    let pg_env = container_env(m, pg.container, "postgres", &mut pg_problems);
+    problems.extend(pg_problems);
+    let pg_var = |n: &str| pg_env.get(n).cloned().flatten();
+    if pg_var("POSTGRES_PASSWORD").as_deref() != Some(url.password.as_str()) {
+        problems
+            .push("app: the DATABASE_URL password is not PostgreSQL's POSTGRES_PASSWORD".into());
+    }
+    if pg_var("POSTGRES_USER").unwrap_or_else(|| "postgres".into()) != url.user {
+        problems.push("app: the DATABASE_URL user is not PostgreSQL's POSTGRES_USER".into());
+    }
+    let db = pg_var("POSTGRES_DB")
+        .or_else(|| pg_var("POSTGRES_USER"))
+        .unwrap_or_else(|| "postgres".into());
+    if db != url.path {
+        problems.push(format!(
+            "app: DATABASE_URL database {:?} is not PostgreSQL's {db:?}",
+            url.path
+        ));
+    }
+    if target != Some(5432) && !arr(pg.container, "/args").iter().any(|a| a == "-p") {
+        problems.push("app: PostgreSQL's Service does not target port 5432".into());
+    }
+    if kind(pg.workload) == "StatefulSet" {
+        if arr(pg.workload, "/spec/volumeClaimTemplates").is_empty() {
+            problems.push("postgres: the StatefulSet needs a volumeClaimTemplate".into());
+        }
+    } else {
+        problems.push("postgres: should be a StatefulSet".into());
+    }
+    let args: Vec<String> = arr(pg.container, "/args")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect();
+    let max_connections = args
+        .iter()
+        .find_map(|a| a.strip_prefix("max_connections="))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(PG_DEFAULT_MAX_CONNECTIONS);
+    let pool = match env.get("COUPAN_DB_MAX_CONNECTIONS") {
+        Some(Some(v)) => v.parse().unwrap_or(u64::MAX / 64),
+        _ => DEFAULT_DB_MAX_CONNECTIONS,
+    };
+    let most_pods = max_replicas + max_surge;
+    if most_pods * pool > max_connections - PG_RESERVED_CONNECTIONS {
+        problems.push(format!(
+            "app: up to {most_pods} pods x {pool} connections exceed PostgreSQL's max_connections {max_connections} - {PG_RESERVED_CONNECTIONS} reserved"
+        ));
+    }
+}
+
+/// Every Ingress backend exists; `/` reaches the app; `/metrics` does not.
+fn check_ingress(m: &Manifests, problems: &mut Vec<String>) {
+    let ingresses: Vec<&Value> = m.of_kind("Ingress").collect();
+    if ingresses.is_empty() {
+        problems.push("no Ingress".into());
+    }
+    let app_labels = m
+        .containers_running(APP_BINARY)
+        .first()
+        .map(|c| c.workload["spec"]["template"]["metadata"]["labels"].clone())
+        .unwrap_or(Value::Null);
+    // (path, pathType, reaches the app)
+    let mut routes: Vec<(String, String, bool)> = Vec::new();
+    for ing in ingresses {
+        for rule in arr(ing, "/spec/rules") {
+            for p in arr(rule, "/http/paths") {
+                let path = s(p, "/path").unwrap_or_else(|| "/".into());
+                let path_type = s(p, "/pathType").unwrap_or_default();
+                let svc_name = s(p, "/backend/service/name").unwrap_or_default();
+                let Some(svc) = m.find("Service", &svc_name) else {
+                    problems.push(format!(
+                        "Ingress {}: backend Service {svc_name:?} does not exist",
+                        name(ing)
+                    ));
+                    continue;
+                };
+                let port_ok = arr(svc, "/spec/ports").iter().any(|sp| {
+                    p.pointer("/backend/service/port/number")
+                        .is_some_and(|n| u(sp, "/port") == n.as_u64())
+                        || p.pointer("/backend/service/port/name")
+                            .is_some_and(|n| sp.get("name") == Some(n))
+                });
+                if !port_ok {
+                    problems.push(format!(
+                        "Ingress {}: backend port of {svc_name} is not a port of that Service",
+                        name(ing)
+                    ));
+                }
+                routes.push((path, path_type, selects(svc, &app_labels)));
+            }
+        }
+    }
+    // The longest matching path wins (Exact before Prefix at equal length).
+    let route_for = |request: &str| {
+        routes
+            .iter()
+            .filter(|(path, path_type, _)| match path_type.as_str() {
+                "Exact" => request == path,
+                _ => {
+                    let p = path.trim_end_matches('/');
+                    request == p
+                        || p.is_empty()
+                        || request.starts_with(&format!("{p}/"))
+                        || request == path
+                }
+            })
+            .max_by_key(|(path, path_type, _)| (path.len(), path_type == "Exact"))
+            .map(|(_, _, app)| *app)
+    };
+    if route_for("/") != Some(true) {
+        problems.push("Ingress: / must route to the app".into());
+    }
+    for private in ["/metrics", "/metrics/"] {
+        if route_for(private) == Some(true) {
+            problems.push(format!(
+                "Ingress: {private} must not reach the app publicly"
+            ));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn manifests_agree_with_the_code() {
+    let m = load();
+    assert!(m.docs.len() >= 10, "only {} documents", m.docs.len());
+    let problems = check(&m);
+    assert!(
+        problems.is_empty(),
+        "deploy/k8s:\n  {}",
+        problems.join("\n  ")
+    );
+}
+
+fn doc_mut<'a>(m: &'a mut Manifests, kind_: &str, name_: &str) -> &'a mut Value {
+    m.docs
+        .iter_mut()
+        .map(|d| &mut d.value)
+        .find(|v| kind(v) == kind_ && name(v) == name_)
+        .unwrap_or_else(|| panic!("no {kind_} {name_}"))
+}
+
+fn app_container(m: &mut Manifests) -> &mut Value {
+    doc_mut(m, "Deployment", "coupan")
+        .pointer_mut("/spec/template/spec/containers/0")
+        .unwrap()
+}
+
+/// Each way of breaking the manifests is reported.
+#[test]
+fn mutations_are_caught() {
+    type Mutation = fn(&mut Manifests);
+    let mutations: Vec<(&str, &str, Mutation)> = vec![
+        ("file not in kustomization", "does not list", |m| {
+            let r = m.kustomization["resources"].as_array_mut().unwrap();
+            r.retain(|f| f != "paygate.yaml");
+        }),
+        (
+            "kustomization names a missing file",
+            "does not exist",
+            |m| {
+                let r = m.kustomization["resources"].as_array_mut().unwrap();
+                r.push(json!("gone.yaml"));
+            },
+        ),
+        ("containerPort moved", "containerPorts", |m| {
+            app_container(m)["ports"][0]["containerPort"] = json!(3001);
+        }),
+        ("listen port moved", "is not 8080", |m| {
+            doc_mut(m, "ConfigMap", "coupan-config")["data"]["LEPTOS_SITE_ADDR"] =
+                json!("0.0.0.0:8080");
+        }),
+        ("listen on loopback", "listens only inside the pod", |m| {
+            doc_mut(m, "ConfigMap", "coupan-config")["data"]["LEPTOS_SITE_ADDR"] =
+                json!("127.0.0.1:3000");
+        }),
+        ("probe port", "readinessProbe port", |m| {
+            app_container(m)["readinessProbe"]["httpGet"]["port"] = json!(8080);
+        }),
+        ("readiness path", "readinessProbe must GET /readyz", |m| {
+            app_container(m)["readinessProbe"]["httpGet"]["path"] = json!("/healthz");
+        }),
+        (
+            "liveness on readiness",
+            "livenessProbe must GET /healthz",
+            |m| {
+                app_container(m)["livenessProbe"]["httpGet"]["path"] = json!("/readyz");
+            },
+        ),
+        ("Service targetPort", "targetPort", |m| {
+            doc_mut(m, "Service", "coupan")["spec"]["ports"][0]["targetPort"] = json!(8080);
+        }),
+        (
+            "unknown env name in ConfigMap",
+            "COUPAN_NOT_A_SETTING",
+            |m| {
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_NOT_A_SETTING"] =
+                    json!("1");
+            },
+        ),
+        ("unknown env name in env", "PAYGATE_TYPO", |m| {
+            doc_mut(m, "Deployment", "paygate")["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "PAYGATE_TYPO", "value": "1"}));
+        }),
+        ("short grace period", "terminationGracePeriodSeconds", |m| {
+            doc_mut(m, "Deployment", "coupan")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] =
+                json!(20);
+        }),
+        ("no preStop", "preStop", |m| {
+            app_container(m)["lifecycle"] = Value::Null;
+        }),
+        ("maxUnavailable", "maxUnavailable", |m| {
+            doc_mut(m, "Deployment", "coupan")["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] =
+                json!(1);
+        }),
+        ("root", "runAsNonRoot", |m| {
+            app_container(m)["securityContext"]["runAsNonRoot"] = json!(false);
+        }),
+        ("writable root fs", "readOnlyRootFilesystem", |m| {
+            doc_mut(m, "Deployment", "paygate")["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+                ["readOnlyRootFilesystem"] = json!(false);
+        }),
+        ("paygate port", "paygate: containerPorts", |m| {
+            let c = &mut doc_mut(m, "Deployment", "paygate")["spec"]["template"]["spec"]["containers"]
+                [0];
+            for var in c["env"].as_array_mut().unwrap() {
+                if var["name"] == "PAYGATE_ADDR" {
+                    var["value"] = json!("0.0.0.0:4000");
+                }
+            }
+        }),
+        ("payment URL port", "COUPAN_PAYMENT_URL", |m| {
+            doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PAYMENT_URL"] =
+                json!("http://paygate:3003");
+        }),
+        ("database password", "password", |m| {
+            doc_mut(m, "Secret", "postgres-secret")["stringData"]["POSTGRES_PASSWORD"] =
+                json!("something-else");
+        }),
+        ("database host", "DATABASE_URL host", |m| {
+            doc_mut(m, "Secret", "coupan-secrets")["stringData"]["DATABASE_URL"] =
+                json!("postgres://coupan:REPLACE_ME@db:5432/coupan");
+        }),
+        ("too many connections", "max_connections", |m| {
+            doc_mut(m, "HorizontalPodAutoscaler", "coupan")["spec"]["maxReplicas"] = json!(20);
+        }),
+        ("memory", "memory", |m| {
+            app_container(m)["resources"]["limits"]["memory"] = json!("1Gi");
+        }),
+        ("metrics public", "/metrics must not reach the app", |m| {
+            let paths = doc_mut(m, "Ingress", "coupan")["spec"]["rules"][0]["http"]["paths"]
+                .as_array_mut()
+                .unwrap();
+            paths.retain(|p| p["path"] != "/metrics");
+        }),
+        ("ingress backend", "does not exist", |m| {
+            doc_mut(m, "Ingress", "coupan")["spec"]["rules"][0]["http"]["paths"][1]["backend"]["service"]
+                ["name"] = json!("nobody");
+        }),
+    ];
+    let base = load();
+    assert!(check(&base).is_empty(), "the manifests must pass first");
+    for (what, expect, mutate) in mutations {
+        let mut m = base.clone();
+        mutate(&mut m);
+        let problems = check(&m);
+        assert!(
+            problems.iter().any(|p| p.contains(expect)),
+            "breaking {what:?} was not reported (expected {expect:?}); got {problems:?}"
+        );
+    }
+}
+
+/// The distinct probe paths of the container running `binary` (at least `min`).
+fn probe_paths(m: &Manifests, binary: &str, min: usize) -> BTreeSet<String> {
+    let containers = m.containers_running(binary);
+    assert_eq!(containers.len(), 1, "{binary}");
+    let paths: BTreeSet<String> = ["startupProbe", "livenessProbe", "readinessProbe"]
+        .iter()
+        .filter_map(|p| s(containers[0].container, &format!("/{p}/httpGet/path")))
+        .collect();
+    assert!(paths.len() >= min, "{binary}: {paths:?}");
+    paths
+}
+
+/// Every probe path of the app answers 200 on the real router (database migrated).
+#[sqlx::test(migrations = "../migrations")]
+async fn app_probe_paths_answer_on_the_real_router(pool: PgPool) {
+    let m = load();
+    let app = TestApp::spawn(pool).await;
+    for path in probe_paths(&m, APP_BINARY, 2) {
+        let res = app.get(&path, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "app probe {path}");
+    }
+    // And a path that is not served is not 200: the check can fail.
+    let res = app.get("/readyz-not-a-route/x", None).await;
+    assert_ne!(res.status(), StatusCode::OK);
+}
+
+/// Every probe path of paygate answers 200 on its real router.
+#[tokio::test]
+async fn paygate_probe_paths_answer_on_the_real_router() {
+    let m = load();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = paygate::router(paygate::Gateway::in_memory());
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let client = reqwest::Client::new();
+    for path in probe_paths(&m, PAYGATE_BINARY, 1) {
+        let res = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "paygate probe {path}");
+    }
+    let res = client
+        .get(format!("http://{addr}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        StatusCode::NOT_FOUND,
+        "paygate has no /readyz"
+    );
+}
