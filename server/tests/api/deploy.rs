@@ -17,7 +17,7 @@ use sqlx::PgPool;
 
 use crate::helpers::TestApp;
 
-/// The server's shutdown bound when `COUPAN_SHUTDOWN_TIMEOUT_SECS` is not set.
+/// The server's shutdown bound when `COUPAN_SHUTDOWN_TIMEOUT_SECS` is not set (config.rs).
 const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
 /// The server's pool size when `COUPAN_DB_MAX_CONNECTIONS` is not set (config.rs).
 const DEFAULT_DB_MAX_CONNECTIONS: u64 = 20;
@@ -597,6 +597,21 @@ fn check_app(
                 .into(),
         );
     }
+    // Behind the Ingress every request comes from the controller: without trusted proxies
+    // the per-IP rate limits would throttle all clients together.
+    if m.of_kind("Ingress").next().is_some() {
+        match env.get("COUPAN_TRUSTED_PROXIES") {
+            Some(Some(list)) => match app::limits::TrustedProxies::parse(list) {
+                Ok(t) if !t.is_empty() => {}
+                _ => problems.push(format!(
+                    "app: COUPAN_TRUSTED_PROXIES={list:?} is not a list of addresses"
+                )),
+            },
+            _ => problems.push(
+                "app: COUPAN_TRUSTED_PROXIES must name the ingress controller's network".into(),
+            ),
+        }
+    }
     for required in ["DATABASE_URL", "JWT_SECRET"] {
         if !env.contains_key(required) {
             problems.push(format!("app: {required} is not provided"));
@@ -919,6 +934,20 @@ fn mutations_are_caught() {
         ("short grace period", "terminationGracePeriodSeconds", |m| {
             doc_mut(m, "Deployment", "coupan")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] =
                 json!(20);
+        }),
+        ("long shutdown", "terminationGracePeriodSeconds", |m| {
+            doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_SHUTDOWN_TIMEOUT_SECS"] =
+                json!("60");
+        }),
+        ("no trusted proxies", "COUPAN_TRUSTED_PROXIES", |m| {
+            let data = &mut doc_mut(m, "ConfigMap", "coupan-config")["data"];
+            data.as_object_mut()
+                .unwrap()
+                .remove("COUPAN_TRUSTED_PROXIES");
+        }),
+        ("bad trusted proxies", "COUPAN_TRUSTED_PROXIES", |m| {
+            doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_TRUSTED_PROXIES"] =
+                json!("ingress-nginx");
         }),
         ("no preStop", "preStop", |m| {
             app_container(m)["lifecycle"] = Value::Null;
