@@ -7,9 +7,6 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use std::sync::Arc;
-
-use super::admission::Admission;
 use super::service::{self, Canceller};
 use crate::api::{JsonBody, parse_id};
 use crate::auth::server::{BearerAuth, require_customer, require_owner};
@@ -47,7 +44,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
 
 /// 201 with the order; a retry with the same `Idempotency-Key` answers 201 with the same order.
 async fn buy(
-    State(admission): State<Arc<Admission>>,
+    State(state): State<AppState>,
     auth: BearerAuth,
     CurrentRequestId(request_id): CurrentRequestId,
     headers: HeaderMap,
@@ -57,7 +54,7 @@ async fn buy(
     let quantity = parse_quantity(input.quantity).map_err(|e| AppError::field("quantity", e))?;
     let key = idempotency_key(&headers)?;
     let (order, _) = service::place(
-        &admission,
+        &state,
         customer,
         input.coupon_id,
         quantity,

@@ -37,7 +37,7 @@ pub async fn buy_coupon(
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
     let (order, _) = service::place(
-        &state.admission,
+        &state,
         customer,
         coupon_id,
         quantity,

@@ -5,29 +5,31 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use std::sync::Arc;
-
-use super::admission::{Admission, Purchase};
+use super::admission::Purchase;
 use super::repo;
 use crate::auth::server::Principal;
 use crate::domain::{OrderStatus, OrderView, PaymentStatus};
 use crate::error::{AppError, Conflict};
 use crate::events;
+use crate::state::AppState;
 
-/// Buys `quantity` units for `customer`: queued in the coupon's admission queue, which
-/// decides it with the other purchases that arrived meanwhile, in one transaction (stock,
-/// limit per customer, idempotency key, order, `OrderPlaced`, payment job; see
-/// `admission.rs`). With an idempotency key a retry returns the first order. Returns the
-/// order and whether this call made it.
+/// Buys `quantity` units for `customer`: within the customer's purchase rate limit (429
+/// beyond it), queued in the coupon's admission queue, which decides it with the other
+/// purchases that arrived meanwhile, in one transaction (stock, limit per customer,
+/// idempotency key, order, `OrderPlaced`, payment job; see `admission.rs`). With an
+/// idempotency key a retry returns the first order. Returns the order and whether this
+/// call made it.
 pub async fn place(
-    admission: &Arc<Admission>,
+    state: &AppState,
     customer: Principal,
     coupon_id: Uuid,
     quantity: i32,
     idempotency_key: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<(OrderView, bool), AppError> {
-    admission
+    state.limits.purchase(customer.user_id)?;
+    state
+        .admission
         .submit(Purchase {
             customer_id: customer.user_id,
             coupon_id,

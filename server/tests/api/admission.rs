@@ -261,3 +261,31 @@ async fn a_full_queue_sheds_with_503_and_retry_after(pool: PgPool) {
     }
     assert_eq!(app.stock(&coupon_id.to_string()).await, 96);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn purchases_beyond_the_customers_rate_limit_get_429(pool: PgPool) {
+    let mut config = test_config();
+    config.limits.purchase_per_min = 3;
+    let app = TestApp::spawn_with(pool.clone(), config).await;
+    let coupon_id = coupon(&app, 100, None).await.to_string();
+    let tokens = quick_customers(&pool, 2).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.buy(&tokens[0], &coupon_id, 1, None).await.status(),
+            StatusCode::CREATED
+        );
+    }
+    let res = app.buy(&tokens[0], &coupon_id, 1, None).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(
+        res.json::<serde_json::Value>().await.unwrap()["error"]["code"],
+        "rate_limited"
+    );
+    // Another customer is not affected; the refused purchase made no order.
+    assert_eq!(
+        app.buy(&tokens[1], &coupon_id, 1, None).await.status(),
+        StatusCode::CREATED
+    );
+    assert_eq!(count(&pool, "select count(*) from orders").await, 4);
+}
