@@ -553,6 +553,14 @@ fn check(m: &Manifests) -> Vec<String> {
         paygate::ENV_VARS,
         &mut problems,
     );
+    if let Some((_, env)) = &paygate {
+        // Every value passes paygate's own validation.
+        if let Err(errors) = paygate::Config::from_lookup(|n| env.get(n).cloned().flatten()) {
+            for e in errors {
+                problems.push(format!("paygate: {e}"));
+            }
+        }
+    }
     if let (Some((_, env)), Some(_)) = (&app, &paygate) {
         // COUPAN_PAYMENT_URL reaches paygate when it names a Service of the manifests.
         match env.get("COUPAN_PAYMENT_URL").cloned().flatten() {
@@ -971,6 +979,12 @@ fn mutations_are_caught() {
                     var["value"] = json!("0.0.0.0:4000");
                 }
             }
+        }),
+        ("paygate value", "PAYGATE_FAILURE_RATE", |m| {
+            doc_mut(m, "Deployment", "paygate")["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "PAYGATE_FAILURE_RATE", "value": "2"}));
         }),
         ("payment URL port", "COUPAN_PAYMENT_URL", |m| {
             doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PAYMENT_URL"] =
