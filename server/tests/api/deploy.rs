@@ -867,6 +867,64 @@ fn manifests_agree_with_the_code() {
     );
 }
 
+/// The image the manifests run: its user, port, binaries and health check agree with them.
+#[test]
+fn dockerfile_agrees_with_the_manifests() {
+    let m = load();
+    let dockerfile =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../Dockerfile"))
+            .unwrap();
+    // The last stage is the runtime image.
+    let runtime = dockerfile.rsplit("\nFROM ").next().unwrap();
+    let directive = |name: &str| -> Vec<String> {
+        runtime
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map(|rest| rest.trim().to_string())
+            .collect()
+    };
+    let user = directive("USER");
+    let [user] = user.as_slice() else {
+        panic!("one USER in the runtime stage: {user:?}")
+    };
+    let uid: u64 = user.split(':').next().unwrap().parse().unwrap_or_else(|_| {
+        panic!("USER {user}: use a numeric uid so that runAsNonRoot can verify it")
+    });
+    assert_ne!(uid, 0, "the image must not run as root");
+    for binary in [APP_BINARY, PAYGATE_BINARY] {
+        assert!(
+            directive("COPY")
+                .iter()
+                .any(|c| c.ends_with(&format!(" {binary}"))),
+            "the image has no {binary}"
+        );
+        let c = &m.containers_running(binary)[0];
+        let run_as = u(c.container, "/securityContext/runAsUser")
+            .or_else(|| u(c.pod, "/securityContext/runAsUser"));
+        assert!(
+            run_as.is_none() || run_as == Some(uid),
+            "{binary}: runAsUser {run_as:?} is not the image's uid {uid}"
+        );
+    }
+    let app = &m.containers_running(APP_BINARY)[0];
+    let port = u(app.container, "/ports/0/containerPort").unwrap();
+    assert_eq!(directive("EXPOSE"), vec![port.to_string()], "EXPOSE");
+    assert!(
+        runtime.contains(&format!("LEPTOS_SITE_ADDR=0.0.0.0:{port}")),
+        "the image's LEPTOS_SITE_ADDR is not 0.0.0.0:{port}"
+    );
+    assert!(
+        directive("CMD").iter().any(|c| c.contains(APP_BINARY)),
+        "the image's default command is not {APP_BINARY}"
+    );
+    let liveness = s(app.container, "/livenessProbe/httpGet/path").unwrap();
+    let health = directive("HEALTHCHECK");
+    assert!(
+        health.len() == 1 && health[0].contains(&format!("127.0.0.1:{port}{liveness}")),
+        "HEALTHCHECK {health:?} should GET {liveness} on port {port}"
+    );
+}
+
 fn doc_mut<'a>(m: &'a mut Manifests, kind_: &str, name_: &str) -> &'a mut Value {
     m.docs
         .iter_mut()
