@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod health;
+pub mod metrics;
 pub mod payment;
 pub mod startup;
 pub mod telemetry;

@@ -63,6 +63,7 @@ pub fn router_with(
     config: &Config,
     readiness: Arc<crate::health::Readiness>,
 ) -> Router {
+    crate::metrics::install();
     let state = AppState {
         leptos_options: leptos_options(config),
         pool: pool.clone(),
@@ -96,6 +97,7 @@ pub fn router_with(
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/readyz", get(crate::health::readyz).layer(axum::Extension(readiness)))
+        .route("/metrics", get(crate::metrics::endpoint))
         .route("/lang/{locale}", get(set_language))
         .nest("/api/v1", app::api::router())
         .route("/sfn/{*fn_name}", any(server_fns))
@@ -105,9 +107,11 @@ pub fn router_with(
             _,
         >(context, shell))
         .layer(sessions)
+        // Inside the trace layer: handlers record the caller's id on the request span.
+        .layer(axum::middleware::from_fn(crate::telemetry::expose_span))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
             let id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, user_id = tracing::field::Empty)
         }))
         .layer(axum::middleware::from_fn(request_id))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -126,6 +130,8 @@ pub fn router_with(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static("frame-ancestors 'none'"),
         ))
+        // Outermost: counts every answer, including timeouts and refused bodies.
+        .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)
 }
 

@@ -52,6 +52,31 @@ pub fn require_customer(p: Option<Principal>) -> Result<Principal, AppError> {
     }
 }
 
+// --- who is calling, in the logs ----------------------------------------------------
+
+/// The request's tracing span, put in the request extensions by the server (inside its
+/// trace layer), so that the caller's id reaches the request's log lines even from tasks
+/// that do not run inside the span (leptos resources and server functions).
+#[derive(Clone, Debug)]
+pub struct RequestSpan(pub tracing::Span);
+
+tokio::task_local! {
+    /// The same span, for code without the request at hand (sign-up, log-in); the
+    /// current span there may be a layer's own (tower-sessions opens one per call).
+    pub static CURRENT_REQUEST_SPAN: tracing::Span;
+}
+
+/// Records `user_id` on the request's span (from `extensions`, else the task's request
+/// span, else the current span): every later log line of the request carries it.
+pub fn record_user(extensions: Option<&axum::http::Extensions>, user_id: Uuid) {
+    let span = extensions
+        .and_then(|e| e.get::<RequestSpan>())
+        .map(|s| s.0.clone())
+        .or_else(|| CURRENT_REQUEST_SPAN.try_with(|s| s.clone()).ok())
+        .unwrap_or_else(tracing::Span::current);
+    span.record("user_id", tracing::field::display(user_id));
+}
+
 // --- sessions (browser) ------------------------------------------------------------
 
 const SESSION_KEY: &str = "principal";
@@ -59,7 +84,12 @@ const SESSION_KEY: &str = "principal";
 /// The signed-in user of the browser session, inside a server function.
 pub async fn session_user() -> Result<Option<Principal>, AppError> {
     let session = browser_session().await?;
-    Ok(session.get::<Principal>(SESSION_KEY).await?)
+    let principal = session.get::<Principal>(SESSION_KEY).await?;
+    if let Some(p) = &principal {
+        let parts = leptos::prelude::use_context::<axum::http::request::Parts>();
+        record_user(parts.as_ref().map(|p| &p.extensions), p.user_id);
+    }
+    Ok(principal)
 }
 
 pub async fn browser_session() -> Result<Session, AppError> {
@@ -178,7 +208,9 @@ where
             })
             .ok_or(AppError::InvalidToken)?;
         let keys = Arc::<JwtKeys>::from_ref(state);
-        Ok(BearerAuth(Some(keys.verify(token.trim())?)))
+        let principal = keys.verify(token.trim())?;
+        record_user(Some(&parts.extensions), principal.user_id);
+        Ok(BearerAuth(Some(principal)))
     }
 }
 
@@ -257,6 +289,7 @@ pub async fn register(pool: &PgPool, signup: ValidSignup) -> Result<Principal, A
     let mut tx = pool.begin().await?;
     let user_id = repo::insert_user(&mut tx, &signup, &hash).await?;
     tx.commit().await?;
+    record_user(None, user_id);
     tracing::info!(%user_id, role = role.as_str(), "account created");
     Ok(Principal { user_id, role })
 }
@@ -288,6 +321,7 @@ pub async fn authenticate(
     if verify_password(password.to_string(), hash).await? {
         let account = account.expect("verified implies found");
         repo::clear_login_failures(&mut conn, email.as_str()).await?;
+        record_user(None, account.id);
         Ok(Principal {
             user_id: account.id,
             role: account.role,

@@ -1,7 +1,8 @@
 //! A circuit breaker around the payment gateway. After `threshold` failures in a row it
 //! opens: calls fail fast (work stays queued) for `open_for`; then one probe is let
 //! through (half-open); a success closes it, a failure opens it again. Every change of
-//! state is logged.
+//! state is logged and shows in `/metrics` (`coupan_payment_breaker_state`: 0 closed,
+//! 1 half-open, 2 open; `coupan_payment_breaker_transitions_total{to}`).
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -26,8 +27,35 @@ pub struct Breaker {
     open_for: Duration,
 }
 
+impl BreakerState {
+    /// The value of the `coupan_payment_breaker_state` gauge.
+    pub fn gauge_value(self) -> f64 {
+        match self {
+            BreakerState::Closed => 0.0,
+            BreakerState::HalfOpen => 1.0,
+            BreakerState::Open => 2.0,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::HalfOpen => "half_open",
+            BreakerState::Open => "open",
+        }
+    }
+}
+
+/// Publishes a change of state to the metrics.
+fn transition(to: BreakerState) {
+    metrics::gauge!(crate::metrics::BREAKER_STATE).set(to.gauge_value());
+    metrics::counter!(crate::metrics::BREAKER_TRANSITIONS, "to" => to.as_str()).increment(1);
+}
+
 impl Breaker {
     pub fn new(threshold: u32, open_for: Duration) -> Breaker {
+        // The recorder must exist before the first transition is recorded.
+        crate::metrics::install();
         Breaker {
             inner: Mutex::new(Inner::Closed { failures: 0 }),
             threshold: threshold.max(1),
@@ -52,6 +80,7 @@ impl Breaker {
                 let now = Instant::now();
                 if now >= until {
                     *inner = Inner::HalfOpen { probing: true };
+                    transition(BreakerState::HalfOpen);
                     tracing::warn!(
                         breaker = "half_open",
                         "payment gateway circuit half-open: sending one probe"
@@ -72,6 +101,7 @@ impl Breaker {
     pub fn record_success(&self) {
         let mut inner = self.inner.lock().unwrap();
         if !matches!(*inner, Inner::Closed { .. }) {
+            transition(BreakerState::Closed);
             tracing::info!(breaker = "closed", "payment gateway circuit closed");
         }
         *inner = Inner::Closed { failures: 0 };
@@ -95,6 +125,7 @@ impl Breaker {
                 *inner = Inner::Open {
                     until: Instant::now() + self.open_for,
                 };
+                transition(BreakerState::Open);
             }
         }
     }
@@ -128,6 +159,39 @@ mod tests {
         assert!(b.allow().is_ok());
         b.record_success();
         assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn transitions_show_in_the_metrics() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        let value = |name: &str| -> Option<f64> {
+            handle
+                .render()
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        };
+        metrics::with_local_recorder(&recorder, || {
+            let b = Breaker::new(1, Duration::from_millis(20));
+            b.record_failure();
+            assert_eq!(value("coupan_payment_breaker_state "), Some(2.0));
+            std::thread::sleep(Duration::from_millis(30));
+            assert!(b.allow().is_ok());
+            assert_eq!(value("coupan_payment_breaker_state "), Some(1.0));
+            b.record_success();
+            assert_eq!(value("coupan_payment_breaker_state "), Some(0.0));
+            for to in ["open", "half_open", "closed"] {
+                assert_eq!(
+                    value(&format!(
+                        "coupan_payment_breaker_transitions_total{{to=\"{to}\"}}"
+                    )),
+                    Some(1.0),
+                    "{}",
+                    handle.render()
+                );
+            }
+        });
     }
 
     #[test]

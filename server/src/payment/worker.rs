@@ -30,6 +30,7 @@ use rand::Rng;
 use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::breaker::Breaker;
@@ -119,7 +120,9 @@ impl Worker {
     }
 
     /// Claims one ready job and moves its order one step. Errors are database errors; the
-    /// transaction is rolled back and the job stays queued.
+    /// transaction is rolled back and the job stays queued. Everything logged while the
+    /// job is handled carries its `order_id` (a `payment_job` span), and each turn counts
+    /// in `coupan_payment_jobs_total{outcome}`.
     pub async fn run_once(&self) -> Result<Step, AppError> {
         let mut tx = self.pool.begin().await?;
         let Some(job) = sqlx::query!(
@@ -131,7 +134,31 @@ impl Worker {
         else {
             return Ok(Step::Idle);
         };
-        let order_id = job.order_id;
+        let span = tracing::info_span!(
+            "payment_job",
+            order_id = %job.order_id,
+            attempt = job.attempts + 1
+        );
+        let result = self
+            .process(tx, job.order_id, job.attempts)
+            .instrument(span)
+            .await;
+        let outcome = match &result {
+            Ok((_, outcome)) => *outcome,
+            Err(_) => "error",
+        };
+        metrics::counter!(crate::metrics::PAYMENT_JOBS, "outcome" => outcome).increment(1);
+        result.map(|(step, _)| step)
+    }
+
+    /// One step of a claimed job, in the claim's transaction; the step and its outcome
+    /// label.
+    async fn process(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        order_id: Uuid,
+        attempts: i32,
+    ) -> Result<(Step, &'static str), AppError> {
         let order = orders::get(&mut tx, order_id, false)
             .await?
             .ok_or(AppError::Internal)?;
@@ -141,13 +168,13 @@ impl Worker {
             _ => {
                 delete_job(&mut tx, order_id).await?;
                 tx.commit().await?;
-                return Ok(Step::Done(order_id));
+                return Ok((Step::Done(order_id), "removed"));
             }
         };
         if let Err(wait) = self.breaker.allow() {
             reschedule(&mut tx, order_id, wait, None).await?;
             tx.commit().await?;
-            return Ok(Step::Retry(order_id));
+            return Ok((Step::Retry(order_id), "deferred"));
         }
         let called = if charge {
             self.charge(&order).await
@@ -161,11 +188,11 @@ impl Worker {
             }
             Err(e) => {
                 self.breaker.record_failure();
-                let wait = self.backoff(job.attempts);
-                tracing::warn!(order = %order_id, attempts = job.attempts + 1, retry_in_ms = wait.as_millis() as u64, error = %e, "payment call failed; will retry");
+                let wait = self.backoff(attempts);
+                tracing::warn!(retry_in_ms = wait.as_millis() as u64, error = %e, "payment call failed; will retry");
                 reschedule(&mut tx, order_id, wait, Some(&e)).await?;
                 tx.commit().await?;
-                return Ok(Step::Retry(order_id));
+                return Ok((Step::Retry(order_id), "retry"));
             }
         };
         let step = apply(&mut tx, order_id, outcome).await?;
@@ -210,7 +237,7 @@ impl Worker {
             )),
             Err(CallError::Declined(code)) => {
                 // A refund must not be dropped silently: keep retrying, loudly.
-                tracing::error!(order = %order.id, code, "the gateway refused a refund");
+                tracing::error!(code, "the gateway refused a refund");
                 Err(format!("refund refused: {code}"))
             }
             Err(CallError::Transient(e)) => Err(e),
@@ -316,12 +343,13 @@ async fn reschedule(
     Ok(())
 }
 
-/// Records the outcome of a gateway call, with its event, in the job's transaction.
+/// Records the outcome of a gateway call, with its event, in the job's transaction; the
+/// step and its outcome label.
 async fn apply(
     conn: &mut PgConnection,
     order_id: Uuid,
     outcome: Outcome,
-) -> Result<Step, AppError> {
+) -> Result<(Step, &'static str), AppError> {
     let order = orders::get(conn, order_id, true)
         .await?
         .ok_or(AppError::Internal)?;
@@ -350,8 +378,8 @@ async fn apply(
                 )
                 .await?;
                 delete_job(conn, order_id).await?;
-                tracing::info!(order = %order_id, "payment completed");
-                Ok(Step::Done(order_id))
+                tracing::info!("payment completed");
+                Ok((Step::Done(order_id), "paid"))
             } else {
                 // Cancelled while the charge was under way: record it, refund it next.
                 let payload = json!({ "status": order.status.as_str(), "payment_status": order.payment_status.as_str(),
@@ -365,8 +393,8 @@ async fn apply(
                 )
                 .await?;
                 reschedule(conn, order_id, Duration::ZERO, None).await?;
-                tracing::info!(order = %order_id, "payment completed after cancel; refunding");
-                Ok(Step::Continue(order_id))
+                tracing::info!("payment completed after cancel; refunding");
+                Ok((Step::Continue(order_id), "continued"))
             }
         }
         Outcome::Declined(code) => {
@@ -388,12 +416,12 @@ async fn apply(
                     request_id,
                 )
                 .await?;
-                tracing::info!(order = %order_id, code, "payment declined; stock restored");
+                tracing::info!(code, "payment declined; stock restored");
             } else {
                 void(conn, &order).await?;
             }
             delete_job(conn, order_id).await?;
-            Ok(Step::Done(order_id))
+            Ok((Step::Done(order_id), "declined"))
         }
         Outcome::Refunded(found_key) => {
             if let Some(key) = found_key {
@@ -410,13 +438,13 @@ async fn apply(
             )
             .await?;
             delete_job(conn, order_id).await?;
-            tracing::info!(order = %order_id, "payment refunded");
-            Ok(Step::Done(order_id))
+            tracing::info!("payment refunded");
+            Ok((Step::Done(order_id), "refunded"))
         }
         Outcome::Voided => {
             void(conn, &order).await?;
             delete_job(conn, order_id).await?;
-            Ok(Step::Done(order_id))
+            Ok((Step::Done(order_id), "voided"))
         }
     }
 }
@@ -432,6 +460,6 @@ async fn void(conn: &mut PgConnection, order: &OrderRow) -> Result<(), AppError>
         order.request_id.as_deref(),
     )
     .await?;
-    tracing::info!(order = %order.id, "payment voided: nothing was charged");
+    tracing::info!("payment voided: nothing was charged");
     Ok(())
 }

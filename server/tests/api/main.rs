@@ -7,6 +7,8 @@ mod coupons;
 mod deploy;
 mod edge;
 mod helpers;
+mod logs;
+mod metrics;
 mod orders;
 mod pages;
 mod readmodel;

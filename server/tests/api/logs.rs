@@ -1,0 +1,215 @@
+//! Structured logs: the JSON lines of real requests carry the request id and, once known,
+//! the caller's user id; no password, token, cookie or secret ever shows.
+//!
+//! The subscriber is the server's own JSON one (`telemetry::json_builder`), set as the
+//! default of this test's thread; `#[sqlx::test]` runs on a current-thread runtime, so the
+//! spawned server logs into it too (other tests run on other threads).
+
+use std::sync::{Arc, Mutex};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tracing_subscriber::EnvFilter;
+
+use crate::helpers::{JWT_SECRET, PASSWORD, TestApp, coupon_body};
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buffer {
+    fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    fn lines(&self) -> Vec<Value> {
+        self.text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect()
+    }
+}
+
+/// The trace layer's closing line of the request with this id.
+fn finished<'a>(lines: &'a [Value], request_id: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["request_id"] == request_id && l["message"] == "finished processing request")
+        .unwrap_or_else(|| panic!("no closing line for {request_id}"))
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn request_lines_carry_request_and_user_ids_and_no_secrets(pool: PgPool) {
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    // Debug for the trace layer: its per-request lines show what it would print.
+    let subscriber =
+        server::telemetry::json_builder(EnvFilter::new("info,tower_http=debug"), move || {
+            writer.clone()
+        })
+        .finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let app = TestApp::spawn(pool).await;
+    let signup = app
+        .client
+        .post(app.url("/api/v1/auth/signup"))
+        .header("x-request-id", "logs-signup")
+        .json(&json!({ "email": "c@example.com", "password": PASSWORD, "name": "Kim", "role": "customer" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signup.status(), StatusCode::CREATED);
+    let user_id = signup.json::<Value>().await.unwrap()["user_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let res = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .header("x-request-id", "logs-token")
+        .json(&json!({ "email": "c@example.com", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let me = app
+        .client
+        .get(app.url("/api/v1/me"))
+        .header("x-request-id", "logs-me")
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+
+    // Anonymous: no user id.
+    let anon = app
+        .client
+        .get(app.url("/api/v1/coupons"))
+        .header("x-request-id", "logs-anon")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anon.status(), StatusCode::OK);
+
+    // A browser: log in with the form, then the server-rendered my page (the session user
+    // is read inside leptos' rendering, not in an axum extractor).
+    let browser = app.browser();
+    let login = browser
+        .post(app.url("/sfn/auth/login"))
+        .header("x-request-id", "logs-login")
+        .form(&[("email", "c@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_redirection() || login.status().is_success());
+    let page = browser
+        .get(app.url("/mypage"))
+        .header("x-request-id", "logs-mypage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let _ = page.text().await.unwrap();
+
+    let lines = buffer.lines();
+    let text = buffer.text();
+    assert!(lines.len() >= 10, "{text}");
+
+    for (id, who) in [
+        ("logs-signup", Some(&user_id)),
+        ("logs-token", Some(&user_id)),
+        ("logs-me", Some(&user_id)),
+        ("logs-anon", None),
+        ("logs-login", Some(&user_id)),
+        ("logs-mypage", Some(&user_id)),
+    ] {
+        let line = finished(&lines, id);
+        assert_eq!(line["span"], "request", "{line}");
+        assert!(line["status"].is_number(), "{line}");
+        match who {
+            Some(u) => assert_eq!(line["user_id"], u.as_str(), "{id}: {line}"),
+            None => assert!(line.get("user_id").is_none(), "{id}: {line}"),
+        }
+    }
+    // Every line logged inside a request has its id.
+    for line in lines.iter().filter(|l| l["span"] == "request") {
+        let id = line["request_id"].as_str().unwrap_or("");
+        assert!(!id.is_empty(), "{line}");
+    }
+    // The account creation line itself (an info event of the handler) is tied to both.
+    let created = lines
+        .iter()
+        .find(|l| l["message"] == "account created")
+        .expect("the sign-up logs the new account");
+    assert_eq!(created["request_id"], "logs-signup");
+    assert_eq!(created["user_id"], user_id.as_str());
+
+    for secret in [
+        PASSWORD,
+        token.as_str(),
+        JWT_SECRET,
+        "coupan_session=",
+        "Bearer ",
+    ] {
+        assert!(!text.contains(secret), "{secret:?} was logged:\n{text}");
+    }
+    let lower = text.to_lowercase();
+    assert!(!lower.contains("authorization"), "{text}");
+    assert!(!lower.contains("cookie"), "{text}");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn payment_job_lines_carry_the_order_id(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let owner = app.owner("o@example.com", "Log Shop").await;
+    let coupon = app.create_coupon(&owner, coupon_body("Logged")).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = crate::helpers::quick_customers(&pool, 1).await.remove(0);
+    let res = app.buy(&token, &coupon, 1, None).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let order_id = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber =
+        server::telemetry::json_builder(EnvFilter::new("info"), move || writer.clone()).finish();
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let gw = crate::helpers::TestGateway::start().await;
+    let worker = crate::helpers::test_worker(&pool, &gw.url());
+    crate::helpers::settle(&worker, &pool, 10).await;
+
+    let lines = buffer.lines();
+    let done = lines
+        .iter()
+        .find(|l| l["message"] == "payment completed")
+        .unwrap_or_else(|| panic!("no completion line:\n{}", buffer.text()));
+    assert_eq!(done["order_id"], order_id.as_str(), "{done}");
+    assert_eq!(done["span"], "payment_job");
+    for line in lines.iter().filter(|l| l["span"] == "payment_job") {
+        assert_eq!(line["order_id"], order_id.as_str(), "{line}");
+    }
+}
