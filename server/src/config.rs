@@ -1,7 +1,13 @@
-//! Settings, all from environment variables, checked once at start with one clear message
-//! per bad value. The run and test scripts set `DATABASE_URL` and `JWT_SECRET` for the
-//! embedded database; a deployment sets them itself.
+//! Settings, from environment variables and optionally a file, checked once at start with
+//! one clear message per bad value. The run and test scripts set `DATABASE_URL` and
+//! `JWT_SECRET` for the embedded database; a deployment sets them itself.
+//!
+//! `COUPAN_CONFIG_FILE=/path` names a file of `KEY=VALUE` lines (`#` comments, blank
+//! lines, optional quotes around a value) with the same names as the variables. A variable
+//! set in the environment wins over the file; an unknown name or an unreadable file stops
+//! the start with a message saying so.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Every environment variable the server reads. The deployment manifests are checked
@@ -26,6 +32,7 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_RATE_PURCHASE_PER_MIN",
     "COUPAN_TRUSTED_PROXIES",
     "COUPAN_SHUTDOWN_TIMEOUT_SECS",
+    "COUPAN_CONFIG_FILE",
     // Read by leptos itself (site files) and by tracing (log filter).
     "LEPTOS_OUTPUT_NAME",
     "LEPTOS_SITE_ROOT",
@@ -74,12 +81,96 @@ impl std::fmt::Debug for Config {
     }
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Names in `ENV_VARS` that libraries read from the process environment themselves: a
+/// value for them in the configuration file is exported before the runtime starts.
+pub const READ_BY_LIBRARIES: &[&str] = &[
+    "LEPTOS_OUTPUT_NAME",
+    "LEPTOS_SITE_ROOT",
+    "LEPTOS_SITE_PKG_DIR",
+    "LEPTOS_ENV",
+    "RUST_LOG",
+];
+
+/// The settings and what the file sets for libraries (`READ_BY_LIBRARIES`, not in the
+/// environment), for `main` to export.
+pub struct Loaded {
+    pub config: Config,
+    pub exports: Vec<(String, String)>,
 }
 
-fn flag(name: &str, default: bool, errors: &mut Vec<String>) -> bool {
-    match var(name).as_deref().map(str::to_ascii_lowercase).as_deref() {
+/// Parses a configuration file: one message per bad line.
+pub fn parse_file(text: &str) -> Result<HashMap<String, String>, Vec<String>> {
+    let mut values = HashMap::new();
+    let mut errors = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            errors.push(format!("line {n}: expected KEY=VALUE"));
+            continue;
+        };
+        let key = key.trim();
+        let value = value.trim();
+        let value = ['"', '\'']
+            .iter()
+            .find_map(|q| value.strip_prefix(*q)?.strip_suffix(*q))
+            .unwrap_or(value);
+        if !ENV_VARS.contains(&key) || key == "COUPAN_CONFIG_FILE" {
+            errors.push(format!("line {n}: unknown setting {key:?}"));
+        } else if values.insert(key.to_string(), value.to_string()).is_some() {
+            errors.push(format!("line {n}: {key} is set twice"));
+        }
+    }
+    if errors.is_empty() {
+        Ok(values)
+    } else {
+        Err(errors)
+    }
+}
+
+fn non_empty(v: Option<String>) -> Option<String> {
+    v.filter(|v| !v.trim().is_empty())
+}
+
+/// Reads the environment and the file it names (if any) and checks every setting.
+pub fn load() -> Result<Loaded, String> {
+    load_with(&|name: &str| std::env::var(name).ok(), &|path: &str| {
+        std::fs::read_to_string(path)
+    })
+}
+
+/// `load` over any environment and file reader (tests).
+pub fn load_with(
+    env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> std::io::Result<String>,
+) -> Result<Loaded, String> {
+    let mut file = HashMap::new();
+    if let Some(path) = non_empty(env("COUPAN_CONFIG_FILE")) {
+        let text =
+            read(&path).map_err(|e| format!("COUPAN_CONFIG_FILE={path:?} cannot be read: {e}"))?;
+        file = parse_file(&text).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("COUPAN_CONFIG_FILE={path:?}, {e}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+    }
+    let lookup = |name: &str| non_empty(env(name)).or_else(|| non_empty(file.get(name).cloned()));
+    let config = Config::from_lookup(&lookup)?;
+    let exports = READ_BY_LIBRARIES
+        .iter()
+        .filter(|name| non_empty(env(name)).is_none())
+        .filter_map(|name| Some((name.to_string(), non_empty(file.get(*name).cloned())?)))
+        .collect();
+    Ok(Loaded { config, exports })
+}
+
+fn parse_flag(name: &str, value: Option<String>, default: bool, errors: &mut Vec<String>) -> bool {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
         None => default,
         Some("1" | "true" | "yes" | "on") => true,
         Some("0" | "false" | "no" | "off") => false,
@@ -92,8 +183,15 @@ fn flag(name: &str, default: bool, errors: &mut Vec<String>) -> bool {
     }
 }
 
-fn number(name: &str, default: u64, min: u64, max: u64, errors: &mut Vec<String>) -> u64 {
-    match var(name).map(|v| v.parse::<u64>()) {
+fn parse_number(
+    name: &str,
+    value: Option<String>,
+    default: u64,
+    min: u64,
+    max: u64,
+    errors: &mut Vec<String>,
+) -> u64 {
+    match value.map(|v| v.trim().parse::<u64>()) {
         None => default,
         Some(Ok(n)) if (min..=max).contains(&n) => n,
         Some(_) => {
@@ -104,7 +202,20 @@ fn number(name: &str, default: u64, min: u64, max: u64, errors: &mut Vec<String>
 }
 
 impl Config {
+    /// The settings from the environment and `COUPAN_CONFIG_FILE` (see `load`).
     pub fn from_env() -> Result<Config, String> {
+        load().map(|l| l.config)
+    }
+
+    /// The settings from `lookup` (a name to its value), with one message per bad value.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, String> {
+        let var = |name: &str| non_empty(lookup(name));
+        let flag = |name: &str, default: bool, errors: &mut Vec<String>| {
+            parse_flag(name, var(name), default, errors)
+        };
+        let number = |name: &str, default: u64, min: u64, max: u64, errors: &mut Vec<String>| {
+            parse_number(name, var(name), default, min, max, errors)
+        };
         let mut errors = Vec::new();
         let database_url = var("DATABASE_URL").unwrap_or_else(|| {
             errors.push(
@@ -253,5 +364,137 @@ mod tests {
             }
         }
         assert!(found >= 12, "only {found} variable names found");
+    }
+
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| map.get(name).cloned()
+    }
+
+    fn load_env_and_file(env: &[(&str, &str)], file: &str) -> Result<Loaded, String> {
+        let file = file.to_string();
+        let read = move |path: &str| {
+            assert_eq!(path, "/etc/coupan.env");
+            Ok(file.clone())
+        };
+        load_with(&env_of(env), &read)
+    }
+
+    #[test]
+    fn the_file_fills_in_and_the_environment_wins() {
+        let file = "# Coupan\n\n\
+            DATABASE_URL=postgres://file@db/coupan\n\
+            JWT_SECRET=\"0123456789abcdef0123456789abcdef\"\n  \
+            COUPAN_RATE_AUTH_PER_MIN = 7\n\
+            COUPAN_PAYMENT_WORKERS=2\n\
+            COUPAN_SHUTDOWN_TIMEOUT_SECS='9'\n\
+            COUPAN_TRUSTED_PROXIES=127.0.0.1, 10.0.0.0/8\n\
+            RUST_LOG=debug\n\
+            LEPTOS_SITE_ROOT=/srv/site\n";
+        let loaded = load_env_and_file(
+            &[
+                ("COUPAN_CONFIG_FILE", "/etc/coupan.env"),
+                ("COUPAN_PAYMENT_WORKERS", "3"),
+                ("LEPTOS_SITE_ROOT", "/opt/site"),
+            ],
+            file,
+        )
+        .unwrap();
+        let c = &loaded.config;
+        assert_eq!(c.database_url, "postgres://file@db/coupan");
+        assert_eq!(c.jwt_secret, SECRET);
+        assert_eq!(c.limits.auth_per_min, 7);
+        assert_eq!(c.limits.purchase_per_min, 60, "default");
+        assert!(
+            c.limits
+                .trusted_proxies
+                .contains("10.1.1.1".parse().unwrap())
+        );
+        assert_eq!(c.payment_workers, 3, "the environment wins");
+        assert_eq!(c.shutdown_timeout, std::time::Duration::from_secs(9));
+        // Only what the environment does not already set is exported for the libraries.
+        assert_eq!(
+            loaded.exports,
+            vec![("RUST_LOG".to_string(), "debug".to_string())]
+        );
+    }
+
+    #[test]
+    fn without_a_file_only_the_environment_counts() {
+        let loaded = load_with(
+            &env_of(&[("DATABASE_URL", "postgres://u@h/d"), ("JWT_SECRET", SECRET)]),
+            &|_: &str| panic!("no file to read"),
+        )
+        .unwrap();
+        assert_eq!(loaded.config.limits.auth_per_min, 20);
+        assert_eq!(
+            loaded.config.shutdown_timeout,
+            std::time::Duration::from_secs(20)
+        );
+        assert!(loaded.config.limits.trusted_proxies.is_empty());
+        assert!(loaded.exports.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_bad_lines_and_unreadable_files_stop_the_start() {
+        let err = load_env_and_file(
+            &[("COUPAN_CONFIG_FILE", "/etc/coupan.env")],
+            "FAVOURITE_COLOUR=blue\nJWT_SECRET\nCOUPAN_DEMO_DATA=true\nCOUPAN_DEMO_DATA=false\n",
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.contains("line 1: unknown setting \"FAVOURITE_COLOUR\""),
+            "{err}"
+        );
+        assert!(err.contains("line 2: expected KEY=VALUE"), "{err}");
+        assert!(
+            err.contains("line 4: COUPAN_DEMO_DATA is set twice"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 3, "{err}");
+
+        let err = load_with(
+            &env_of(&[("COUPAN_CONFIG_FILE", "/nowhere/coupan.env")]),
+            &|path: &str| std::fs::read_to_string(path),
+        )
+        .err()
+        .unwrap();
+        assert!(
+            err.starts_with("COUPAN_CONFIG_FILE=\"/nowhere/coupan.env\" cannot be read:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn one_message_per_bad_value_from_either_source() {
+        let err = load_env_and_file(
+            &[
+                ("COUPAN_CONFIG_FILE", "/etc/coupan.env"),
+                ("COUPAN_RATE_PURCHASE_PER_MIN", "0"),
+            ],
+            "DATABASE_URL=mysql://x\nJWT_SECRET=short\nCOUPAN_TRUSTED_PROXIES=10.0.0.0/99\n\
+             COUPAN_SHUTDOWN_TIMEOUT_SECS=soon\nCOUPAN_DEMO_DATA=maybe\n",
+        )
+        .err()
+        .unwrap();
+        for expected in [
+            "DATABASE_URL must start with postgres://",
+            "JWT_SECRET must be set to at least 32",
+            "COUPAN_TRUSTED_PROXIES: \"10.0.0.0/99\" is not an IP address or CIDR block",
+            "COUPAN_SHUTDOWN_TIMEOUT_SECS must be a whole number from 1 to 3600",
+            "COUPAN_RATE_PURCHASE_PER_MIN must be a whole number from 1 to 1000000",
+            "COUPAN_DEMO_DATA=\"maybe\" is not a boolean",
+        ] {
+            assert!(err.contains(expected), "{expected:?} missing in:\n{err}");
+        }
+        assert_eq!(err.lines().count(), 6, "{err}");
     }
 }

@@ -1,21 +1,44 @@
 use server::config::Config;
 use server::{startup, telemetry};
 
-#[tokio::main]
-async fn main() {
-    let config = match Config::from_env() {
-        Ok(c) => c,
+fn main() {
+    let loaded = match server::config::load() {
+        Ok(l) => l,
         Err(problems) => {
             eprintln!("Coupan cannot start:\n{problems}");
             std::process::exit(2);
         }
     };
-    telemetry::init(config.log_json);
-    if let Err(e) = run(config).await {
-        tracing::error!("{e}");
-        eprintln!("Coupan stopped: {e}");
-        std::process::exit(1);
+    for (name, value) in &loaded.exports {
+        // SAFETY: no other thread exists yet (the runtime is built below), so nothing
+        // reads the environment while it changes.
+        unsafe { std::env::set_var(name, value) };
     }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Coupan cannot start: no async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let config = loaded.config;
+    let code = runtime.block_on(async move {
+        telemetry::init(config.log_json);
+        match run(config).await {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!("{e}");
+                eprintln!("Coupan stopped: {e}");
+                1
+            }
+        }
+    });
+    // The shutdown was bounded already: do not wait for tasks it cut short.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    std::process::exit(code);
 }
 
 async fn run(config: Config) -> Result<(), String> {
@@ -49,22 +72,20 @@ async fn run(config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.site_addr))?;
     tracing::info!("Coupan is serving at http://{}", config.site_addr);
     println!("Coupan is serving at http://{}", config.site_addr);
-    axum::serve(
+    let workers = server::shutdown::Workers {
+        stop: stop_workers,
+        tasks: workers,
+    };
+    // Readiness answers 503 from the signal on, while in-flight requests finish.
+    server::shutdown::serve(
         listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app,
+        shutdown_signal(),
+        move || readiness.start_draining(),
+        workers,
+        config.shutdown_timeout,
     )
-    .with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        // Readiness answers 503 while in-flight requests finish.
-        readiness.start_draining();
-    })
-    .await
-    .map_err(|e| format!("server error: {e}"))?;
-    // Let each worker finish (or release) the job in hand.
-    let _ = stop_workers.send(true);
-    for w in workers {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), w).await;
-    }
+    .await?;
     Ok(())
 }
 

@@ -83,7 +83,10 @@ pub fn router_with(
     let routes = generate_route_list(App);
     let context = {
         let state = state.clone();
-        move || provide_context(state.clone())
+        move || {
+            provide_context(state.clone());
+            crate::csp::provide_request_nonce();
+        }
     };
     let server_fns = {
         let context = context.clone();
@@ -125,11 +128,8 @@ pub fn router_with(
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
-        // Only framing is restricted so far; a full script policy needs the hydration nonce.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        ))
+        // A fresh nonce per request for the page's scripts (see csp.rs).
+        .layer(axum::middleware::from_fn(crate::csp::content_security_policy))
         // Outermost: counts every answer, including timeouts and refused bodies.
         .layer(axum::middleware::from_fn(crate::metrics::track))
         .with_state(state)

@@ -207,3 +207,95 @@ fn purchases_are_limited_per_customer() {
     ));
     limits.purchase(b).unwrap();
 }
+
+/// The nonce named by a page's `script-src`.
+fn policy_nonce(policy: &str) -> String {
+    let script_src = policy
+        .split(';')
+        .map(str::trim)
+        .find(|d| d.starts_with("script-src "))
+        .unwrap_or_else(|| panic!("no script-src in {policy}"));
+    assert!(!script_src.contains("unsafe-inline"), "{policy}");
+    assert!(script_src.contains("'wasm-unsafe-eval'"), "{policy}");
+    script_src
+        .split_whitespace()
+        .find_map(|s| s.strip_prefix("'nonce-")?.strip_suffix('\''))
+        .unwrap_or_else(|| panic!("no nonce in {policy}"))
+        .to_string()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn pages_send_a_nonce_policy_and_every_script_carries_the_nonce(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner("csp@example.com", "CSP Cafe").await;
+    let coupon = app
+        .create_coupon(&owner, crate::helpers::coupon_body("Latte"))
+        .await;
+    let detail = format!("/coupons/{}", coupon["id"].as_str().unwrap());
+    let mut nonces = std::collections::HashSet::new();
+    for path in ["/", "/login", "/signup", detail.as_str(), "/no-such-page"] {
+        let res = app.get(path, None).await;
+        let policy = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        for directive in [
+            "default-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(
+                policy.contains(directive),
+                "{path}: {directive} missing in {policy}"
+            );
+        }
+        let nonce = policy_nonce(&policy);
+        assert!(nonce.len() >= 16, "{nonce}");
+        let html = res.text().await.unwrap();
+        // (attributes, body) of each <script>.
+        let scripts: Vec<(&str, &str)> = html
+            .split("<script")
+            .skip(1)
+            .map(|rest| {
+                let (attrs, after) = rest.split_once('>').unwrap();
+                (attrs, &after[..after.find("</script>").unwrap()])
+            })
+            .collect();
+        // The hydration script at least, plus the serialized resources.
+        assert!(
+            scripts.iter().any(|(a, _)| a.contains("type=\"module\"")),
+            "{path}: no hydration script"
+        );
+        for (attrs, body) in &scripts {
+            // leptos_i18n leaves an empty <script></script> as a placeholder: with no
+            // source text a browser neither runs it nor checks it against the policy.
+            if body.is_empty() && !attrs.contains("src=") {
+                continue;
+            }
+            assert!(
+                attrs.contains(&format!("nonce=\"{nonce}\"")),
+                "{path}: <script{attrs}> lacks the nonce {nonce}"
+            );
+        }
+        // Inline styles would be blocked by style-src 'self'.
+        assert!(!html.contains("<style"), "{path}: inline <style>");
+        assert!(
+            !html.contains(" style=\""),
+            "{path}: inline style attribute"
+        );
+        assert!(nonces.insert(nonce), "{path}: a nonce was used twice");
+    }
+
+    // JSON: nothing to load, never framed.
+    let res = app.get("/api/v1/coupons", None).await;
+    assert_eq!(
+        res.headers()["content-security-policy"],
+        "default-src 'none'; frame-ancestors 'none'"
+    );
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+}
