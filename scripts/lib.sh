@@ -123,7 +123,8 @@ ensure_embedded_pg() {
         if ! runuser -u "$PG_USER" -- test -x "$DATA_DIR"; then
             # A parent folder is private (e.g. the checkout is under /root): keep the
             # cluster in a folder of its own, named after this checkout.
-            pgparent="/var/tmp/coupan-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)"
+            # COUPAN_PG_FALLBACK_DIR: a cluster of another data dir (scripts/replicas.sh).
+            pgparent="${COUPAN_PG_FALLBACK_DIR:-/var/tmp/coupan-pg-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)}"
             mkdir -p "$pgparent" && chmod 755 "$pgparent"
             say "user $PG_USER cannot reach $DATA_DIR; the embedded cluster lives in $pgparent"
         fi
