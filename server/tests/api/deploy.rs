@@ -620,6 +620,16 @@ fn check_app(
             ),
         }
     }
+    // Prometheus scrape annotations name the app's port.
+    let annotations = &c.workload["spec"]["template"]["metadata"]["annotations"];
+    if let Some(scrape_port) = s(annotations, "/prometheus.io~1port") {
+        let port = u(c.container, "/ports/0/containerPort").unwrap_or(0);
+        if scrape_port != port.to_string() {
+            problems.push(format!(
+                "app: prometheus.io/port {scrape_port} is not the app's port {port}"
+            ));
+        }
+    }
     for required in ["DATABASE_URL", "JWT_SECRET"] {
         if !env.contains_key(required) {
             problems.push(format!("app: {required} is not provided"));
@@ -980,6 +990,10 @@ fn mutations_are_caught() {
                 app_container(m)["livenessProbe"]["httpGet"]["path"] = json!("/readyz");
             },
         ),
+        ("scrape port", "prometheus.io/port", |m| {
+            doc_mut(m, "Deployment", "coupan")["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] =
+                json!("9090");
+        }),
         ("Service targetPort", "targetPort", |m| {
             doc_mut(m, "Service", "coupan")["spec"]["ports"][0]["targetPort"] = json!(8080);
         }),
@@ -1106,6 +1120,17 @@ async fn app_probe_paths_answer_on_the_real_router(pool: PgPool) {
     for path in probe_paths(&m, APP_BINARY, 2) {
         let res = app.get(&path, None).await;
         assert_eq!(res.status(), StatusCode::OK, "app probe {path}");
+    }
+    // The Prometheus scrape path, if annotated, serves the text format.
+    let app_pod = &m.containers_running(APP_BINARY)[0].workload["spec"]["template"];
+    if let Some(path) = s(app_pod, "/metadata/annotations/prometheus.io~1path") {
+        let res = app.get(&path, None).await;
+        assert_eq!(res.status(), StatusCode::OK, "scrape path {path}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains("# TYPE "),
+            "{path} is not Prometheus text: {body}"
+        );
     }
     // And a path that is not served is not 200: the check can fail.
     let res = app.get("/readyz-not-a-route/x", None).await;
