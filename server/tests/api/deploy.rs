@@ -17,10 +17,8 @@ use sqlx::PgPool;
 
 use crate::helpers::TestApp;
 
-/// The server's shutdown bound when `COUPAN_SHUTDOWN_TIMEOUT_SECS` is not set (config.rs).
-const DEFAULT_SHUTDOWN_TIMEOUT_SECS: u64 = 20;
-/// The server's pool size when `COUPAN_DB_MAX_CONNECTIONS` is not set (config.rs).
-const DEFAULT_DB_MAX_CONNECTIONS: u64 = 20;
+/// Marks the values of the Secret template; the server must refuse such a `JWT_SECRET`.
+const PLACEHOLDER: &str = "REPLACE_ME";
 /// PostgreSQL's defaults: `max_connections` and `superuser_reserved_connections`.
 const PG_DEFAULT_MAX_CONNECTIONS: u64 = 100;
 const PG_RESERVED_CONNECTIONS: u64 = 3;
@@ -595,6 +593,37 @@ fn check_app(
     env: &BTreeMap<String, Option<String>>,
     problems: &mut Vec<String>,
 ) {
+    // Every value passes the server's own validation (config.rs), which also gives the
+    // settings as the server reads them (defaults included). The template's placeholder
+    // JWT_SECRET must be refused, so that an unedited template never serves.
+    let placeholder = env
+        .get("JWT_SECRET")
+        .is_some_and(|v| v.as_deref().is_some_and(|v| v.contains(PLACEHOLDER)));
+    let lookup = |n: &str| env.get(n).cloned().flatten();
+    let config = if placeholder {
+        match server::config::Config::from_lookup(&lookup) {
+            Err(text) if text.contains("JWT_SECRET") => {}
+            _ => problems.push("app: the server accepts the placeholder JWT_SECRET".into()),
+        }
+        server::config::Config::from_lookup(&|n: &str| {
+            if n == "JWT_SECRET" {
+                Some("a-stand-in-for-the-real-secret-0123456789".into())
+            } else {
+                lookup(n)
+            }
+        })
+    } else {
+        server::config::Config::from_lookup(&lookup)
+    };
+    let config = match config {
+        Ok(config) => config,
+        Err(text) => {
+            for line in text.lines() {
+                problems.push(format!("app: the server refuses the settings: {line}"));
+            }
+            return;
+        }
+    };
     let probe_path = |probe: &str| s(c.container, &format!("/{probe}/httpGet/path"));
     if probe_path("readinessProbe").as_deref() != Some("/readyz") {
         problems.push("app: readinessProbe must GET /readyz".into());
@@ -663,10 +692,7 @@ fn check_app(
     if pre_stop.unwrap_or(0) == 0 {
         problems.push("app: lifecycle.preStop must pause (sleep) before SIGTERM".into());
     }
-    let shutdown = match env.get("COUPAN_SHUTDOWN_TIMEOUT_SECS") {
-        Some(Some(v)) => v.parse().unwrap_or(u64::MAX / 4),
-        _ => DEFAULT_SHUTDOWN_TIMEOUT_SECS,
-    };
+    let shutdown = config.shutdown_timeout.as_secs();
     let grace = u(c.pod, "/terminationGracePeriodSeconds").unwrap_or(30);
     if grace <= pre_stop.unwrap_or(0) + shutdown {
         problems.push(format!(
@@ -778,10 +804,7 @@ fn check_app(
         .find_map(|a| a.strip_prefix("max_connections="))
         .and_then(|n| n.parse().ok())
         .unwrap_or(PG_DEFAULT_MAX_CONNECTIONS);
-    let pool = match env.get("COUPAN_DB_MAX_CONNECTIONS") {
-        Some(Some(v)) => v.parse().unwrap_or(u64::MAX / 64),
-        _ => DEFAULT_DB_MAX_CONNECTIONS,
-    };
+    let pool = u64::from(config.db_max_connections);
     let most_pods = max_replicas + max_surge;
     if most_pods * pool > max_connections - PG_RESERVED_CONNECTIONS {
         problems.push(format!(
@@ -1029,6 +1052,19 @@ fn mutations_are_caught() {
             doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_TRUSTED_PROXIES"] =
                 json!("ingress-nginx");
         }),
+        ("value the server refuses", "COUPAN_PAYMENT_WORKERS", |m| {
+            doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PAYMENT_WORKERS"] =
+                json!("lots");
+        }),
+        (
+            "placeholder secret accepted",
+            "placeholder JWT_SECRET",
+            |m| {
+                // A placeholder long enough to pass: an unedited template would serve with it.
+                doc_mut(m, "Secret", "coupan-secrets")["stringData"]["JWT_SECRET"] =
+                    json!(PLACEHOLDER.repeat(4));
+            },
+        ),
         ("no preStop", "preStop", |m| {
             app_container(m)["lifecycle"] = Value::Null;
         }),
