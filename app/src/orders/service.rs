@@ -27,17 +27,37 @@ pub async fn place(
     idempotency_key: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<(OrderView, bool), AppError> {
-    state.limits.purchase(customer.user_id)?;
-    state
-        .admission
-        .submit(Purchase {
-            customer_id: customer.user_id,
-            coupon_id,
-            quantity,
-            idempotency_key: idempotency_key.map(str::to_string),
-            request_id: request_id.map(str::to_string),
-        })
-        .await
+    let answer = match state.limits.purchase(customer.user_id) {
+        Err(e) => Err(e),
+        Ok(()) => {
+            state
+                .admission
+                .submit(Purchase {
+                    customer_id: customer.user_id,
+                    coupon_id,
+                    quantity,
+                    idempotency_key: idempotency_key.map(str::to_string),
+                    request_id: request_id.map(str::to_string),
+                })
+                .await
+        }
+    };
+    metrics::counter!("coupan_purchases_total", "outcome" => outcome(&answer)).increment(1);
+    answer
+}
+
+/// The `outcome` label of `coupan_purchases_total` (a fixed set of values).
+fn outcome(answer: &Result<(OrderView, bool), AppError>) -> &'static str {
+    match answer {
+        Ok((_, true)) => "created",
+        Ok((_, false)) => "replayed",
+        Err(AppError::Conflict(c)) => c.code(),
+        Err(AppError::Unavailable { .. }) => "shed",
+        Err(AppError::TooManyRequests { .. }) => "rate_limited",
+        Err(AppError::NotFound) => "not_found",
+        Err(AppError::IdempotencyKeyReused) => "idempotency_key_reused",
+        Err(_) => "error",
+    }
 }
 
 /// Who cancels: the customer (own order) or the shop's owner (a refund / rejection).

@@ -12,7 +12,7 @@ use crate::helpers::{TestApp, TestGateway, coupon_body, quick_customers, settle,
 
 /// One sample line: name, labels, value.
 #[derive(Debug)]
-struct Sample {
+pub(crate) struct Sample {
     name: String,
     labels: BTreeMap<String, String>,
     value: f64,
@@ -53,7 +53,7 @@ fn parse(text: &str) -> Vec<Sample> {
 }
 
 /// The value of the series `name` with exactly these labels.
-fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+pub(crate) fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     let want: BTreeMap<String, String> = labels
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -64,7 +64,7 @@ fn value(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64>
         .map(|s| s.value)
 }
 
-async fn scrape(app: &TestApp) -> (String, Vec<Sample>) {
+pub(crate) async fn scrape(app: &TestApp) -> (String, Vec<Sample>) {
     let res = app.get("/metrics", None).await;
     assert_eq!(res.status(), StatusCode::OK);
     let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
