@@ -7,9 +7,47 @@ export function uniqueEmail(prefix: string): string {
   return `${prefix}-${Date.now()}-${Math.floor(Math.random() * 1e6)}@e2e.coupan.test`;
 }
 
-/** Waits until the WASM bundle has hydrated the page (set by frontend/src/lib.rs). */
+/** Waits until the WASM bundle has hydrated the page (set by frontend/src/lib.rs), then
+ * checks that the page broke no rule of its Content Security Policy. */
 export async function hydrated(page: Page) {
   await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  expect(await cspViolations(page), "Content Security Policy violations").toEqual([]);
+}
+
+/** The CSP violations the current page has reported so far (Chromium buffers them for a
+ * ReportingObserver created later), plus any the console showed since the first check. */
+export async function cspViolations(page: Page): Promise<string[]> {
+  const state = page as Page & { __cspConsole?: string[] };
+  if (!state.__cspConsole) {
+    const seen: string[] = [];
+    state.__cspConsole = seen;
+    page.on("console", (msg) => {
+      if (msg.type() === "error" && /Content Security Policy/i.test(msg.text())) seen.push(msg.text());
+    });
+  }
+  const reported = await page.evaluate(
+    () =>
+      new Promise<string[]>((resolve) => {
+        const found: string[] = [];
+        const describe = (reports: Report[]) => {
+          for (const r of reports) {
+            const b = r.body as unknown as { effectiveDirective?: string; blockedURL?: string; sample?: string };
+            found.push(`${b.effectiveDirective} blocked ${b.blockedURL ?? ""} ${b.sample ?? ""}`.trim());
+          }
+        };
+        const observer = new ReportingObserver((reports) => describe(reports), {
+          types: ["csp-violation"],
+          buffered: true,
+        });
+        observer.observe();
+        setTimeout(() => {
+          describe(observer.takeRecords());
+          observer.disconnect();
+          resolve(found);
+        }, 200);
+      }),
+  );
+  return [...reported, ...state.__cspConsole];
 }
 
 /** Creates an owner with one coupon through the JSON API; returns the coupon. */
