@@ -59,4 +59,10 @@ curl -fsS "http://127.0.0.1:$E2E_PORT/healthz" >/dev/null || { cat "$LOG" >&2; d
 say "browser tests (Playwright, Chromium)"
 (cd end2end && COUPAN_E2E_URL="http://127.0.0.1:$E2E_PORT" COUPAN_E2E_GATEWAY_URL="http://127.0.0.1:$GW_PORT" npx playwright test)
 
+# Several replicas behind nginx, rolling restart and fault tests (scripts/replicas.sh, own
+# PostgreSQL cluster and ports 3300-3313; installs nginx when missing).
+kill $SERVER_PID $GW_PID 2>/dev/null || true
+say "operations tests: replicas behind nginx, rolling restart, faults (about 4 min)"
+"$ROOT/scripts/cargo-test.sh" -p ops -- --test-threads=1 --nocapture
+
 say "all tests passed in $(( $(date +%s) - START )) s"

@@ -733,6 +733,11 @@ impl Load {
         }
     }
 
+    /// Time since the load started (the clock of `Tally::timeline`).
+    pub fn since_start(&self) -> Duration {
+        self.started.elapsed()
+    }
+
     /// A snapshot of the answers so far.
     pub fn counts(&self) -> BTreeMap<(String, Outcome), u64> {
         self.tally.lock().unwrap().counts.clone()

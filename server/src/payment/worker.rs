@@ -291,24 +291,52 @@ impl Worker {
     }
 }
 
+/// Wakes the worker loops on `NOTIFY payment_jobs`. The LISTEN connection is opened again
+/// whenever it breaks (PostgreSQL restarted, the connection was killed): right away by
+/// sqlx when the database answers, else here, with a pause growing from 0.5 s to 5 s;
+/// until then the loops poll. Once listening again the loops are woken, so that work
+/// queued meanwhile does not wait for the next poll.
 async fn listen(pool: PgPool, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    const FIRST_PAUSE: Duration = Duration::from_millis(500);
+    const MAX_PAUSE: Duration = Duration::from_secs(5);
+    let mut pause = FIRST_PAUSE;
+    let mut lost = false;
     while !*shutdown.borrow() {
-        let mut listener = match sqlx::postgres::PgListener::connect_with(&pool).await {
+        let connect = async {
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
+            listener.listen("payment_jobs").await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match connect.await {
             Ok(l) => l,
             Err(e) => {
-                tracing::warn!(error = %e, "cannot LISTEN for payment work; polling");
-                tokio::time::sleep(Duration::from_secs(5)).await;
+                if !lost {
+                    tracing::warn!(error = %e, "cannot LISTEN for payment work; polling");
+                    lost = true;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => return,
+                }
+                pause = (pause * 2).min(MAX_PAUSE);
                 continue;
             }
         };
-        if listener.listen("payment_jobs").await.is_err() {
-            continue;
+        if lost {
+            tracing::info!("listening for payment work again");
+            lost = false;
         }
+        pause = FIRST_PAUSE;
+        wake.notify_waiters();
         loop {
             tokio::select! {
                 n = listener.recv() => match n {
                     Ok(_) => wake.notify_waiters(),
-                    Err(_) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "lost the LISTEN connection; polling until it is back");
+                        lost = true;
+                        break;
+                    }
                 },
                 _ = shutdown.changed() => return,
             }
