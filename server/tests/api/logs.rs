@@ -40,6 +40,15 @@ impl Buffer {
     }
 }
 
+/// tracing caches per call site whether anyone listens. A call site registering on another
+/// test's thread just as this test sets its subscriber can store an answer computed
+/// without it; asking again once the subscriber is in place (after a first await) fixes
+/// that for good.
+async fn settle_interest() {
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    tracing::callsite::rebuild_interest_cache();
+}
+
 /// The trace layer's closing line of the request with this id.
 fn finished<'a>(lines: &'a [Value], request_id: &str) -> &'a Value {
     lines
@@ -59,6 +68,7 @@ async fn request_lines_carry_request_and_user_ids_and_no_secrets(pool: PgPool) {
         })
         .finish();
     let _default = tracing::subscriber::set_default(subscriber);
+    settle_interest().await;
 
     let app = TestApp::spawn(pool).await;
     let signup = app
@@ -198,6 +208,7 @@ async fn payment_job_lines_carry_the_order_id(pool: PgPool) {
         server::telemetry::json_builder(EnvFilter::new("info"), move || writer.clone()).finish();
     let _default = tracing::subscriber::set_default(subscriber);
 
+    settle_interest().await;
     let gw = crate::helpers::TestGateway::start().await;
     let worker = crate::helpers::test_worker(&pool, &gw.url());
     crate::helpers::settle(&worker, &pool, 10).await;
