@@ -9,7 +9,8 @@
 #   scripts/replicas.sh down          stop everything (the cluster's files are kept)
 #   scripts/replicas.sh status        what runs where
 #   scripts/replicas.sh env           the addresses, as KEY=VALUE lines (also in target/replicas/env)
-#   scripts/replicas.sh restart I     SIGTERM replica I, wait for it to exit, start it, wait for /readyz
+#   scripts/replicas.sh restart I     take replica I out of nginx's rotation, SIGTERM it, wait for it
+#                                     to exit, start it, wait for /readyz, put it back
 #   scripts/replicas.sh stop I        SIGTERM replica I and wait for it to exit
 #   scripts/replicas.sh kill9 I       SIGKILL replica I (no waiting for anything)
 #   scripts/replicas.sh start I       start replica I and wait for /readyz
@@ -192,7 +193,7 @@ replica_stop() {
 # --- nginx -----------------------------------------------------------------------------
 
 nginx_conf() {
-    local n="$1" i user=""
+    local n="$1" out="${2:-0}" i user="" flag
     # As root the master would run its workers as `nobody`: say so explicitly (Debian's
     # group is nogroup). Workers never write temp files (see the buffer settings below),
     # so they need no access to target/replicas.
@@ -235,7 +236,9 @@ http {
         # stopped listening (draining, killed) is skipped at connect time.
 EOF
         for ((i = 1; i <= n; i++)); do
-            echo "        server 127.0.0.1:$(replica_port "$i") max_fails=1 fail_timeout=2s;"
+            flag=""
+            [ "$i" = "$out" ] && flag=" down"
+            echo "        server 127.0.0.1:$(replica_port "$i") max_fails=1 fail_timeout=2s$flag;"
         done
         cat <<EOF
     }
@@ -277,6 +280,16 @@ nginx_start() {
     say "starting nginx on 127.0.0.1:$NGINX_PORT"
     "$bin" -p "$NGX" -e "$NGX/error.log" -c "$NGX/nginx.conf"
     wait_http "http://127.0.0.1:$NGINX_PORT/healthz" 10
+}
+
+# Takes replica $1 out of nginx's rotation (0: none) with a graceful reload: old workers
+# finish the requests they have in hand, new ones send nothing to that replica.
+nginx_rotate() {
+    alive nginx || return 0
+    nginx_conf "$(count)" "$1"
+    kill -HUP "$(pid_of nginx)"
+    # The reload is asynchronous; give the new workers a moment to take over.
+    sleep 1
 }
 
 nginx_stop() {
@@ -370,7 +383,13 @@ status) cmd_status ;;
 env) load_env && cat "$RUN/env" ;;
 restart)
     check_index "${1:-}"; load_env
+    # Out of nginx's rotation first: the server closes its listener on SIGTERM, and a
+    # connection still in the kernel's accept queue then is reset; nginx cannot resend a
+    # POST it already sent, so it would answer 502. (A load balancer with health checks
+    # or Kubernetes' endpoint removal plays this part in production.)
+    nginx_rotate "$1"
     replica_stop "$1"; replica_start "$1"; replica_wait_ready "$1"
+    nginx_rotate 0
     ;;
 stop) check_index "${1:-}"; replica_stop "$1" ;;
 kill9)
