@@ -1,0 +1,193 @@
+//! The ceiling: pgbench on the same PostgreSQL cluster, at the flash sale's concurrency,
+//! in a database of its own (`coupan_ceiling`) so the app's payment workers never see its
+//! rows. (a) the single-row transaction, (b) the app's purchase statements on its schema.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sqlx::Connection;
+
+use crate::Opts;
+use crate::stats::Lat;
+
+pub const CLIENTS: u32 = 64;
+const DB: &str = "coupan_ceiling";
+
+pub struct PgbenchRun {
+    pub script: String,
+    pub tps: f64,
+    pub transactions: u64,
+    pub failed: u64,
+    /// Per-transaction latencies from pgbench's transaction log.
+    pub lat: Lat,
+}
+
+pub struct Ceiling {
+    pub clients: u32,
+    pub secs: u64,
+    pub single_row: PgbenchRun,
+    pub app_statements: PgbenchRun,
+    pub violations: Vec<String>,
+}
+
+/// host, port, user, password from `postgres://user:password@host:port`.
+fn parts(base: &str) -> Result<(String, String, String, String), String> {
+    let bad = || "BENCH_PG_BASE_URL must look like postgres://user:password@host:port".to_string();
+    let rest = base
+        .strip_prefix("postgres://")
+        .or_else(|| base.strip_prefix("postgresql://"))
+        .ok_or_else(bad)?;
+    let (cred, hostport) = rest.trim_end_matches('/').split_once('@').ok_or_else(bad)?;
+    let (user, pw) = cred.split_once(':').ok_or_else(bad)?;
+    let (host, port) = hostport.split_once(':').ok_or_else(bad)?;
+    Ok((host.into(), port.into(), user.into(), pw.into()))
+}
+
+async fn prepare(opts: &Opts) -> Result<(), String> {
+    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", opts.pg_base_url))
+        .await
+        .map_err(|e| format!("ceiling: connect: {e}"))?;
+    for sql in [
+        format!("drop database if exists {DB} with (force)"),
+        format!("create database {DB}"),
+    ] {
+        sqlx::raw_sql(&sql)
+            .execute(&mut admin)
+            .await
+            .map_err(|e| format!("ceiling: {sql}: {e}"))?;
+    }
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/{DB}", opts.pg_base_url))
+        .await
+        .map_err(|e| format!("ceiling: connect: {e}"))?;
+    let mut migrations: Vec<PathBuf> = std::fs::read_dir(opts.root.join("migrations"))
+        .map_err(|e| format!("ceiling: migrations: {e}"))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    migrations.sort();
+    migrations.push(opts.root.join("bench/pgbench/setup.sql"));
+    for m in migrations {
+        let sql = std::fs::read_to_string(&m).map_err(|e| format!("{}: {e}", m.display()))?;
+        sqlx::raw_sql(&sql)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| format!("ceiling: {}: {e}", m.display()))?;
+    }
+    Ok(())
+}
+
+fn pgbench(opts: &Opts, name: &'static str, script: &str) -> Result<PgbenchRun, String> {
+    let (host, port, user, pw) = parts(&opts.pg_base_url)?;
+    let logdir = opts.root.join("target/bench/pgbench");
+    let _ = std::fs::remove_dir_all(&logdir);
+    std::fs::create_dir_all(&logdir).map_err(|e| e.to_string())?;
+    let script_path = opts.root.join("bench/pgbench").join(script);
+    let out = Command::new("pgbench")
+        .args(["-n", "-M", "prepared", "-P", "5", "-l"])
+        .arg(format!("--log-prefix={}", logdir.join(name).display()))
+        .arg(format!("--client={CLIENTS}"))
+        .arg("--jobs=2")
+        .arg(format!("--time={}", opts.pgbench_secs))
+        .arg(format!("--file={}", script_path.display()))
+        .arg(DB)
+        .env("PGHOST", host)
+        .env("PGPORT", port)
+        .env("PGUSER", user)
+        .env("PGPASSWORD", pw)
+        .output()
+        .map_err(|e| format!("pgbench: {e} (is postgresql-contrib installed?)"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let tail: Vec<&str> = stderr.lines().rev().take(12).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "pgbench {script} failed:\n{stdout}\n…\n{}",
+            tail.join("\n")
+        ));
+    }
+    let field = |prefix: &str| -> Option<f64> {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l[prefix.len()..].split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let tps = field("tps = ").ok_or_else(|| format!("pgbench printed no tps:\n{stdout}"))?;
+    let transactions = field("number of transactions actually processed: ").unwrap_or(0.0) as u64;
+    let failed = field("number of failed transactions: ").unwrap_or(0.0) as u64;
+    Ok(PgbenchRun {
+        script: format!("bench/pgbench/{script}"),
+        tps,
+        transactions,
+        failed,
+        lat: read_logs(&logdir)?,
+    })
+}
+
+/// pgbench `-l` lines: client_id transaction_no time_us script_no epoch epoch_us.
+fn read_logs(dir: &Path) -> Result<Lat, String> {
+    let mut lat = Lat::default();
+    for e in std::fs::read_dir(dir).map_err(|e| e.to_string())?.flatten() {
+        let text = std::fs::read_to_string(e.path()).map_err(|e| e.to_string())?;
+        for line in text.lines() {
+            if let Some(us) = line.split_whitespace().nth(2).and_then(|v| v.parse().ok()) {
+                lat.record_us(us);
+            }
+        }
+    }
+    Ok(lat)
+}
+
+pub async fn run(opts: &Opts) -> Result<Ceiling, String> {
+    prepare(opts).await?;
+    let single_row = pgbench(opts, "single_row", "single_row.sql")?;
+    eprintln!(
+        "    (a) single row: {:.0} tps, latency p50/p95/p99/max {}",
+        single_row.tps,
+        single_row.lat.summary()
+    );
+    let app_statements = pgbench(opts, "app_statements", "app_purchase.sql")?;
+    eprintln!(
+        "    (b) app statements: {:.0} tps, latency p50/p95/p99/max {}",
+        app_statements.tps,
+        app_statements.lat.summary()
+    );
+    // The ceiling scripts must themselves keep stock exact, or their numbers mean nothing.
+    let mut violations = Vec::new();
+    let mut conn = sqlx::PgConnection::connect(&format!("{}/{DB}", opts.pg_base_url))
+        .await
+        .map_err(|e| format!("ceiling: connect: {e}"))?;
+    let (a_taken, a_orders): (i64, i64) = sqlx::query_as(
+        "select 1000000000 - n::bigint, (select count(*) from ceiling_orders) from ceiling_stock where id = 1",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| format!("ceiling check: {e}"))?;
+    if a_taken != a_orders {
+        violations.push(format!(
+            "pgbench (a): {a_taken} units taken but {a_orders} orders"
+        ));
+    }
+    let (b_taken, b_orders, b_events): (i64, i64, i64) = sqlx::query_as(
+        "select 1000000000 - stock::bigint, (select count(*) from orders),
+                (select count(*) from events where event_type = 'OrderPlaced')
+         from coupons where id = '00000000-0000-0000-0000-00000000c001'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .map_err(|e| format!("ceiling check: {e}"))?;
+    if b_taken != b_orders || b_orders != b_events {
+        violations.push(format!(
+            "pgbench (b): {b_taken} units taken, {b_orders} orders, {b_events} OrderPlaced events"
+        ));
+    }
+    Ok(Ceiling {
+        clients: CLIENTS,
+        secs: opts.pgbench_secs,
+        single_row,
+        app_statements,
+        violations,
+    })
+}

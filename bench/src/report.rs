@@ -1,0 +1,564 @@
+//! The report: printed and written to BENCHMARKS.md.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use crate::Opts;
+use crate::ceiling::{Ceiling, PgbenchRun};
+use crate::flash::{FlashRun, SagaRun};
+use crate::pages::{Asset, Bundle, Pages, WrkRun};
+use crate::stats::fmt_ms;
+use crate::sys::{self, Machine, Memory};
+
+// The targets of issue #5 (sizes in decimal units: 1 KB = 1000 bytes, 1 MB = 10^6 bytes).
+const FLASH_RATIO: f64 = 2.0;
+const FLASH_P99_MS: f64 = 150.0;
+const SAGA_P99_MS: f64 = 500.0;
+const MYPAGE_P99_MS: f64 = 10.0;
+const BUNDLE_BROTLI_KB: f64 = 250.0;
+const RSS_MB: f64 = 150.0;
+
+pub struct Report {
+    quick: bool,
+    command: String,
+    notes: Vec<String>,
+    machine: Machine,
+    pub ceiling: Option<Ceiling>,
+    pub flash: Vec<FlashRun>,
+    pub memory_idle: Option<Memory>,
+    pub memory: Option<Memory>,
+    pub memory_end: Option<Memory>,
+    pub saga: Option<SagaRun>,
+    pub pages: Option<Pages>,
+    pub bundle: Option<Bundle>,
+    pub global_violations: Vec<String>,
+    /// Other heavy processes during the run: (samples, samples with some, names).
+    pub busy: Option<(u32, u32, std::collections::BTreeSet<String>)>,
+    pub elapsed: Duration,
+}
+
+/// "met" or how far off, for a number that must stay at or below `target`.
+fn at_most(measured: f64, target: f64, unit: &str) -> String {
+    if measured <= target {
+        "**met**".into()
+    } else {
+        format!(
+            "**missed** by {:.1} {unit} ({:.0}% over)",
+            measured - target,
+            (measured / target - 1.0) * 100.0
+        )
+    }
+}
+
+/// "met" or how far off, for a number that must reach at least `target`.
+fn at_least(measured: f64, target: f64, unit: &str) -> String {
+    if measured >= target {
+        "**met**".into()
+    } else {
+        format!(
+            "**missed** by {:.0} {unit} ({:.0}% short)",
+            target - measured,
+            (1.0 - measured / target) * 100.0
+        )
+    }
+}
+
+fn kb(bytes: u64) -> String {
+    format!("{:.1} KB", bytes as f64 / 1000.0)
+}
+
+fn mb_kib(kib: u64) -> f64 {
+    kib as f64 * 1024.0 / 1e6
+}
+
+impl Report {
+    pub fn new(opts: &Opts) -> Report {
+        Report {
+            quick: opts.quick,
+            command: opts.command.clone(),
+            notes: opts.notes.clone(),
+            machine: sys::machine(&opts.root),
+            ceiling: None,
+            flash: Vec::new(),
+            memory_idle: None,
+            memory: None,
+            memory_end: None,
+            saga: None,
+            pages: None,
+            bundle: None,
+            global_violations: Vec::new(),
+            busy: None,
+            elapsed: Duration::ZERO,
+        }
+    }
+
+    fn violations(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for r in &self.flash {
+            for x in &r.inv.violations {
+                v.push(format!(
+                    "flash sale C={} stock={}: {x}",
+                    r.customers, r.stock
+                ));
+            }
+        }
+        if let Some(s) = &self.saga {
+            v.extend(s.inv.violations.iter().map(|x| format!("saga: {x}")));
+        }
+        if let Some(c) = &self.ceiling {
+            v.extend(c.violations.iter().cloned());
+        }
+        if let Some(p) = &self.pages {
+            v.extend(p.violations.iter().cloned());
+        }
+        v.extend(self.global_violations.iter().cloned());
+        v
+    }
+
+    pub fn ok(&self) -> bool {
+        self.violations().is_empty()
+    }
+
+    fn flash_run(&self, c: usize, sell_out: bool) -> Option<&FlashRun> {
+        self.flash
+            .iter()
+            .find(|r| r.customers == c && r.sell_out == sell_out)
+    }
+
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let m = &self.machine;
+        let _ = writeln!(s, "# Coupan benchmarks\n");
+        let _ = writeln!(
+            s,
+            "Written by `{}` ({} run, {:.0} s). Re-run it on a quiet machine for numbers to compare.\n",
+            self.command,
+            if self.quick {
+                "**quick smoke** — short runs, small seed; not for comparison"
+            } else {
+                "full"
+            },
+            self.elapsed.as_secs_f64()
+        );
+        let _ = writeln!(s, "| | |\n|---|---|");
+        let _ = writeln!(s, "| date | {} |", m.date);
+        let _ = writeln!(s, "| git commit | {} |", m.commit);
+        let _ = writeln!(s, "| CPU | {} × {} |", m.cores, m.cpu_model);
+        let _ = writeln!(s, "| memory | {} MiB |", m.mem_total_mb);
+        let _ = writeln!(s, "| kernel | {} |", m.kernel);
+        let _ = writeln!(
+            s,
+            "| load average (1/5/15 min) | at start {}; at end {} |",
+            m.loadavg,
+            sys::loadavg()
+        );
+        let busy_end = sys::busy_processes();
+        let _ = writeln!(
+            s,
+            "| other heavy processes | at start: {}; at end: {} |",
+            if m.busy.is_empty() {
+                "none".into()
+            } else {
+                m.busy.join(", ")
+            },
+            if busy_end.is_empty() {
+                "none".into()
+            } else {
+                busy_end.join(", ")
+            }
+        );
+        if let Some((samples, busy, names)) = &self.busy {
+            let _ = writeln!(
+                s,
+                "| other heavy processes during the run | {} |",
+                if *busy == 0 {
+                    format!("none seen (sampled every 2 s, {samples} samples)")
+                } else {
+                    format!(
+                        "**yes** — in {busy} of {samples} samples (every 2 s): {}; the numbers are lower than a quiet machine gives",
+                        names.iter().cloned().collect::<Vec<_>>().join(", ")
+                    )
+                }
+            );
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "| note | {n} |");
+        }
+        let _ = writeln!(s);
+
+        self.render_targets(&mut s);
+        self.render_flash(&mut s);
+        self.render_ceiling(&mut s);
+        self.render_saga(&mut s);
+        self.render_pages(&mut s);
+        self.render_bundle(&mut s);
+        self.render_memory(&mut s);
+        self.render_invariants(&mut s);
+        let _ = writeln!(s, "{}", METHOD.trim());
+        s
+    }
+
+    fn render_targets(&self, s: &mut String) {
+        let _ = writeln!(s, "## Targets (issue #5)\n");
+        let _ = writeln!(s, "| target | measured | result |\n|---|---|---|");
+        let flash64 = self.flash_run(64, false);
+        let single = self.ceiling.as_ref().map(|c| c.single_row.tps);
+        if let (Some(f), Some(tps)) = (flash64, single) {
+            let rate = f.created_per_sec();
+            let _ = writeln!(
+                s,
+                "| flash sale C=64: purchases/s ≥ {FLASH_RATIO}× single-row pgbench tps ({:.0}/s) | {rate:.0}/s = {:.2}× | {} |",
+                FLASH_RATIO * tps,
+                rate / tps,
+                at_least(rate, FLASH_RATIO * tps, "purchases/s")
+            );
+        }
+        if let Some(f) = flash64 {
+            let p99 = f.tally.all.ms(0.99).unwrap_or(f64::INFINITY);
+            let _ = writeln!(
+                s,
+                "| flash sale C=64: p99 of purchase requests ≤ {FLASH_P99_MS} ms | {} | {} |",
+                fmt_ms(Some(p99)),
+                at_most(p99, FLASH_P99_MS, "ms")
+            );
+        }
+        if !self.flash.is_empty() {
+            let oversold: i64 = self
+                .flash
+                .iter()
+                .map(|r| (r.inv.sold - r.stock).max(0))
+                .sum();
+            let _ = writeln!(
+                s,
+                "| zero oversold (all {} flash runs) | {oversold} units oversold | {} |",
+                self.flash.len(),
+                if oversold == 0 {
+                    "**met**"
+                } else {
+                    "**missed**"
+                }
+            );
+        }
+        if let Some(g) = &self.saga {
+            let p99 = g.visible.ms(0.99).unwrap_or(f64::INFINITY);
+            let _ = writeln!(
+                s,
+                "| saga: purchase → paid on my page p99 ≤ {SAGA_P99_MS} ms at {}/s | {} (achieved {:.0}/s) | {} |",
+                g.rate,
+                fmt_ms(Some(p99)),
+                g.achieved_rate(),
+                at_most(p99, SAGA_P99_MS, "ms")
+            );
+        }
+        if let Some(p) = &self.pages {
+            for r in [&p.mypage_api, &p.mypage_ssr] {
+                let _ = writeln!(
+                    s,
+                    "| my page p99 ≤ {MYPAGE_P99_MS} ms at C=64, {} orders: `{}` | {} | {} |",
+                    p.seed_orders,
+                    r.url_path,
+                    fmt_ms(Some(r.p99_ms)),
+                    at_most(r.p99_ms, MYPAGE_P99_MS, "ms")
+                );
+            }
+        }
+        if let Some(b) = &self.bundle {
+            let br: u64 = b.wasm.iter().map(|a| a.brotli).sum();
+            let _ = writeln!(
+                s,
+                "| hydrate bundle (wasm) ≤ {BUNDLE_BROTLI_KB} KB brotli | {} | {} |",
+                kb(br),
+                at_most(br as f64 / 1000.0, BUNDLE_BROTLI_KB, "KB")
+            );
+        }
+        if let Some(peak) = self.rss_peak_kb() {
+            let mb = mb_kib(peak);
+            let _ = writeln!(
+                s,
+                "| app RSS ≤ {RSS_MB} MB during the flash sale | {mb:.1} MB | {} |",
+                at_most(mb, RSS_MB, "MB")
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    /// Peak RSS during the flash sales: the higher of the 100 ms samples and VmHWM read
+    /// right after them (VmHWM covers the moments between samples).
+    fn rss_peak_kb(&self) -> Option<u64> {
+        let sampled = self.flash.iter().filter_map(|r| r.rss_peak_kb).max();
+        let hwm = self.memory.map(|m| m.hwm_kb);
+        sampled.max(hwm)
+    }
+
+    fn render_flash(&self, s: &mut String) {
+        if self.flash.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            s,
+            "## Flash sale\n\nEach customer logged in once (`POST /api/v1/auth/token`), then bought quantity 1 in a loop \
+             (`POST /api/v1/orders`, Bearer token, a fresh `Idempotency-Key` each) for the whole run; latency is over \
+             all purchase requests (201 and refusals). Drain = from the end of the load until no order of the coupon \
+             is still `ordered`.\n"
+        );
+        let _ = writeln!(
+            s,
+            "| C | stock | load | 201 | purchases/s | requests/s | p50 / p95 / p99 / max | 409 out_of_stock | 429 | 503 | errors | sold / left | last 201 at | drain until all paid | paid / failed / ledger charges |"
+        );
+        let _ = writeln!(
+            s,
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        );
+        for r in &self.flash {
+            let _ = writeln!(
+                s,
+                "| {} | {}{} | {:.1} s | {} | **{:.0}** | {:.0} | {} | {} | {} | {} | {} | {} / {} | {:.1} s | {} | {} / {} / {} |",
+                r.customers,
+                r.stock,
+                if r.sell_out { " (sells out)" } else { "" },
+                r.load.as_secs_f64(),
+                r.tally.created,
+                r.created_per_sec(),
+                r.requests_per_sec(),
+                r.tally.all.summary(),
+                r.tally.out_of_stock,
+                r.tally.limited,
+                r.tally.shed,
+                r.tally.errors_text(),
+                r.inv.sold,
+                r.inv.remaining,
+                r.tally.last_created.as_secs_f64(),
+                r.drain.map_or("not drained".into(), |d| format!(
+                    "{:.2} s",
+                    d.as_secs_f64()
+                )),
+                r.inv.paid,
+                r.inv.failed,
+                r.inv.charges
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nLatency of the 201 answers alone (p50 / p95 / p99 / max): {}\n",
+            self.flash
+                .iter()
+                .map(|r| format!(
+                    "C={} stock {}: {}",
+                    r.customers,
+                    r.stock,
+                    r.tally.ok.summary()
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+
+    fn render_ceiling(&self, s: &mut String) {
+        let Some(c) = &self.ceiling else { return };
+        let _ = writeln!(
+            s,
+            "## Ceiling: pgbench on the same PostgreSQL\n\n`pgbench -n -M prepared -c {} -j 2 -T {}` in a database of its own on the same cluster, \
+             before the HTTP runs; latency from pgbench's per-transaction log.\n",
+            c.clients, c.secs
+        );
+        let _ = writeln!(
+            s,
+            "| script | tps | transactions | failed | latency p50 / p95 / p99 / max |\n|---|---|---|---|---|"
+        );
+        let row = |s: &mut String, r: &PgbenchRun, what: &str| {
+            let _ = writeln!(
+                s,
+                "| {what} (`{}`) | **{:.0}** | {} | {} | {} |",
+                r.script,
+                r.tps,
+                r.transactions,
+                r.failed,
+                r.lat.summary()
+            );
+        };
+        row(s, &c.single_row, "(a) single row + order + event");
+        row(s, &c.app_statements, "(b) the app's purchase statements");
+        for (cust, sell_out) in [(64, false), (256, false)] {
+            if let Some(f) = self.flash_run(cust, sell_out) {
+                let _ = writeln!(
+                    s,
+                    "\nEnd-to-end purchases/s (C={cust}) / single-row pgbench tps = {:.0} / {:.0} = **{:.2}×**; \
+                     / app-statements pgbench tps = {:.2}×",
+                    f.created_per_sec(),
+                    c.single_row.tps,
+                    f.created_per_sec() / c.single_row.tps,
+                    f.created_per_sec() / c.app_statements.tps
+                );
+            }
+        }
+        let _ = writeln!(s);
+    }
+
+    fn render_saga(&self, s: &mut String) {
+        let Some(g) = &self.saga else { return };
+        let _ = writeln!(
+            s,
+            "## Saga latency\n\nOpen loop: one purchase every {:.1} ms ({}/s planned, {} in all) over 256 customers, \
+             whatever the answers; a request is skipped (and counted) only when {} are in flight. \
+             \"Visible\" = from sending the purchase until a poller (every 20 ms, on the `mypage` table, the \
+             read model `GET /api/v1/mypage` serves) sees the order `paid`; \"stamped\" = `mypage.paid_at − \
+             mypage.ordered_at` as the database stamped them.\n",
+            1000.0 / g.rate as f64,
+            g.rate,
+            g.planned,
+            2048
+        );
+        let _ = writeln!(
+            s,
+            "| | value |\n|---|---|\n| purchases answered 201 | {} ({:.0}/s over {:.1} s) |\n| skipped ticks | {} |\n\
+             | 409 / 429 / 503 / errors | {} / {} / {} / {} |\n| purchase request p50 / p95 / p99 / max | {} |\n\
+             | **visible on my page** p50 / p95 / p99 / max | {} |\n| stamped paid_at − ordered_at p50 / p95 / p99 / max | {} |\n\
+             | never seen paid | {} |\n| drain after the load | {} |\n",
+            g.tally.created,
+            g.achieved_rate(),
+            g.load.as_secs_f64(),
+            g.skipped,
+            g.tally.out_of_stock,
+            g.tally.limited,
+            g.tally.shed,
+            g.tally.errors_text(),
+            g.tally.all.summary(),
+            g.visible.summary(),
+            g.stamped.summary(),
+            g.unseen,
+            g.drain.map_or("not drained".into(), |d| format!(
+                "{:.2} s",
+                d.as_secs_f64()
+            ))
+        );
+    }
+
+    fn render_pages(&self, s: &mut String) {
+        let Some(p) = &self.pages else { return };
+        let _ = writeln!(
+            s,
+            "## Pages (wrk, {} connections, 2 threads)\n\nMy page: {} paid orders over {} customers ({} each; {} paid my-page rows built), seeded in {:.0} s \
+             straight in SQL through the same triggers the app's writes fire (order rows, then one `OrderPlaced` and one \
+             `PaymentCompleted` event per order; the `mypage` rows are built by the events trigger; voucher codes are \
+             in the events and the read model, the `vouchers` table is not seeded). Requests rotate over 64 seeded \
+             customers: Bearer tokens for the API, session cookies from the login form (`POST /sfn/auth/login`) for \
+             the SSR page.\n",
+            crate::pages::CONNECTIONS,
+            p.seed_orders,
+            p.seed_customers,
+            p.items_per_customer,
+            p.mypage_rows,
+            p.seed_time.as_secs_f64()
+        );
+        let _ = writeln!(
+            s,
+            "| page | requests/s | p50 | p90 | p99 | max | non-2xx | socket errors |\n|---|---|---|---|---|---|---|---|"
+        );
+        let row = |s: &mut String, r: &WrkRun| {
+            let _ = writeln!(
+                s,
+                "| {} `GET {}` | **{:.0}** | {:.2} ms | {:.2} ms | **{:.2} ms** | {:.1} ms | {} | {} |",
+                r.what,
+                if r.url_path.starts_with("/coupons/") {
+                    "/coupons/{id}"
+                } else {
+                    &r.url_path
+                },
+                r.rps(),
+                r.p50_ms,
+                r.p90_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.non_2xx,
+                r.socket_errors
+            );
+        };
+        for r in [&p.mypage_api, &p.mypage_ssr, &p.catalogue, &p.coupon_page] {
+            row(s, r);
+        }
+        let _ = writeln!(s);
+    }
+
+    fn render_bundle(&self, s: &mut String) {
+        let Some(b) = &self.bundle else { return };
+        let _ = writeln!(
+            s,
+            "## Bundle (`pkg/` of the release site the app served)\n\n| file | raw | gzip -9 | brotli -q 11 |\n|---|---|---|---|"
+        );
+        let row = |s: &mut String, a: &Asset| {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                a.file,
+                kb(a.raw),
+                kb(a.gzip),
+                kb(a.brotli)
+            );
+        };
+        for a in b.wasm.iter().chain(&b.js).chain(&b.css) {
+            row(s, a);
+        }
+        let _ = writeln!(s);
+    }
+
+    fn render_memory(&self, s: &mut String) {
+        let _ = writeln!(s, "## Memory of the app process\n");
+        match (self.rss_peak_kb(), self.memory, self.memory_end) {
+            (Some(peak), m, end) => {
+                let _ = writeln!(
+                    s,
+                    "Peak RSS during the flash sales: **{:.1} MB** (highest of VmRSS sampled every 100 ms and VmHWM \
+                     right after the last flash run{}). Before any load (just started): VmRSS {}. After all runs: VmRSS {}, VmHWM {}.\n",
+                    mb_kib(peak),
+                    m.map_or(String::new(), |m| format!(" = {:.1} MB", mb_kib(m.hwm_kb))),
+                    self.memory_idle
+                        .map_or("–".into(), |e| format!("{:.1} MB", mb_kib(e.rss_kb))),
+                    end.map_or("–".into(), |e| format!("{:.1} MB", mb_kib(e.rss_kb))),
+                    end.map_or("–".into(), |e| format!("{:.1} MB", mb_kib(e.hwm_kb))),
+                );
+            }
+            _ => {
+                let _ = writeln!(s, "Not measured (no app pid).\n");
+            }
+        }
+    }
+
+    fn render_invariants(&self, s: &mut String) {
+        let _ = writeln!(s, "## Invariants\n");
+        let _ = writeln!(
+            s,
+            "Checked after every purchase run: initial stock = remaining + units in live orders; no negative stock, \
+             nothing oversold; orders in the database = 201 answers, id for id; exactly one `OrderPlaced` event per \
+             order; every order `paid` or `payment_failed` after the drain, its my-page row in agreement and no \
+             payment job left; the gateway ledger has exactly one charge (of the order's amount) per paid order and \
+             none for the others, and no refunds. After all runs: every charge in the ledger belongs to a paid order. \
+             The pgbench scripts' own stock, order and event counts are checked too.\n"
+        );
+        let v = self.violations();
+        if v.is_empty() {
+            let runs = self.flash.len() + usize::from(self.saga.is_some());
+            let _ = writeln!(s, "**All held** ({runs} purchase runs).\n");
+        } else {
+            let _ = writeln!(s, "**VIOLATED** — the benchmark failed:\n");
+            for x in v {
+                let _ = writeln!(s, "- {x}");
+            }
+            let _ = writeln!(s);
+        }
+    }
+}
+
+const METHOD: &str = r#"
+## How it is run
+
+`./scripts/bench.sh` builds the site and server (`cargo leptos build --release`), the payment
+gateway and this driver (`bench/`) in release mode, starts a fresh PostgreSQL cluster in
+`target/bench/pg` (port 54420, default settings except `max_connections`), the gateway
+(`paygate`, no latency, no failures, ledger in `target/bench/`) and the app (`LEPTOS_ENV=PROD`,
+`RUST_LOG=warn`, rate limits raised out of the way) on port 3400, then runs `target/release/bench`.
+Load generators run on the same machine as the app and the database, and take part of the CPU.
+The flash sale and saga driver is `bench/` (reqwest + hdrhistogram) rather than goose: the
+invariants need every order id that was answered, the saga run needs an open-loop schedule and
+each order's send time, and refusals are counted by their error code. Pages are driven by `wrk`
+with `bench/wrk/bench.lua`; the ceiling by `pgbench` with `bench/pgbench/*.sql`.
+"#;
