@@ -348,7 +348,14 @@ pub async fn decide(
         let answer = match &verdicts[i] {
             Verdict::Refused(e) => Err(e.clone()),
             Verdict::Accepted(id) => {
-                tracing::info!(order_id = %id, coupon_id = %coupon_id, quantity = p.quantity, "order placed");
+                tracing::info!(
+                    order_id = %id,
+                    coupon_id = %coupon_id,
+                    user_id = %p.customer_id,
+                    request_id = p.request_id.as_deref().unwrap_or_default(),
+                    quantity = p.quantity,
+                    "order placed"
+                );
                 views[i]
                     .clone()
                     .map(|v| (v, true))

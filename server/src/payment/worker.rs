@@ -324,7 +324,6 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, mut shutdown: watch::Receiver<b
         };
         if lost {
             tracing::info!("listening for payment work again");
-            lost = false;
         }
         pause = FIRST_PAUSE;
         wake.notify_waiters();
