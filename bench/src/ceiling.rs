@@ -191,3 +191,37 @@ pub async fn run(opts: &Opts) -> Result<Ceiling, String> {
         violations,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_the_base_url() {
+        assert_eq!(
+            parts("postgres://bench:pw@127.0.0.1:54420").unwrap(),
+            (
+                "127.0.0.1".into(),
+                "54420".into(),
+                "bench".into(),
+                "pw".into()
+            )
+        );
+        assert!(parts("mysql://x").is_err());
+    }
+
+    #[test]
+    fn reads_transaction_logs() {
+        let dir = std::env::temp_dir().join(format!("bench-pgbench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let lines: String = (1..=100)
+            .map(|i| format!("0 {i} {} 0 1700000000 {i}\n", i * 1000))
+            .collect();
+        std::fs::write(dir.join("a.1"), lines).unwrap();
+        let lat = read_logs(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(lat.count(), 100);
+        let p99 = lat.ms(0.99).unwrap();
+        assert!((98.9..=99.1).contains(&p99), "{p99}");
+    }
+}

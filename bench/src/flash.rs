@@ -429,3 +429,37 @@ pub async fn saga(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Resul
         inv,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_answers_by_kind_and_backs_off_when_told() {
+        let mut t = Tally::default();
+        let ms = Duration::from_millis;
+        assert_eq!(t.record(Outcome::Created("a".into()), ms(5), ms(100)), None);
+        assert_eq!(t.record(Outcome::OutOfStock, ms(1), ms(200)), None);
+        assert_eq!(
+            t.record(Outcome::Shed(Some(3)), ms(1), ms(300)),
+            Some(ms(1000))
+        );
+        assert_eq!(
+            t.record(Outcome::Limited(None), ms(1), ms(300)),
+            Some(ms(50))
+        );
+        t.record(Outcome::Conflict("sale_ended".into()), ms(1), ms(300));
+        t.record(Outcome::Status(500), ms(1), ms(300));
+        t.record(Outcome::Transport, ms(1), ms(300));
+        assert_eq!((t.created, t.out_of_stock, t.shed, t.limited), (1, 1, 1, 1));
+        assert_eq!(t.all.count(), 7);
+        assert_eq!(t.ok.count(), 1);
+        assert_eq!(t.last_created, ms(100));
+        assert_eq!(t.errors_text(), "1×500, 1×409 sale_ended, 1×no answer");
+        let mut u = Tally::default();
+        u.record(Outcome::Created("b".into()), ms(5), ms(900));
+        t.merge(u);
+        assert_eq!(t.ids, ["a", "b"]);
+        assert_eq!(t.last_created, ms(900));
+    }
+}

@@ -238,13 +238,27 @@ fn wrk(
                 String::from_utf8_lossy(&out.stderr)
             )
         })?;
+    let run = parse_wrk(what, path, line);
+    eprintln!(
+        "    {what}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {}, socket errors {}",
+        run.rps(),
+        run.p50_ms,
+        run.p99_ms,
+        run.non_2xx,
+        run.socket_errors
+    );
+    Ok(run)
+}
+
+/// Reads the "BENCH k=v ..." line of bench/wrk/bench.lua.
+fn parse_wrk(what: &str, path: &str, line: &str) -> WrkRun {
     let get = |k: &str| -> f64 {
         line.split_whitespace()
             .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0)
     };
-    let run = WrkRun {
+    WrkRun {
         what: what.into(),
         url_path: path.into(),
         requests: get("requests") as u64,
@@ -255,16 +269,7 @@ fn wrk(
         p90_ms: get("p90_us") / 1000.0,
         p99_ms: get("p99_us") / 1000.0,
         max_ms: get("max_us") / 1000.0,
-    };
-    eprintln!(
-        "    {what}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {}, socket errors {}",
-        run.rps(),
-        run.p50_ms,
-        run.p99_ms,
-        run.non_2xx,
-        run.socket_errors
-    );
-    Ok(run)
+    }
 }
 
 pub async fn run(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Result<Pages, String> {
@@ -420,4 +425,25 @@ pub fn bundle(opts: &Opts) -> Result<Bundle, String> {
         js: assets(&dir, "js")?,
         css: assets(&dir, "css")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_wrk_line() {
+        let r = parse_wrk(
+            "x",
+            "/",
+            "BENCH requests=2000 duration_us=4000000 status_errors=3 connect=1 read=2 write=0 timeout=4 p50_us=1500 p90_us=2500 p99_us=9000 max_us=12000",
+        );
+        assert_eq!(r.requests, 2000);
+        assert_eq!(r.rps(), 500.0);
+        assert_eq!(r.non_2xx, 3);
+        assert_eq!(r.socket_errors, 7);
+        assert_eq!(r.p50_ms, 1.5);
+        assert_eq!(r.p99_ms, 9.0);
+        assert_eq!(r.max_ms, 12.0);
+    }
 }

@@ -562,3 +562,22 @@ invariants need every order id that was answered, the saga run needs an open-loo
 each order's send time, and refusals are counted by their error code. Pages are driven by `wrk`
 with `bench/wrk/bench.lua`; the ceiling by `pgbench` with `bench/pgbench/*.sql`.
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn says_met_or_by_how_much() {
+        assert_eq!(at_most(150.0, 150.0, "ms"), "**met**");
+        assert_eq!(
+            at_most(300.0, 150.0, "ms"),
+            "**missed** by 150.0 ms (100% over)"
+        );
+        assert_eq!(at_least(1400.0, 1380.0, "purchases/s"), "**met**");
+        assert_eq!(
+            at_least(690.0, 1380.0, "purchases/s"),
+            "**missed** by 690 purchases/s (50% short)"
+        );
+    }
+}
