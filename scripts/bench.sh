@@ -104,10 +104,17 @@ PGPASSWORD="$PG_PW" psql -h 127.0.0.1 -p "$BENCH_PG_PORT" -U bench -d postgres -
 
 GW_PID="" APP_PID=""
 cleanup() {
+    set +e  # the exit status is the benchmark's, whatever the servers answer to SIGTERM
     if [ -z "$KEEP" ]; then
         [ -n "$APP_PID" ] && kill "$APP_PID" 2>/dev/null
         [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null
-        [ -n "$APP_PID" ] && wait "$APP_PID" 2>/dev/null
+        if [ -n "$APP_PID" ]; then
+            wait "$APP_PID" 2>/dev/null
+            APP_STATUS=$?
+            # 143 = ended by our SIGTERM; anything else is worth a look.
+            [ "$APP_STATUS" = 0 ] || [ "$APP_STATUS" = 143 ] \
+                || say "note: the app exited with status $APP_STATUS on SIGTERM (see target/bench/server.log)"
+        fi
         stop_pg
     else
         say "left running: app pid $APP_PID (:$APP_PORT), gateway pid $GW_PID (:$GW_PORT), PostgreSQL in $PGDATA_DIR"
