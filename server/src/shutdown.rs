@@ -67,13 +67,14 @@ pub async fn serve(
     });
     let mut server = std::pin::pin!(server.into_future());
 
-    // Serve until the signal (or until serving fails).
-    let deadline = tokio::select! {
+    // Serve until the signal (or until serving fails). When the signal comes with nothing
+    // in flight, the server may finish in the same turn: then it must not be polled again.
+    let (deadline, finished) = tokio::select! {
         res = &mut server => {
             res.map_err(|e| format!("server error: {e}"))?;
-            Instant::now() + timeout
+            (Instant::now() + timeout, true)
         }
-        at = signal_seen => at.unwrap_or_else(|_| Instant::now()) + timeout,
+        at = signal_seen => (at.unwrap_or_else(|_| Instant::now()) + timeout, false),
     };
     tracing::info!(
         timeout_secs = timeout.as_secs_f64(),
@@ -82,7 +83,15 @@ pub async fn serve(
     );
 
     let mut report = Report::default();
-    match tokio::time::timeout_at(deadline, &mut server).await {
+    match tokio::time::timeout_at(deadline, async {
+        if finished {
+            Ok(())
+        } else {
+            (&mut server).await
+        }
+    })
+    .await
+    {
         Ok(res) => res.map_err(|e| format!("server error: {e}"))?,
         Err(_) => {
             report.requests_cut = in_flight.load(Ordering::Relaxed);
@@ -196,6 +205,18 @@ mod tests {
         assert_eq!(res.text().await.unwrap(), "done");
         // No new connections after the shutdown.
         assert!(reqwest::get(format!("http://{addr}/slow")).await.is_err());
+    }
+
+    /// With nothing in flight the server can finish in the same turn as the signal is
+    /// seen; the shutdown must not poll it again (it panicked once under SIGTERM).
+    #[tokio::test]
+    async fn an_idle_server_shuts_down_cleanly_every_time() {
+        for _ in 0..40 {
+            let (w, stop) = worker(Duration::ZERO);
+            let (_, signal, task, _) = start(w, stop, Duration::from_secs(5)).await;
+            signal.send(()).unwrap();
+            assert_eq!(task.await.unwrap().unwrap(), Report::default());
+        }
     }
 
     #[tokio::test]

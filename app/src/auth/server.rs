@@ -236,8 +236,21 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .to_string()
 });
 
+/// Password hashes computed at once. Each argon2 run takes 19 MiB and a core for tens of
+/// milliseconds: a burst of log-ins must queue here, not start hundreds of blocking
+/// threads that take gigabytes (glibc keeps such memory long after).
+static HASHING: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::sync::Semaphore::new(cores.clamp(2, 16))
+});
+
+async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>, AppError> {
+    HASHING.acquire().await.map_err(|_| AppError::Internal)
+}
+
 /// Hashes off the async runtime (argon2 is deliberately slow).
 pub async fn hash_password(password: Password) -> Result<String, AppError> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         argon2()
             .hash_password(
@@ -258,6 +271,7 @@ pub async fn hash_password(password: Password) -> Result<String, AppError> {
 }
 
 async fn verify_password(password: String, hash: Option<String>) -> Result<bool, AppError> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         let exists = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
