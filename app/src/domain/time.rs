@@ -1,7 +1,7 @@
 //! Times. Everything is stored and sent as UTC (RFC 3339); forms use the shop's local
 //! time, Korea Standard Time (UTC+9, no daylight saving), in `datetime-local` inputs.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, TimeZone, Timelike, Utc};
 
 use super::fields::FieldError;
 
@@ -28,13 +28,27 @@ pub fn parse_local(value: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
 
 /// The `datetime-local` value of a time, in KST.
 pub fn to_local_input(t: Option<DateTime<Utc>>) -> String {
-    t.map(|t| t.with_timezone(&kst()).format("%Y-%m-%dT%H:%M").to_string())
-        .unwrap_or_default()
+    t.map(|t| date_time(t, 'T')).unwrap_or_default()
 }
 
 /// A short human display in KST: `2026-11-22 10:30`.
 pub fn display(t: DateTime<Utc>) -> String {
-    t.with_timezone(&kst()).format("%Y-%m-%d %H:%M").to_string()
+    date_time(t, ' ')
+}
+
+/// `YYYY-MM-DD{sep}HH:MM` in KST, the same text as chrono's `%Y-%m-%d{sep}%H:%M` for years
+/// 0 to 9999. Written out by hand because these run in the browser too, and chrono's
+/// strftime machinery is a sizeable part of the hydrate bundle.
+fn date_time(t: DateTime<Utc>, sep: char) -> String {
+    let t = t.with_timezone(&kst());
+    format!(
+        "{:04}-{:02}-{:02}{sep}{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 #[cfg(test)]
@@ -48,5 +62,30 @@ mod tests {
         assert_eq!(to_local_input(Some(t)), "2026-11-22T10:30");
         assert_eq!(parse_local("  ").unwrap(), None);
         assert_eq!(parse_local("yesterday"), Err(FieldError::Invalid));
+    }
+
+    #[test]
+    fn formatting_matches_strftime() {
+        for rfc in [
+            "2026-11-22T01:30:00Z",
+            "2026-12-31T15:00:00Z",
+            "2026-12-31T14:59:59Z",
+            "0999-01-01T00:00:00Z",
+            "9999-12-31T14:59:00Z",
+            "2024-02-28T15:05:00Z",
+        ] {
+            let t = DateTime::parse_from_rfc3339(rfc)
+                .unwrap()
+                .with_timezone(&Utc);
+            let local = t.with_timezone(&kst());
+            assert_eq!(display(t), local.format("%Y-%m-%d %H:%M").to_string());
+            assert_eq!(
+                to_local_input(Some(t)),
+                local.format("%Y-%m-%dT%H:%M").to_string()
+            );
+        }
+        let t = parse_local("2026-01-01T00:00").unwrap().unwrap();
+        assert_eq!(display(t), "2026-01-01 00:00");
+        assert_eq!(to_local_input(None), "");
     }
 }

@@ -1,5 +1,6 @@
 //! The owner's dashboard page.
 
+use chrono::Datelike;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
@@ -120,14 +121,44 @@ fn SalesChart(points: Vec<SalesPoint>) -> impl IntoView {
     view! {
         <svg class="sales-chart" data-testid="sales-chart" width=width height="120" role="img">
             {points.into_iter().enumerate().map(|(i, p)| {
-                let h = (p.units as f64 / max as f64 * 100.0).round();
+                // Integer maths and hand-written date text: float and strftime formatting
+                // would add their machinery to the browser bundle.
+                let h = bar_height(p.units, max);
                 let day = p.day.with_timezone(&crate::domain::time::kst());
-                let label = format!("{} {} / {}", day.format("%m-%d"), p.units, format_krw(p.revenue));
+                let label = format!("{:02}-{:02} {} / {}", day.month(), day.day(), p.units, format_krw(p.revenue));
                 view! {
-                    <rect x=i * 28 + 4 y=110.0 - h width="20" height=h><title>{label}</title></rect>
-                    <text x=i * 28 + 4 y="120" font-size="8">{day.format("%d").to_string()}</text>
+                    <rect x=i * 28 + 4 y=110 - h width="20" height=h><title>{label}</title></rect>
+                    <text x=i * 28 + 4 y="120" font-size="8">{format!("{:02}", day.day())}</text>
                 }
             }).collect_view()}
         </svg>
+    }
+}
+
+/// A bar's height in pixels (0 to 100): `units / max * 100`, rounded half up.
+fn bar_height(units: i64, max: i64) -> i64 {
+    (units * 200 + max) / (2 * max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bar_height;
+
+    #[test]
+    fn bar_height_rounds_like_the_float_formula() {
+        for max in 1..=60i64 {
+            for units in 0..=max {
+                let float = (units as f64 / max as f64 * 100.0).round() as i64;
+                let exact = bar_height(units, max);
+                // The float formula can land a hair below an exact .5; integers do not.
+                assert!((float - exact).abs() <= 1, "{units}/{max}");
+                if (units * 200) % (2 * max) != max {
+                    assert_eq!(float, exact, "{units}/{max}");
+                }
+            }
+        }
+        assert_eq!(bar_height(1, 8), 13);
+        assert_eq!(bar_height(3, 3), 100);
+        assert_eq!(bar_height(0, 1), 0);
     }
 }
