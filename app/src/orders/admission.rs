@@ -315,7 +315,7 @@ pub async fn decide(
             .map(|o| i64::from(o.quantity))
             .sum();
         if taken > 0 {
-            repo::take_stock(&mut tx, coupon_id, taken).await?;
+            repo::add_stock(&mut tx, coupon_id, -taken).await?;
         }
     }
     tx.commit().await?;

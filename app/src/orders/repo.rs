@@ -34,32 +34,18 @@ pub async fn lock_coupon(conn: &mut PgConnection, coupon_id: Uuid) -> Result<boo
     )
 }
 
-/// Takes `quantity` units from the stock (the caller decided there are enough; the
-/// `stock >= 0` check of the table refuses anything else).
-pub async fn take_stock(
+/// Adds `delta` units to the coupon's stock: negative to take units a batch sold (the
+/// caller decided there are enough; the `stock >= 0` check of the table refuses anything
+/// else), positive to give back those of a cancelled or failed order.
+pub async fn add_stock(
     conn: &mut PgConnection,
     coupon_id: Uuid,
-    quantity: i64,
+    delta: i64,
 ) -> Result<(), AppError> {
     sqlx::query!(
-        "update coupons set stock = stock - $2::bigint::int where id = $1",
+        "update coupons set stock = stock + $2::bigint::int where id = $1",
         coupon_id,
-        quantity
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-pub async fn return_stock(
-    conn: &mut PgConnection,
-    coupon_id: Uuid,
-    quantity: i32,
-) -> Result<(), AppError> {
-    sqlx::query!(
-        "update coupons set stock = stock + $2 where id = $1",
-        coupon_id,
-        quantity
+        delta
     )
     .execute(&mut *conn)
     .await?;

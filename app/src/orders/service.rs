@@ -102,7 +102,7 @@ pub async fn cancel(
         .filter(|r| !r.is_empty())
         .map(|r| r.chars().take(500).collect::<String>());
     repo::mark_cancelled(&mut tx, order_id, payment, who, reason.as_deref()).await?;
-    repo::return_stock(&mut tx, order.coupon_id, order.quantity).await?;
+    repo::add_stock(&mut tx, order.coupon_id, i64::from(order.quantity)).await?;
     events::append_order_event(
         &mut tx,
         order_id,

@@ -433,7 +433,7 @@ async fn apply(
                     PaymentStatus::Failed,
                 )
                 .await?;
-                orders::return_stock(conn, order.coupon_id, order.quantity).await?;
+                orders::add_stock(conn, order.coupon_id, i64::from(order.quantity)).await?;
                 let payload = json!({ "status": "payment_failed", "payment_status": "failed", "reason": code });
                 events::append_order_event(
                     conn,
