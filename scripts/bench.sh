@@ -9,9 +9,10 @@
 # Options: --quick, --no-build (use the binaries already in target/release),
 # --out FILE (default BENCHMARKS.md; --quick defaults to target/bench/BENCHMARKS-quick.md),
 # --keep (leave PostgreSQL, the gateway and the app running afterwards),
-# --note TEXT (added to the report, e.g. "other builds were running").
+# --note TEXT (added to the report, e.g. "other builds were running"),
+# --only LIST (some of ceiling,flash,saga,pages; for working on one target).
 # Ports: app 3400, gateway 3401, PostgreSQL 54420 (override with BENCH_APP_PORT,
-# BENCH_GATEWAY_PORT, BENCH_PG_PORT). Exits non-zero if an invariant is violated.
+# BENCH_GATEWAY_PORT, BENCH_PG_PORT; BENCH_RUN_DIR for the cluster and logs). Exits non-zero if an invariant is violated.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -24,7 +25,8 @@ while [ $# -gt 0 ]; do
         --keep) KEEP=yes ;;
         --out) OUT="$2"; shift ;;
         --note) DRIVER_ARGS+=(--note "$2"); shift ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --only) DRIVER_ARGS+=(--only "$2"); shift ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -36,7 +38,9 @@ GW_PORT="${BENCH_GATEWAY_PORT:-3401}"
 BENCH_PG_PORT="${BENCH_PG_PORT:-54420}"
 BENCH_DIR="$ROOT/target/bench"
 SITE_DIR="$BENCH_DIR/site"
-mkdir -p "$BENCH_DIR"
+# PostgreSQL's cluster and the servers' logs; BENCH_RUN_DIR lets two runs (on other ports) share a checkout.
+RUN_DIR="${BENCH_RUN_DIR:-$BENCH_DIR}"
+mkdir -p "$BENCH_DIR" "$RUN_DIR"
 
 # --- tools -------------------------------------------------------------------------
 ensure_toolchain
@@ -72,11 +76,11 @@ if is_root; then
     PG_USER=postgres
     id -u "$PG_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$PG_USER"
 fi
-PGPARENT="$BENCH_DIR"
+PGPARENT="$RUN_DIR"
 if is_root; then
-    chmod o+x "$BENCH_DIR" "$ROOT/target" 2>/dev/null || true
-    if ! runuser -u "$PG_USER" -- test -x "$BENCH_DIR"; then
-        PGPARENT="/var/tmp/coupan-bench-$(printf '%s' "$ROOT" | md5sum | cut -c1-10)"
+    chmod o+x "$RUN_DIR" "$BENCH_DIR" "$ROOT/target" 2>/dev/null || true
+    if ! runuser -u "$PG_USER" -- test -x "$RUN_DIR"; then
+        PGPARENT="/var/tmp/coupan-bench-$(printf '%s' "$RUN_DIR" | md5sum | cut -c1-10)"
         mkdir -p "$PGPARENT" && chmod 755 "$PGPARENT"
     fi
 fi
@@ -126,11 +130,11 @@ trap cleanup EXIT
 for port in "$APP_PORT" "$GW_PORT"; do
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then die "port $port is in use"; fi
 done
-rm -f "$BENCH_DIR/paygate-ledger.jsonl"
+rm -f "$RUN_DIR/paygate-ledger.jsonl"
 say "starting the payment gateway on 127.0.0.1:$GW_PORT"
 PAYGATE_ADDR="127.0.0.1:$GW_PORT" PAYGATE_LATENCY_MS=0 PAYGATE_FAILURE_RATE=0 \
-    PAYGATE_LEDGER_FILE="$BENCH_DIR/paygate-ledger.jsonl" RUST_LOG=warn \
-    "$ROOT/target/release/paygate" >"$BENCH_DIR/paygate.log" 2>&1 &
+    PAYGATE_LEDGER_FILE="$RUN_DIR/paygate-ledger.jsonl" RUST_LOG=warn \
+    "$ROOT/target/release/paygate" >"$RUN_DIR/paygate.log" 2>&1 &
 GW_PID=$!
 
 say "starting the app on 127.0.0.1:$APP_PORT (log: target/bench/server.log)"
@@ -141,15 +145,15 @@ DATABASE_URL="$PG_BASE/coupan_bench" \
     COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" COUPAN_DEMO_DATA=false \
     COUPAN_LOG_FORMAT=json RUST_LOG=warn \
     COUPAN_RATE_AUTH_PER_MIN=1000000 COUPAN_RATE_PURCHASE_PER_MIN=1000000 \
-    "$ROOT/target/release/server" >"$BENCH_DIR/server.log" 2>&1 &
+    "$ROOT/target/release/server" >"$RUN_DIR/server.log" 2>&1 &
 APP_PID=$!
 for _ in $(seq 1 120); do
     curl -fsS "http://127.0.0.1:$APP_PORT/readyz" >/dev/null 2>&1 && break
-    kill -0 "$APP_PID" 2>/dev/null || { tail -20 "$BENCH_DIR/server.log" >&2; die "the app exited"; }
+    kill -0 "$APP_PID" 2>/dev/null || { tail -20 "$RUN_DIR/server.log" >&2; die "the app exited"; }
     sleep 0.5
 done
-curl -fsS "http://127.0.0.1:$APP_PORT/readyz" >/dev/null || { tail -20 "$BENCH_DIR/server.log" >&2; die "the app is not ready"; }
-curl -fsS "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || { tail -20 "$BENCH_DIR/paygate.log" >&2; die "the gateway is not answering"; }
+curl -fsS "http://127.0.0.1:$APP_PORT/readyz" >/dev/null || { tail -20 "$RUN_DIR/server.log" >&2; die "the app is not ready"; }
+curl -fsS "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || { tail -20 "$RUN_DIR/paygate.log" >&2; die "the gateway is not answering"; }
 
 # --- the scenarios -----------------------------------------------------------------
 say "running the scenarios"
@@ -160,7 +164,7 @@ BENCH_ROOT="$ROOT" BENCH_APP_URL="http://127.0.0.1:$APP_PORT" BENCH_GATEWAY_URL=
 STATUS=$?
 set -e
 if ! kill -0 "$APP_PID" 2>/dev/null; then
-    tail -20 "$BENCH_DIR/server.log" >&2
+    tail -20 "$RUN_DIR/server.log" >&2
     die "the app died during the benchmark"
 fi
 [ "$STATUS" = 0 ] || die "the benchmark failed (status $STATUS)"

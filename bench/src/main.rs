@@ -50,6 +50,15 @@ pub struct Opts {
     pub seed_customers: i64,
     pub seed_orders: i64,
     pub notes: Vec<String>,
+    /// Scenarios to run (`--only`); empty = all. Names: ceiling, flash, saga, pages.
+    pub only: Vec<String>,
+}
+
+impl Opts {
+    /// Whether the scenario `name` runs (all do unless `--only` names some).
+    pub fn runs(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
 }
 
 fn env(name: &str) -> Result<String, String> {
@@ -64,6 +73,7 @@ fn parse_opts() -> Result<Opts, String> {
     let mut out = None;
     let mut command = None;
     let mut notes = Vec::new();
+    let mut only = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -71,9 +81,21 @@ fn parse_opts() -> Result<Opts, String> {
             "--out" => out = Some(PathBuf::from(args.next().ok_or("--out needs a file")?)),
             "--command" => command = Some(args.next().ok_or("--command needs text")?),
             "--note" => notes.push(args.next().ok_or("--note needs text")?),
+            "--only" => {
+                let list = args.next().ok_or("--only needs a list")?;
+                for name in list.split(',') {
+                    if !["ceiling", "flash", "saga", "pages"].contains(&name) {
+                        return Err(format!(
+                            "--only: unknown scenario {name:?} (ceiling, flash, saga, pages)"
+                        ));
+                    }
+                    only.push(name.to_string());
+                }
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--out FILE] [--command TEXT] [--note TEXT]...\n\
+                    "usage: bench [--quick] [--only LIST] [--out FILE] [--command TEXT] [--note TEXT]...\n\
+                     --only ceiling,flash,saga,pages runs just those scenarios.\n\
                      Run it through ./scripts/bench.sh, which starts the servers and sets\n\
                      BENCH_ROOT, BENCH_APP_URL, BENCH_GATEWAY_URL, BENCH_DATABASE_URL,\n\
                      BENCH_PG_BASE_URL and BENCH_APP_PID."
@@ -108,6 +130,7 @@ fn parse_opts() -> Result<Opts, String> {
         seed_customers: if quick { 5_000 } else { 100_000 },
         seed_orders: if quick { 50_000 } else { 1_000_000 },
         notes,
+        only,
     })
 }
 
@@ -156,10 +179,17 @@ async fn run(opts: Opts) -> Result<bool, String> {
     let world = api::World::create(&client, 256).await?;
 
     // The ceiling first, while the app is idle (its own database on the same cluster).
-    say("pgbench ceiling: (a) single row, (b) the app's statements");
-    rep.ceiling = Some(ceiling::run(&opts).await?);
+    if opts.runs("ceiling") {
+        say("pgbench ceiling: (a) single row, (b) the app's statements");
+        rep.ceiling = Some(ceiling::run(&opts).await?);
+    }
 
-    for (customers, sell_out) in [(64, false), (64, true), (256, false), (256, true)] {
+    let flash_runs: &[(usize, bool)] = if opts.runs("flash") {
+        &[(64, false), (64, true), (256, false), (256, true)]
+    } else {
+        &[]
+    };
+    for &(customers, sell_out) in flash_runs {
         let stock = if sell_out {
             // Enough to sell out well inside the run at the rate the first run measured.
             let rate = rep.flash.first().map_or(200.0, |r| r.created_per_sec());
@@ -177,19 +207,23 @@ async fn run(opts: Opts) -> Result<bool, String> {
     }
     rep.memory = sys::memory(opts.app_pid);
 
-    say(format!(
-        "saga: {} purchases/s for {} s, open loop",
-        opts.saga_rate, opts.saga_secs
-    ));
-    let saga = flash::saga(&opts, &client, &pool, &world).await?;
-    eprintln!("    {}", saga.one_line());
-    rep.saga = Some(saga);
+    if opts.runs("saga") {
+        say(format!(
+            "saga: {} purchases/s for {} s, open loop",
+            opts.saga_rate, opts.saga_secs
+        ));
+        let saga = flash::saga(&opts, &client, &pool, &world).await?;
+        eprintln!("    {}", saga.one_line());
+        rep.saga = Some(saga);
+    }
 
-    say(format!(
-        "my page: seeding {} orders over {} customers",
-        opts.seed_orders, opts.seed_customers
-    ));
-    rep.pages = Some(pages::run(&opts, &client, &pool, &world).await?);
+    if opts.runs("pages") {
+        say(format!(
+            "my page: seeding {} orders over {} customers",
+            opts.seed_orders, opts.seed_customers
+        ));
+        rep.pages = Some(pages::run(&opts, &client, &pool, &world).await?);
+    }
     rep.bundle = Some(pages::bundle(&opts)?);
     // Memory again: the page runs may have raised the peak (reported apart).
     rep.memory_end = sys::memory(opts.app_pid);
