@@ -1,7 +1,29 @@
 use server::config::Config;
 use server::{startup, telemetry};
 
+/// Large allocations (argon2's 19 MiB per password hash above all) are always served by
+/// `mmap` and given back to the kernel when freed.
+///
+/// glibc raises its mmap threshold to the size of any mmapped block that is freed, so
+/// after the first log-in every later 19 MiB hash came out of a malloc arena instead, one
+/// arena per blocking thread, and stayed there: the benchmark's flash sale (256 log-ins,
+/// then purchases) held 12 arenas of 38-58 MB, 676 MB in all. With the threshold fixed,
+/// the same run peaks at 58 MB (`./scripts/bench.sh --quick --only flash`, "Memory").
+fn keep_large_allocations_out_of_the_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator parameters; called before any thread.
+        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
+        if ok != 1 {
+            eprintln!(
+                "note: mallopt(M_MMAP_THRESHOLD) was refused; memory may stay high after log-in bursts"
+            );
+        }
+    }
+}
+
 fn main() {
+    keep_large_allocations_out_of_the_heap();
     let loaded = match server::config::load() {
         Ok(l) => l,
         Err(problems) => {
