@@ -43,6 +43,8 @@ pub struct Pages {
     pub mypage_rows: i64,
     pub items_per_customer: usize,
     pub mypage_api: WrkRun,
+    /// The same requests with 8 connections: the latency when the CPU is not saturated.
+    pub mypage_api_c8: WrkRun,
     pub mypage_ssr: WrkRun,
     pub catalogue: WrkRun,
     pub coupon_page: WrkRun,
@@ -206,6 +208,7 @@ async fn session_cookie(api: &Api, email: &str) -> Result<String, String> {
 
 fn wrk(
     opts: &Opts,
+    connections: u32,
     what: &str,
     path: &str,
     header: &str,
@@ -218,7 +221,7 @@ fn wrk(
     let out = Command::new("wrk")
         .args([
             "-t2",
-            &format!("-c{CONNECTIONS}"),
+            &format!("-c{connections}"),
             &format!("-d{}s", opts.wrk_secs),
         ])
         .args(["--timeout", "10s", "-s"])
@@ -331,13 +334,29 @@ pub async fn run(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Result
 
     let mypage_api = wrk(
         opts,
+        CONNECTIONS,
         "mypage api",
         "/api/v1/mypage",
         "Authorization",
         &tokens,
     )?;
-    let mypage_ssr = wrk(opts, "mypage ssr", "/mypage", "Cookie", &cookies)?;
-    let catalogue = wrk(opts, "catalogue", "/", "", &[])?;
+    let mypage_api_c8 = wrk(
+        opts,
+        8,
+        "mypage api, 8 connections",
+        "/api/v1/mypage",
+        "Authorization",
+        &tokens,
+    )?;
+    let mypage_ssr = wrk(
+        opts,
+        CONNECTIONS,
+        "mypage ssr",
+        "/mypage",
+        "Cookie",
+        &cookies,
+    )?;
+    let catalogue = wrk(opts, CONNECTIONS, "catalogue", "/", "", &[])?;
     let (coupon_id,): (String,) =
         sqlx::query_as("select id::text from coupons where name = 'Seeded coupon 0'")
             .fetch_one(pool)
@@ -345,12 +364,19 @@ pub async fn run(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Result
             .map_err(db)?;
     let coupon_page = wrk(
         opts,
+        CONNECTIONS,
         "coupon page",
         &format!("/coupons/{coupon_id}"),
         "",
         &[],
     )?;
-    for r in [&mypage_api, &mypage_ssr, &catalogue, &coupon_page] {
+    for r in [
+        &mypage_api,
+        &mypage_api_c8,
+        &mypage_ssr,
+        &catalogue,
+        &coupon_page,
+    ] {
         if r.non_2xx > 0 || r.socket_errors > 0 || r.requests == 0 {
             violations.push(format!(
                 "{}: {} non-2xx answers, {} socket errors of {} requests",
@@ -365,6 +391,7 @@ pub async fn run(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Result
         mypage_rows,
         items_per_customer: per_customer,
         mypage_api,
+        mypage_api_c8,
         mypage_ssr,
         catalogue,
         coupon_page,

@@ -473,7 +473,13 @@ impl Report {
                 r.socket_errors
             );
         };
-        for r in [&p.mypage_api, &p.mypage_ssr, &p.catalogue, &p.coupon_page] {
+        for r in [
+            &p.mypage_api,
+            &p.mypage_api_c8,
+            &p.mypage_ssr,
+            &p.catalogue,
+            &p.coupon_page,
+        ] {
             row(s, r);
         }
         let _ = writeln!(s);
