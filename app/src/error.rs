@@ -239,8 +239,23 @@ mod ssr {
 
     impl From<tower_sessions::session::Error> for AppError {
         fn from(e: tower_sessions::session::Error) -> Self {
-            tracing::error!(error = %e, "session store error");
-            AppError::Internal
+            use tower_sessions::session::Error;
+            use tower_sessions::session_store::Error as StoreError;
+            match &e {
+                // The session table could not be read or written: the store gives only
+                // the database error's text, and it is (almost always) the database
+                // being unreachable, so the caller may retry like any other 503.
+                Error::Store(StoreError::Backend(_)) => {
+                    tracing::warn!(error = %e, "session store unavailable");
+                    AppError::Unavailable {
+                        retry_after_secs: 2,
+                    }
+                }
+                _ => {
+                    tracing::error!(error = %e, "session store error");
+                    AppError::Internal
+                }
+            }
         }
     }
 
@@ -299,6 +314,19 @@ mod tests {
             retry_after_secs: 2,
         };
         assert_eq!((busy.status(), busy.code()), (503, "unavailable"));
+    }
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn an_unreachable_session_store_is_unavailable_not_internal() {
+        use tower_sessions::session::Error;
+        use tower_sessions::session_store::Error as StoreError;
+        let down = AppError::from(Error::Store(StoreError::Backend(
+            "pool timed out while waiting for an open connection".into(),
+        )));
+        assert_eq!((down.status(), down.code()), (503, "unavailable"));
+        let corrupt = AppError::from(Error::Store(StoreError::Decode("bad record".into())));
+        assert_eq!(corrupt, AppError::Internal);
     }
 
     #[test]
