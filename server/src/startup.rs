@@ -33,7 +33,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
 /// while idle, e.g. across a PostgreSQL restart, is replaced instead of failing a request).
 /// Busy connections skip the ping: sqlx's default pings on every acquire, an extra round
 /// trip per request: without it the my-page API takes 10% less app CPU per request
-/// (335 -> 305 µs) and answers 6% more requests/s at C=64 (wrk, 1M-order bench data).
+/// (335 -> 305 µs) and answers 6% more requests/s (wrk, C=64, the benchmark's my page).
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 pub async fn connect(config: &Config) -> Result<PgPool, sqlx::Error> {
