@@ -24,6 +24,7 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_PAYMENT_URL",
     "COUPAN_PAYMENT_TIMEOUT_MS",
     "COUPAN_PAYMENT_WORKERS",
+    "COUPAN_PAYMENT_BATCH_MAX",
     "COUPAN_BREAKER_FAILURES",
     "COUPAN_BREAKER_OPEN_SECS",
     "COUPAN_PURCHASE_BATCH_MAX",
@@ -58,6 +59,8 @@ pub struct Config {
     pub payment_timeout: std::time::Duration,
     /// Payment worker loops in this process (0 = none).
     pub payment_workers: usize,
+    /// Most payment jobs one worker loop claims and settles in one transaction.
+    pub payment_batch_max: usize,
     pub breaker_failures: u32,
     pub breaker_open: std::time::Duration,
     /// Purchase batches and load shedding (`COUPAN_PURCHASE_BATCH_MAX`,
@@ -269,6 +272,8 @@ impl Config {
             &mut errors,
         ));
         let payment_workers = number("COUPAN_PAYMENT_WORKERS", 4, 0, 64, &mut errors) as usize;
+        let payment_batch_max =
+            number("COUPAN_PAYMENT_BATCH_MAX", 64, 1, 10_000, &mut errors) as usize;
         let breaker_failures = number("COUPAN_BREAKER_FAILURES", 5, 1, 1000, &mut errors) as u32;
         let breaker_open = std::time::Duration::from_secs(number(
             "COUPAN_BREAKER_OPEN_SECS",
@@ -325,6 +330,7 @@ impl Config {
                 payment_url,
                 payment_timeout,
                 payment_workers,
+                payment_batch_max,
                 breaker_failures,
                 breaker_open,
                 admission,

@@ -197,6 +197,7 @@ pub fn payment_worker(pool: PgPool, config: &Config) -> crate::payment::Worker {
     use crate::payment::{Breaker, Gateway, Worker, worker::WorkerSettings};
     let settings = WorkerSettings {
         tasks: config.payment_workers,
+        batch_max: config.payment_batch_max,
         ..WorkerSettings::default()
     };
     Worker::new(

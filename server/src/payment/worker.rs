@@ -1,9 +1,10 @@
 //! The payment worker: drives every order with queued payment work to a final state.
 //!
-//! A job row (`payment_jobs`, one per order) is claimed with `for update skip locked` and
-//! stays locked, in one transaction, while the gateway is called: several workers and
-//! several app processes never work on the same order at once, and a crashed worker's
-//! job simply becomes claimable again. What to do is read from the order itself:
+//! Job rows (`payment_jobs`, one per order) are claimed in batches with `for update skip
+//! locked` and stay locked, in one transaction, while the gateway is called (the batch's
+//! calls run concurrently) and every outcome is recorded; the batch commits once. Several
+//! workers and several app processes never work on the same order at once, and a crashed
+//! worker's jobs simply become claimable again. What to do is read from the order itself:
 //!
 //! | order, payment            | call                     | result                                      |
 //! |---------------------------|--------------------------|---------------------------------------------|
@@ -39,6 +40,8 @@ use super::gateway::{CallError, Gateway};
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     pub tasks: usize,
+    /// Most jobs one task claims, calls and settles in one transaction.
+    pub batch_max: usize,
     pub poll_interval: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
@@ -48,6 +51,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             tasks: 4,
+            batch_max: 64,
             poll_interval: Duration::from_secs(1),
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
@@ -76,6 +80,27 @@ pub struct Worker {
     settings: WorkerSettings,
     /// Unix seconds of the last loop of any task (readiness reads it).
     heartbeat: Arc<AtomicI64>,
+}
+
+/// A claimed job.
+struct Job {
+    order_id: Uuid,
+    attempts: i32,
+    span: tracing::Span,
+}
+
+/// What a claimed job needs.
+enum Plan {
+    /// A gateway call: charge (`true`) or refund the order.
+    Call(OrderRow, bool),
+    /// The breaker is open: try again after this.
+    Defer(Duration),
+    /// Nothing (the order's payment is settled already): drop the job.
+    Remove,
+}
+
+fn count(jobs: usize, outcome: &'static str) {
+    metrics::counter!(crate::metrics::PAYMENT_JOBS, "outcome" => outcome).increment(jobs as u64);
 }
 
 enum Outcome {
@@ -119,85 +144,148 @@ impl Worker {
         capped.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
     }
 
-    /// Claims one ready job and moves its order one step. Errors are database errors; the
-    /// transaction is rolled back and the job stays queued. Everything logged while the
-    /// job is handled carries its `order_id` (a `payment_job` span), and each turn counts
-    /// in `coupan_payment_jobs_total{outcome}`.
+    /// Claims one ready job and moves its order one step (a batch of one: the same path
+    /// as the worker loops). Errors are database errors; the transaction is rolled back
+    /// and the job stays queued.
     pub async fn run_once(&self) -> Result<Step, AppError> {
-        let mut tx = self.pool.begin().await?;
-        let Some(job) = sqlx::query!(
-            "select order_id, attempts from payment_jobs where run_after <= now()
-             order by run_after limit 1 for update skip locked"
-        )
-        .fetch_optional(&mut *tx)
-        .await?
-        else {
-            return Ok(Step::Idle);
-        };
-        let span = tracing::info_span!(
-            "payment_job",
-            order_id = %job.order_id,
-            attempt = job.attempts + 1
-        );
-        let result = self
-            .process(tx, job.order_id, job.attempts)
-            .instrument(span)
-            .await;
-        let outcome = match &result {
-            Ok((_, outcome)) => *outcome,
-            Err(_) => "error",
-        };
-        metrics::counter!(crate::metrics::PAYMENT_JOBS, "outcome" => outcome).increment(1);
-        result.map(|(step, _)| step)
+        Ok(self
+            .run_batch(1)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or(Step::Idle))
     }
 
-    /// One step of a claimed job, in the claim's transaction; the step and its outcome
-    /// label.
-    async fn process(
-        &self,
-        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
-        order_id: Uuid,
-        attempts: i32,
-    ) -> Result<(Step, &'static str), AppError> {
-        let order = orders::get(&mut tx, order_id, false)
-            .await?
-            .ok_or(AppError::Internal)?;
-        let charge = match (order.status, order.payment_status) {
-            (OrderStatus::Ordered, PaymentStatus::Pending) => true,
-            (OrderStatus::Cancelled, PaymentStatus::RefundPending) => false,
-            _ => {
-                delete_job(&mut tx, order_id).await?;
-                tx.commit().await?;
-                return Ok((Step::Done(order_id), "removed"));
-            }
-        };
-        if let Err(wait) = self.breaker.allow() {
-            reschedule(&mut tx, order_id, wait, None).await?;
-            tx.commit().await?;
-            return Ok((Step::Retry(order_id), "deferred"));
+    /// Claims up to `max` ready jobs in one transaction, makes their gateway calls
+    /// concurrently, records every outcome and commits once; one `Step` per job (none when
+    /// nothing was ready). A database error rolls the whole batch back and its jobs stay
+    /// queued: the calls already made are repeated on the next turn, which their
+    /// idempotency keys make harmless. Everything logged for a job carries its `order_id`
+    /// (a `payment_job` span), and each job counts in `coupan_payment_jobs_total{outcome}`.
+    pub async fn run_batch(&self, max: usize) -> Result<Vec<Step>, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query!(
+            "select order_id, attempts from payment_jobs where run_after <= now()
+             order by run_after limit $1 for update skip locked",
+            max.max(1) as i64
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
         }
-        let called = if charge {
-            self.charge(&order).await
-        } else {
-            self.refund(&order).await
-        };
-        let outcome = match called {
-            Ok(o) => {
-                self.breaker.record_success();
-                o
+        let jobs: Vec<Job> = claimed
+            .into_iter()
+            .map(|j| Job {
+                span: tracing::info_span!(
+                    "payment_job",
+                    order_id = %j.order_id,
+                    attempt = j.attempts + 1
+                ),
+                order_id: j.order_id,
+                attempts: j.attempts,
+            })
+            .collect();
+        match self.process(&mut *tx, &jobs).await {
+            Ok(done) => {
+                tx.commit()
+                    .await
+                    .inspect_err(|_| count(jobs.len(), "error"))?;
+                Ok(done
+                    .into_iter()
+                    .map(|(step, outcome)| {
+                        count(1, outcome);
+                        step
+                    })
+                    .collect())
             }
             Err(e) => {
-                self.breaker.record_failure();
-                let wait = self.backoff(attempts);
-                tracing::warn!(retry_in_ms = wait.as_millis() as u64, error = %e, "payment call failed; will retry");
-                reschedule(&mut tx, order_id, wait, Some(&e)).await?;
-                tx.commit().await?;
-                return Ok((Step::Retry(order_id), "retry"));
+                count(jobs.len(), "error");
+                Err(e)
             }
-        };
-        let step = apply(&mut tx, order_id, outcome).await?;
-        tx.commit().await?;
-        Ok(step)
+        }
+    }
+
+    /// The batch's work in its transaction: what each job needs (from its order), the
+    /// gateway calls (concurrently), then each outcome recorded; a step and an outcome
+    /// label per job.
+    async fn process(
+        &self,
+        tx: &mut PgConnection,
+        jobs: &[Job],
+    ) -> Result<Vec<(Step, &'static str)>, AppError> {
+        let mut plans = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let order = orders::get(&mut *tx, job.order_id, false)
+                .instrument(job.span.clone())
+                .await?
+                .ok_or(AppError::Internal)?;
+            let plan = match (order.status, order.payment_status) {
+                (OrderStatus::Ordered, PaymentStatus::Pending) => Plan::Call(order, true),
+                (OrderStatus::Cancelled, PaymentStatus::RefundPending) => Plan::Call(order, false),
+                _ => Plan::Remove,
+            };
+            // In the half-open state the breaker lets one call through: the rest wait.
+            let plan = match plan {
+                Plan::Call(..) => match self.breaker.allow() {
+                    Ok(()) => plan,
+                    Err(wait) => Plan::Defer(wait),
+                },
+                other => other,
+            };
+            plans.push(plan);
+        }
+        let calls = jobs.iter().zip(&plans).map(|(job, plan)| {
+            async move {
+                let Plan::Call(order, charge) = plan else {
+                    return None;
+                };
+                let called = if *charge {
+                    self.charge(order).await
+                } else {
+                    self.refund(order).await
+                };
+                match &called {
+                    Ok(_) => self.breaker.record_success(),
+                    Err(_) => self.breaker.record_failure(),
+                }
+                Some(called)
+            }
+            .instrument(job.span.clone())
+        });
+        let results = futures::future::join_all(calls).await;
+        let mut done = Vec::with_capacity(jobs.len());
+        for ((job, plan), called) in jobs.iter().zip(plans).zip(results) {
+            let settled = async {
+                match (plan, called) {
+                    (Plan::Remove, _) => {
+                        delete_job(&mut *tx, job.order_id).await?;
+                        Ok((Step::Done(job.order_id), "removed"))
+                    }
+                    (Plan::Defer(wait), _) => {
+                        reschedule(&mut *tx, job.order_id, wait, None).await?;
+                        Ok((Step::Retry(job.order_id), "deferred"))
+                    }
+                    (Plan::Call(..), Some(Ok(outcome))) => {
+                        apply(&mut *tx, job.order_id, outcome).await
+                    }
+                    (Plan::Call(..), failed) => {
+                        let e = match failed {
+                            Some(Err(e)) => e,
+                            _ => "no call was made".to_string(),
+                        };
+                        let wait = self.backoff(job.attempts);
+                        tracing::warn!(retry_in_ms = wait.as_millis() as u64, error = %e, "payment call failed; will retry");
+                        reschedule(&mut *tx, job.order_id, wait, Some(&e)).await?;
+                        Ok((Step::Retry(job.order_id), "retry"))
+                    }
+                }
+            }
+            .instrument(job.span.clone())
+            .await?;
+            done.push(settled);
+        }
+        Ok(done)
     }
 
     async fn charge(&self, order: &OrderRow) -> Result<Outcome, String> {
@@ -248,9 +336,9 @@ impl Worker {
     pub async fn drain(&self) -> Result<usize, AppError> {
         let mut n = 0;
         loop {
-            match self.run_once().await? {
-                Step::Idle => return Ok(n),
-                _ => n += 1,
+            match self.run_batch(self.settings.batch_max).await?.len() {
+                0 => return Ok(n),
+                k => n += k,
             }
         }
     }
@@ -273,8 +361,8 @@ impl Worker {
                     worker
                         .heartbeat
                         .store(chrono::Utc::now().timestamp(), AtomicOrdering::Relaxed);
-                    match worker.run_once().await {
-                        Ok(Step::Idle) => {
+                    match worker.run_batch(worker.settings.batch_max).await {
+                        Ok(steps) if steps.is_empty() => {
                             tokio::select! {
                                 _ = wake.notified() => {}
                                 _ = tokio::time::sleep(worker.settings.poll_interval) => {}

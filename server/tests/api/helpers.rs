@@ -24,6 +24,7 @@ pub fn test_config() -> Config {
         payment_url: "http://127.0.0.1:9".into(),
         payment_timeout: std::time::Duration::from_secs(2),
         payment_workers: 0,
+        payment_batch_max: 16,
         breaker_failures: 5,
         breaker_open: std::time::Duration::from_secs(1),
         admission: Default::default(),
@@ -251,6 +252,8 @@ pub fn test_worker(pool: &PgPool, gateway_url: &str) -> server::payment::Worker 
     use server::payment::{Breaker, Gateway, Worker, worker::WorkerSettings};
     let settings = WorkerSettings {
         tasks: 1,
+        // drain() and settle() go in batches of this; run_once() in batches of one.
+        batch_max: 16,
         poll_interval: std::time::Duration::from_millis(20),
         backoff_base: std::time::Duration::from_millis(5),
         backoff_max: std::time::Duration::from_millis(40),

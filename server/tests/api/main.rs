@@ -13,3 +13,4 @@ mod orders;
 mod pages;
 mod readmodel;
 mod saga;
+mod worker_batch;
