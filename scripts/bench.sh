@@ -11,7 +11,7 @@
 # --keep (leave PostgreSQL, the gateway and the app running afterwards),
 # --note TEXT (added to the report, e.g. "other builds were running"),
 # --only LIST (some of ceiling,flash,saga,pages; for working on one target).
-# Ports: app 3400, gateway 3401, PostgreSQL 54420 (override with BENCH_APP_PORT,
+# Ports: app 3400, gateway 3401, PostgreSQL 25420 (override with BENCH_APP_PORT,
 # BENCH_GATEWAY_PORT, BENCH_PG_PORT; BENCH_RUN_DIR for the cluster and logs). Exits non-zero if an invariant is violated.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -35,7 +35,7 @@ done
 
 APP_PORT="${BENCH_APP_PORT:-3400}"
 GW_PORT="${BENCH_GATEWAY_PORT:-3401}"
-BENCH_PG_PORT="${BENCH_PG_PORT:-54420}"
+BENCH_PG_PORT="${BENCH_PG_PORT:-25420}"
 BENCH_DIR="$ROOT/target/bench"
 SITE_DIR="$BENCH_DIR/site"
 # PostgreSQL's cluster and the servers' logs; BENCH_RUN_DIR lets two runs (on other ports) share a checkout.

@@ -20,7 +20,10 @@
 #
 # Ports (override with the variables): nginx COUPAN_REPLICAS_PORT (3300), paygate +1,
 # replica I on +10+I (3311, 3312, 3313); PostgreSQL the first free port from
-# COUPAN_REPLICAS_PG_PORT (54400) to +9. Everything lives in target/replicas/: pids,
+# COUPAN_REPLICAS_PG_PORT (25400) to +9: below the kernel's ephemeral range (32768-60999),
+# where any client socket may hold the port just when PostgreSQL (re)starts and binds it
+# (seen once: "could not bind ... Address already in use"). Everything lives in
+# target/replicas/: pids,
 # logs (replica-I.log, paygate.log, nginx/access.log), the nginx config, the ledger file.
 # Replicas get high rate limits and 127.0.0.1 as trusted proxy; any COUPAN_* variable
 # set by the caller (say COUPAN_BREAKER_OPEN_SECS) is passed on.
@@ -36,7 +39,7 @@ source "$HERE/lib.sh"
 BASE_PORT="${COUPAN_REPLICAS_PORT:-3300}"
 NGINX_PORT="$BASE_PORT"
 GW_PORT=$((BASE_PORT + 1))
-PG_FIRST_PORT="${COUPAN_REPLICAS_PG_PORT:-54400}"
+PG_FIRST_PORT="${COUPAN_REPLICAS_PG_PORT:-25400}"
 DB_NAME=coupan_ops
 SERVER_BIN="$ROOT/target/debug/server"
 PAYGATE_BIN="$ROOT/target/debug/paygate"

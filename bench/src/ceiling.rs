@@ -199,10 +199,10 @@ mod tests {
     #[test]
     fn splits_the_base_url() {
         assert_eq!(
-            parts("postgres://bench:pw@127.0.0.1:54420").unwrap(),
+            parts("postgres://bench:pw@127.0.0.1:25420").unwrap(),
             (
                 "127.0.0.1".into(),
-                "54420".into(),
+                "25420".into(),
                 "bench".into(),
                 "pw".into()
             )

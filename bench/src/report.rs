@@ -559,7 +559,7 @@ const METHOD: &str = r#"
 
 `./scripts/bench.sh` builds the site and server (`cargo leptos build --release`), the payment
 gateway and this driver (`bench/`) in release mode, starts a fresh PostgreSQL cluster in
-`target/bench/pg` (port 54420, default settings except `max_connections`), the gateway
+`target/bench/pg` (port 25420, default settings except `max_connections`), the gateway
 (`paygate`, no latency, no failures, ledger in `target/bench/`) and the app (`LEPTOS_ENV=PROD`,
 `RUST_LOG=warn`, rate limits raised out of the way) on port 3400, then runs `target/release/bench`.
 Load generators run on the same machine as the app and the database, and take part of the CPU.
