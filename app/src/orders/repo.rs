@@ -25,13 +25,20 @@ pub(crate) fn payment_status(s: &str) -> Result<PaymentStatus, AppError> {
 
 /// Locks the coupon's row until the transaction ends: the purchases of one batch, and of
 /// other processes' batches, are decided one after the other. `false` if there is none.
+///
+/// `for no key update`, not `for update`: it excludes the other batches and every stock
+/// update, but not the `for key share` locks that foreign-key checks of other transactions
+/// take on the row (a payment batch updating an order twice checks `orders.coupon_id`
+/// again and holds such a lock until it commits; with `for update` every purchase batch
+/// waited for the payment batches in flight).
 pub async fn lock_coupon(conn: &mut PgConnection, coupon_id: Uuid) -> Result<bool, AppError> {
-    Ok(
-        sqlx::query_scalar!("select id from coupons where id = $1 for update", coupon_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .is_some(),
+    Ok(sqlx::query_scalar!(
+        "select id from coupons where id = $1 for no key update",
+        coupon_id
     )
+    .fetch_optional(&mut *conn)
+    .await?
+    .is_some())
 }
 
 /// Adds `delta` units to the coupon's stock: negative to take units a batch sold (the
@@ -310,6 +317,25 @@ pub async fn set_statuses(
         id,
         status.as_str(),
         payment.as_str()
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// An order paid: the charge's key and time and the statuses `paid` / `completed`, in one
+/// update (a second update of the row in the same transaction would check its foreign
+/// keys again, locking the coupon's row `for key share` until the commit).
+pub async fn mark_paid(
+    conn: &mut PgConnection,
+    id: Uuid,
+    payment_key: &str,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "update orders set payment_key = $2, paid_at = now(), status = 'paid', payment_status = 'completed'
+         where id = $1",
+        id,
+        payment_key
     )
     .execute(&mut *conn)
     .await?;

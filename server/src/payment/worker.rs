@@ -471,10 +471,8 @@ async fn apply(
     let request_id = order.request_id.as_deref();
     match outcome {
         Outcome::Charged(key) => {
-            orders::record_charge(conn, order_id, &key).await?;
             if order.status == OrderStatus::Ordered {
-                orders::set_statuses(conn, order_id, OrderStatus::Paid, PaymentStatus::Completed)
-                    .await?;
+                orders::mark_paid(conn, order_id, &key).await?;
                 let codes = vouchers::issue(
                     conn,
                     order_id,
@@ -497,6 +495,7 @@ async fn apply(
                 Ok((Step::Done(order_id), "paid"))
             } else {
                 // Cancelled while the charge was under way: record it, refund it next.
+                orders::record_charge(conn, order_id, &key).await?;
                 let payload = json!({ "status": order.status.as_str(), "payment_status": order.payment_status.as_str(),
                                       "payment_key": key, "vouchers": [] });
                 events::append_order_event(

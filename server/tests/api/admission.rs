@@ -306,3 +306,45 @@ async fn purchases_beyond_the_customers_rate_limit_get_429(pool: PgPool) {
     assert!(counted(&after, "created") - counted(&before, "created") >= 4.0);
     assert!(counted(&after, "rate_limited") - counted(&before, "rate_limited") >= 1.0);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_foreign_key_check_on_the_coupon_does_not_hold_up_purchases(pool: PgPool) {
+    // A payment transaction that updates an order twice re-checks the order's foreign
+    // keys and holds `for key share` on the coupon's row until it commits. Purchases of
+    // that coupon must not wait for it.
+    let app = TestApp::spawn(pool.clone()).await;
+    let coupon = coupon(&app, 10, None).await;
+    let tokens = quick_customers(&pool, 2).await;
+    let first = app.buy(&tokens[0], &coupon.to_string(), 1, None).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let order: Uuid = first.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut payment = pool.begin().await.unwrap();
+    for _ in 0..2 {
+        sqlx::query("update orders set request_id = 'held' where id = $1")
+            .bind(order)
+            .execute(&mut *payment)
+            .await
+            .unwrap();
+    }
+    let held: bool = sqlx::query_scalar(
+        "select exists (select 1 from pg_locks l join pg_class c on c.oid = l.relation
+                        where c.relname = 'coupons' and l.pid = pg_backend_pid())",
+    )
+    .fetch_one(&mut *payment)
+    .await
+    .unwrap();
+    assert!(held, "the second update checked the coupon foreign key");
+    let second = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        app.buy(&tokens[1], &coupon.to_string(), 1, None),
+    )
+    .await
+    .expect("the purchase did not wait for the other transaction");
+    assert_eq!(second.status(), StatusCode::CREATED);
+    payment.rollback().await.unwrap();
+    assert_eq!(app.stock(&coupon.to_string()).await, 8);
+}
