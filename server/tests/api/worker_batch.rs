@@ -47,16 +47,33 @@ async fn mypage_status(pool: &PgPool, order: &str) -> (String, String) {
 }
 
 #[sqlx::test(migrations = "../migrations")]
-async fn one_batch_settles_charges_a_decline_a_void_and_a_stale_job_together(pool: PgPool) {
+async fn one_batch_settles_charges_a_decline_a_void_a_refund_a_failed_call_and_a_stale_job(
+    pool: PgPool,
+) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
     let worker = test_worker(&pool, &gw.url());
     let coupon = coupon(&app, 100).await;
-    let tokens = quick_customers(&pool, 9).await;
+    let tokens = quick_customers(&pool, 11).await;
 
-    // An order paid already, whose job comes back (a stale duplicate): to be removed.
+    // Three orders paid first. Two are cancelled afterwards: one to refund, one whose
+    // refund call fails (its recorded payment key is unknown to the gateway: the refund is
+    // refused). The third one's job comes back (a stale duplicate): to be removed.
     let stale = buy(&app, &tokens[0], &coupon).await;
-    assert!(matches!(worker.run_once().await.unwrap(), Step::Done(_)));
+    let refunded = buy(&app, &tokens[9], &coupon).await;
+    let refused = buy(&app, &tokens[10], &coupon).await;
+    assert_eq!(worker.drain().await.unwrap(), 3);
+    for (o, t) in [(&refunded, &tokens[9]), (&refused, &tokens[10])] {
+        let res = app
+            .post(&format!("/api/v1/orders/{o}/cancel"), json!({}), Some(t))
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    sqlx::query("update orders set payment_key = 'no-such-key' where id = $1::uuid")
+        .bind(&refused)
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("insert into payment_jobs (order_id) values ($1::uuid)")
         .bind(&stale)
         .execute(&pool)
@@ -81,23 +98,42 @@ async fn one_batch_settles_charges_a_decline_a_void_and_a_stale_job_together(poo
     assert!(
         !charged
             .iter()
-            .chain([&stale, &cancelled])
+            .chain([&stale, &cancelled, &refunded, &refused])
             .any(|o| o.starts_with(&prefix)),
         "decline prefix is unique"
     );
     gw.set_mode(|m| m.decline_order_prefix = Some(prefix));
-    assert_eq!(app.stock(&coupon).await, 100 - 9 + 1);
+    // 11 bought; the cancelled, refunded and refused units are back.
+    assert_eq!(app.stock(&coupon).await, 100 - 11 + 3);
 
     // One call: every job of the batch, in one transaction.
     let steps = worker.run_batch(64).await.unwrap();
-    assert_eq!(steps.len(), 9, "{steps:?}");
+    assert_eq!(steps.len(), 11, "{steps:?}");
+    let refused_id: uuid::Uuid = refused.parse().unwrap();
+    for s in &steps {
+        match s {
+            Step::Retry(id) => assert_eq!(*id, refused_id, "{steps:?}"),
+            Step::Done(id) => assert_ne!(*id, refused_id, "{steps:?}"),
+            other => panic!("{other:?} in {steps:?}"),
+        }
+    }
+    let left: Vec<(String, i32, Option<String>)> =
+        sqlx::query_as("select order_id::text, attempts, last_error from payment_jobs")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(left.len(), 1, "only the refused refund is queued: {left:?}");
+    assert_eq!((left[0].0.as_str(), left[0].1), (refused.as_str(), 1));
     assert!(
-        steps.iter().all(|s| matches!(s, Step::Done(_))),
-        "{steps:?}"
+        left[0]
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("refund refused"))
     );
-    assert!(
-        worker.run_batch(64).await.unwrap().is_empty(),
-        "no job left"
+    assert_eq!(events_of(&pool, &refused, "PaymentRefunded").await, 0);
+    assert_eq!(
+        app.order_status(&refused).await,
+        ("cancelled".into(), "refund_pending".into())
     );
 
     let counts = gw.counts().await;
@@ -130,11 +166,23 @@ async fn one_batch_settles_charges_a_decline_a_void_and_a_stale_job_together(poo
         ("cancelled".into(), "voided".into())
     );
     assert_eq!(events_of(&pool, &cancelled, "PaymentVoided").await, 1);
+    assert_eq!(
+        app.order_status(&refunded).await,
+        ("cancelled".into(), "refunded".into())
+    );
+    assert_eq!(
+        mypage_status(&pool, &refunded).await,
+        ("cancelled".into(), "refunded".into())
+    );
+    assert_eq!(counts[&refunded], (1, 1), "one charge, one refund");
+    assert_eq!(events_of(&pool, &refunded, "PaymentRefunded").await, 1);
+    assert_eq!(counts[&refused], (1, 0), "charged, refund refused");
     assert!(!counts.contains_key(&declined) && !counts.contains_key(&cancelled));
     // The stale job changed nothing: still one charge, one PaymentCompleted.
     assert_eq!(counts[&stale], (1, 0));
     assert_eq!(events_of(&pool, &stale, "PaymentCompleted").await, 1);
-    // Stock: 7 paid units gone (stale + six), the declined and the cancelled unit back.
+    // Stock: 7 paid units gone (stale + six); the declined, cancelled, refunded and
+    // refused units back.
     assert_eq!(app.stock(&coupon).await, 100 - 7);
 }
 
