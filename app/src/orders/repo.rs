@@ -268,6 +268,44 @@ pub async fn get(
     }
 }
 
+/// The orders with these ids (in no particular order), row-locked for the rest of the
+/// transaction when `lock` is set.
+pub async fn get_many(
+    conn: &mut PgConnection,
+    ids: &[Uuid],
+    lock: bool,
+) -> Result<Vec<OrderRow>, AppError> {
+    if lock {
+        let rows = sqlx::query!(
+            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.unit_price, o.amount, o.status, o.payment_status,
+                      o.payment_key, o.request_id, o.ordered_at as "ordered_at: DateTime<Utc>",
+                      o.paid_at as "paid_at: DateTime<Utc>", o.cancelled_at as "cancelled_at: DateTime<Utc>",
+                      o.refunded_at as "refunded_at: DateTime<Utc>", c.shop_id, s.owner_id as shop_owner_id,
+                      c.valid_until as "valid_until: DateTime<Utc>"
+               from orders o join coupons c on c.id = o.coupon_id join shops s on s.id = c.shop_id
+               where o.id = any($1) order by o.id for update of o"#,
+            ids
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter().map(|r| Ok(order_row!(r))).collect()
+    } else {
+        let rows = sqlx::query!(
+            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.unit_price, o.amount, o.status, o.payment_status,
+                      o.payment_key, o.request_id, o.ordered_at as "ordered_at: DateTime<Utc>",
+                      o.paid_at as "paid_at: DateTime<Utc>", o.cancelled_at as "cancelled_at: DateTime<Utc>",
+                      o.refunded_at as "refunded_at: DateTime<Utc>", c.shop_id, s.owner_id as shop_owner_id,
+                      c.valid_until as "valid_until: DateTime<Utc>"
+               from orders o join coupons c on c.id = o.coupon_id join shops s on s.id = c.shop_id
+               where o.id = any($1)"#,
+            ids
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        rows.into_iter().map(|r| Ok(order_row!(r))).collect()
+    }
+}
+
 pub async fn find_by_idempotency_key(
     conn: &mut PgConnection,
     customer_id: Uuid,
@@ -323,19 +361,18 @@ pub async fn set_statuses(
     Ok(())
 }
 
-/// An order paid: the charge's key and time and the statuses `paid` / `completed`, in one
-/// update (a second update of the row in the same transaction would check its foreign
-/// keys again, locking the coupon's row `for key share` until the commit).
-pub async fn mark_paid(
-    conn: &mut PgConnection,
-    id: Uuid,
-    payment_key: &str,
-) -> Result<(), AppError> {
+/// Orders paid: each charge's key and time and the statuses `paid` / `completed`, one
+/// update per order row (a second update of a row in the same transaction would check its
+/// foreign keys again, locking the coupon's row `for key share` until the commit).
+pub async fn mark_paid(conn: &mut PgConnection, paid: &[(Uuid, String)]) -> Result<(), AppError> {
+    let ids: Vec<Uuid> = paid.iter().map(|p| p.0).collect();
+    let keys: Vec<String> = paid.iter().map(|p| p.1.clone()).collect();
     sqlx::query!(
-        "update orders set payment_key = $2, paid_at = now(), status = 'paid', payment_status = 'completed'
-         where id = $1",
-        id,
-        payment_key
+        "update orders o set payment_key = v.key, paid_at = now(), status = 'paid', payment_status = 'completed'
+         from unnest($1::uuid[], $2::text[]) as v(id, key)
+         where o.id = v.id",
+        &ids,
+        &keys
     )
     .execute(&mut *conn)
     .await?;

@@ -22,21 +22,32 @@ pub fn new_code() -> String {
     normalise_code(&raw)
 }
 
-/// Issues `count` codes for a paid order (inside the payment's transaction).
+/// Issues codes for paid orders (inside the payment's transaction): for each (order, shop,
+/// valid until, count), `count` new codes, returned in the same order.
 pub async fn issue(
     conn: &mut PgConnection,
-    order_id: Uuid,
-    shop_id: Uuid,
-    valid_until: Option<DateTime<Utc>>,
-    count: i32,
-) -> Result<Vec<String>, AppError> {
-    let codes: Vec<String> = (0..count).map(|_| new_code()).collect();
+    orders: &[(Uuid, Uuid, Option<DateTime<Utc>>, i32)],
+) -> Result<Vec<Vec<String>>, AppError> {
+    let codes: Vec<Vec<String>> = orders
+        .iter()
+        .map(|o| (0..o.3).map(|_| new_code()).collect())
+        .collect();
+    let (mut all, mut order_ids, mut shop_ids, mut until) = (vec![], vec![], vec![], vec![]);
+    for (o, c) in orders.iter().zip(&codes) {
+        for code in c {
+            all.push(code.clone());
+            order_ids.push(o.0);
+            shop_ids.push(o.1);
+            until.push(o.2);
+        }
+    }
     sqlx::query!(
-        "insert into vouchers (code, order_id, shop_id, valid_until) select unnest($1::text[]), $2, $3, $4",
-        &codes,
-        order_id,
-        shop_id,
-        valid_until as _
+        "insert into vouchers (code, order_id, shop_id, valid_until)
+         select * from unnest($1::text[], $2::uuid[], $3::uuid[], $4::timestamptz[])",
+        &all,
+        &order_ids,
+        &shop_ids,
+        &until as _
     )
     .execute(&mut *conn)
     .await?;

@@ -18,6 +18,7 @@
 //! the gateway keeps failing. Idempotency keys derived from the order id make every
 //! repeated call harmless.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::time::Duration;
@@ -214,11 +215,16 @@ impl Worker {
         tx: &mut PgConnection,
         jobs: &[Job],
     ) -> Result<Vec<(Step, &'static str)>, AppError> {
+        let ids: Vec<Uuid> = jobs.iter().map(|j| j.order_id).collect();
+        let mut orders_by_id: HashMap<Uuid, OrderRow> = orders::get_many(&mut *tx, &ids, false)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
         let mut plans = Vec::with_capacity(jobs.len());
         for job in jobs {
-            let order = orders::get(&mut *tx, job.order_id, false)
-                .instrument(job.span.clone())
-                .await?
+            let order = orders_by_id
+                .remove(&job.order_id)
                 .ok_or(AppError::Internal)?;
             let plan = match (order.status, order.payment_status) {
                 (OrderStatus::Ordered, PaymentStatus::Pending) => Plan::Call(order, true),
@@ -254,6 +260,19 @@ impl Worker {
             .instrument(job.span.clone())
         });
         let results = futures::future::join_all(calls).await;
+        // The orders called for, locked now (a cancel may have come in meanwhile).
+        let called: Vec<Uuid> = jobs
+            .iter()
+            .zip(&plans)
+            .filter(|(_, p)| matches!(p, Plan::Call(..)))
+            .map(|(j, _)| j.order_id)
+            .collect();
+        let mut locked: HashMap<Uuid, OrderRow> = orders::get_many(&mut *tx, &called, true)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+        let mut paid = Vec::new();
         let mut done = Vec::with_capacity(jobs.len());
         for ((job, plan), called) in jobs.iter().zip(plans).zip(results) {
             let settled = async {
@@ -267,7 +286,8 @@ impl Worker {
                         Ok((Step::Retry(job.order_id), "deferred"))
                     }
                     (Plan::Call(..), Some(Ok(outcome))) => {
-                        apply(&mut *tx, job.order_id, outcome).await
+                        let order = locked.remove(&job.order_id).ok_or(AppError::Internal)?;
+                        apply(&mut *tx, order, outcome, &mut paid).await
                     }
                     (Plan::Call(..), failed) => {
                         let e = match failed {
@@ -285,6 +305,7 @@ impl Worker {
             .await?;
             done.push(settled);
         }
+        settle_paid(&mut *tx, paid).await?;
         Ok(done)
     }
 
@@ -458,40 +479,35 @@ async fn reschedule(
     Ok(())
 }
 
-/// Records the outcome of a gateway call, with its event, in the job's transaction; the
-/// step and its outcome label.
+/// An order whose charge went through while it was still `ordered`: settled with the
+/// batch's other paid orders by `settle_paid`.
+struct Paid {
+    order: OrderRow,
+    payment_key: String,
+    /// The job's span, for the line logged once it is recorded.
+    span: tracing::Span,
+}
+
+/// Records the outcome of a gateway call for the (locked) order, with its event, in the
+/// batch's transaction; the step and its outcome label. A charge of an order still
+/// `ordered` (the common case) is only collected into `paid`: the batch records those
+/// together (`settle_paid`).
 async fn apply(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    order: OrderRow,
     outcome: Outcome,
+    paid: &mut Vec<Paid>,
 ) -> Result<(Step, &'static str), AppError> {
-    let order = orders::get(conn, order_id, true)
-        .await?
-        .ok_or(AppError::Internal)?;
+    let order_id = order.id;
     let request_id = order.request_id.as_deref();
     match outcome {
         Outcome::Charged(key) => {
             if order.status == OrderStatus::Ordered {
-                orders::mark_paid(conn, order_id, &key).await?;
-                let codes = vouchers::issue(
-                    conn,
-                    order_id,
-                    order.shop_id,
-                    order.valid_until,
-                    order.quantity,
-                )
-                .await?;
-                let payload = json!({ "status": "paid", "payment_status": "completed", "payment_key": key, "vouchers": codes });
-                events::append_order_event(
-                    conn,
-                    order_id,
-                    events::PAYMENT_COMPLETED,
-                    payload,
-                    request_id,
-                )
-                .await?;
-                delete_job(conn, order_id).await?;
-                tracing::info!("payment completed");
+                paid.push(Paid {
+                    order,
+                    payment_key: key,
+                    span: tracing::Span::current(),
+                });
                 Ok((Step::Done(order_id), "paid"))
             } else {
                 // Cancelled while the charge was under way: record it, refund it next.
@@ -561,6 +577,46 @@ async fn apply(
             Ok((Step::Done(order_id), "voided"))
         }
     }
+}
+
+/// Records the batch's paid orders with one statement each: statuses and charge keys,
+/// their vouchers, their `PaymentCompleted` events (the my-page trigger runs per event),
+/// and their jobs gone.
+async fn settle_paid(conn: &mut PgConnection, paid: Vec<Paid>) -> Result<(), AppError> {
+    if paid.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<(Uuid, String)> = paid
+        .iter()
+        .map(|p| (p.order.id, p.payment_key.clone()))
+        .collect();
+    orders::mark_paid(conn, &keys).await?;
+    let issue: Vec<_> = paid
+        .iter()
+        .map(|p| {
+            let o = &p.order;
+            (o.id, o.shop_id, o.valid_until, o.quantity)
+        })
+        .collect();
+    let codes = vouchers::issue(conn, &issue).await?;
+    let completed: Vec<_> = paid
+        .iter()
+        .zip(codes)
+        .map(|(p, codes)| {
+            let payload = json!({ "status": "paid", "payment_status": "completed",
+                                  "payment_key": p.payment_key, "vouchers": codes });
+            (p.order.id, payload, p.order.request_id.clone())
+        })
+        .collect();
+    events::append_order_events(conn, events::PAYMENT_COMPLETED, &completed).await?;
+    let ids: Vec<Uuid> = paid.iter().map(|p| p.order.id).collect();
+    sqlx::query!("delete from payment_jobs where order_id = any($1)", &ids)
+        .execute(&mut *conn)
+        .await?;
+    for p in &paid {
+        p.span.in_scope(|| tracing::info!("payment completed"));
+    }
+    Ok(())
 }
 
 async fn void(conn: &mut PgConnection, order: &OrderRow) -> Result<(), AppError> {
