@@ -279,7 +279,10 @@ impl Report {
                 at_most(mb, RSS_MB, "MB")
             );
         }
-        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "\nWhat limits a missed target (profiles and measurements, written by hand): `bench/LIMITS.md`.\n"
+        );
     }
 
     /// Peak RSS during the flash sales: the higher of the 100 ms samples and VmHWM read
