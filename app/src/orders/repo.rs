@@ -236,36 +236,7 @@ pub async fn get(
     id: Uuid,
     lock: bool,
 ) -> Result<Option<OrderRow>, AppError> {
-    // Two literal queries: `query!` needs the text at compile time.
-    if lock {
-        let r = sqlx::query!(
-            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.unit_price, o.amount, o.status, o.payment_status,
-                      o.payment_key, o.request_id, o.ordered_at as "ordered_at: DateTime<Utc>",
-                      o.paid_at as "paid_at: DateTime<Utc>", o.cancelled_at as "cancelled_at: DateTime<Utc>",
-                      o.refunded_at as "refunded_at: DateTime<Utc>", c.shop_id, s.owner_id as shop_owner_id,
-                      c.valid_until as "valid_until: DateTime<Utc>"
-               from orders o join coupons c on c.id = o.coupon_id join shops s on s.id = c.shop_id
-               where o.id = $1 for update of o"#,
-            id
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
-        r.map(|r| Ok(order_row!(r))).transpose()
-    } else {
-        let r = sqlx::query!(
-            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.unit_price, o.amount, o.status, o.payment_status,
-                      o.payment_key, o.request_id, o.ordered_at as "ordered_at: DateTime<Utc>",
-                      o.paid_at as "paid_at: DateTime<Utc>", o.cancelled_at as "cancelled_at: DateTime<Utc>",
-                      o.refunded_at as "refunded_at: DateTime<Utc>", c.shop_id, s.owner_id as shop_owner_id,
-                      c.valid_until as "valid_until: DateTime<Utc>"
-               from orders o join coupons c on c.id = o.coupon_id join shops s on s.id = c.shop_id
-               where o.id = $1"#,
-            id
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
-        r.map(|r| Ok(order_row!(r))).transpose()
-    }
+    Ok(get_many(conn, &[id], lock).await?.into_iter().next())
 }
 
 /// The orders with these ids (in no particular order), row-locked for the rest of the

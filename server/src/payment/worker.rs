@@ -278,7 +278,7 @@ impl Worker {
             let settled = async {
                 match (plan, called) {
                     (Plan::Remove, _) => {
-                        delete_job(&mut *tx, job.order_id).await?;
+                        delete_jobs(&mut *tx, &[job.order_id]).await?;
                         Ok((Step::Done(job.order_id), "removed"))
                     }
                     (Plan::Defer(wait), _) => {
@@ -452,10 +452,13 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, mut shutdown: watch::Receiver<b
     }
 }
 
-async fn delete_job(conn: &mut PgConnection, order_id: Uuid) -> Result<(), AppError> {
-    sqlx::query!("delete from payment_jobs where order_id = $1", order_id)
-        .execute(&mut *conn)
-        .await?;
+async fn delete_jobs(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), AppError> {
+    sqlx::query!(
+        "delete from payment_jobs where order_id = any($1)",
+        order_ids
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -550,7 +553,7 @@ async fn apply(
             } else {
                 void(conn, &order).await?;
             }
-            delete_job(conn, order_id).await?;
+            delete_jobs(conn, &[order_id]).await?;
             Ok((Step::Done(order_id), "declined"))
         }
         Outcome::Refunded(found_key) => {
@@ -567,13 +570,13 @@ async fn apply(
                 request_id,
             )
             .await?;
-            delete_job(conn, order_id).await?;
+            delete_jobs(conn, &[order_id]).await?;
             tracing::info!("payment refunded");
             Ok((Step::Done(order_id), "refunded"))
         }
         Outcome::Voided => {
             void(conn, &order).await?;
-            delete_job(conn, order_id).await?;
+            delete_jobs(conn, &[order_id]).await?;
             Ok((Step::Done(order_id), "voided"))
         }
     }
@@ -610,9 +613,7 @@ async fn settle_paid(conn: &mut PgConnection, paid: Vec<Paid>) -> Result<(), App
         .collect();
     events::append_order_events(conn, events::PAYMENT_COMPLETED, &completed).await?;
     let ids: Vec<Uuid> = paid.iter().map(|p| p.order.id).collect();
-    sqlx::query!("delete from payment_jobs where order_id = any($1)", &ids)
-        .execute(&mut *conn)
-        .await?;
+    delete_jobs(conn, &ids).await?;
     for p in &paid {
         p.span.in_scope(|| tracing::info!("payment completed"));
     }
