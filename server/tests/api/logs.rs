@@ -40,13 +40,56 @@ impl Buffer {
     }
 }
 
-/// tracing caches per call site whether anyone listens. A call site registering on another
-/// test's thread just as this test sets its subscriber can store an answer computed
-/// without it; asking again once the subscriber is in place (after a first await) fixes
-/// that for good.
-async fn settle_interest() {
+/// The server's JSON subscriber writing into `buffer`, as this thread's default while the
+/// returned guard lives.
+///
+/// tracing caches per call site whether anyone listens. While only one dispatcher exists
+/// (this test's), tracing-core works that out with the default of whichever thread reaches
+/// the call site first (`Dispatchers::has_just_one`): reached first on another test's
+/// thread, where no one listens, a call site would be cached as "never" for this test too,
+/// and its lines lost (CI saw that once). A second, silent dispatcher alive as long as the
+/// capture makes tracing ask every live dispatcher instead. A call site registering on
+/// another thread just as the subscriber is set can still store an answer computed without
+/// it; asking again once the subscriber is in place (after a first await) fixes that.
+async fn capture(buffer: &Buffer, filter: &str) -> Capture {
+    let capture = capture_now(buffer, filter);
     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     tracing::callsite::rebuild_interest_cache();
+    capture
+}
+
+fn capture_now(buffer: &Buffer, filter: &str) -> Capture {
+    let silent = tracing::Dispatch::new(tracing::subscriber::NoSubscriber::default());
+    let writer = buffer.clone();
+    let subscriber =
+        server::telemetry::json_builder(EnvFilter::new(filter), move || writer.clone()).finish();
+    Capture {
+        _default: tracing::subscriber::set_default(subscriber),
+        _silent: silent,
+    }
+}
+
+struct Capture {
+    _default: tracing::subscriber::DefaultGuard,
+    _silent: tracing::Dispatch,
+}
+
+fn probe(n: u32) {
+    tracing::info!(n, "probe");
+}
+
+/// The failure mode `capture` guards against, made deterministic: a call site reached
+/// first on another thread (with no subscriber) must still log on the capturing thread.
+/// Without the silent dispatcher this fails whenever no other test holds a dispatcher.
+#[test]
+fn capture_sees_call_sites_first_reached_on_other_threads() {
+    let buffer = Buffer::default();
+    let _capture = capture_now(&buffer, "info");
+    std::thread::spawn(|| probe(1)).join().unwrap();
+    probe(2);
+    let lines = buffer.lines();
+    assert_eq!(lines.len(), 1, "{}", buffer.text());
+    assert_eq!(lines[0]["n"], 2, "{}", buffer.text());
 }
 
 /// The trace layer's closing line of the request with this id.
@@ -60,15 +103,8 @@ fn finished<'a>(lines: &'a [Value], request_id: &str) -> &'a Value {
 #[sqlx::test(migrations = "../migrations")]
 async fn request_lines_carry_request_and_user_ids_and_no_secrets(pool: PgPool) {
     let buffer = Buffer::default();
-    let writer = buffer.clone();
     // Debug for the trace layer: its per-request lines show what it would print.
-    let subscriber =
-        server::telemetry::json_builder(EnvFilter::new("info,tower_http=debug"), move || {
-            writer.clone()
-        })
-        .finish();
-    let _default = tracing::subscriber::set_default(subscriber);
-    settle_interest().await;
+    let _capture = capture(&buffer, "info,tower_http=debug").await;
 
     let app = TestApp::spawn(pool).await;
     let signup = app
@@ -203,12 +239,7 @@ async fn payment_job_lines_carry_the_order_id(pool: PgPool) {
         .to_string();
 
     let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber =
-        server::telemetry::json_builder(EnvFilter::new("info"), move || writer.clone()).finish();
-    let _default = tracing::subscriber::set_default(subscriber);
-
-    settle_interest().await;
+    let _capture = capture(&buffer, "info").await;
     let gw = crate::helpers::TestGateway::start().await;
     let worker = crate::helpers::test_worker(&pool, &gw.url());
     crate::helpers::settle(&worker, &pool, 10).await;
