@@ -215,10 +215,8 @@ impl FromRequestParts<AppState> for AuthRateLimit {
 pub fn check_auth_in_server_fn() -> Result<(), AppError> {
     use leptos::prelude::use_context;
     let state = crate::state::app_state()?;
-    let parts = use_context::<Parts>().ok_or_else(|| {
-        tracing::error!("request parts missing from the server function context");
-        AppError::Internal
-    })?;
+    let parts =
+        use_context::<Parts>().ok_or_else(|| crate::state::missing_context("request parts"))?;
     let ip = state.limits.client_ip(&parts);
     state
         .limits

@@ -22,8 +22,21 @@ pub struct AppState {
 
 /// The state inside a server function (provided by the server's router).
 pub fn app_state() -> Result<AppState, AppError> {
-    use_context::<AppState>().ok_or_else(|| {
-        tracing::error!("AppState missing from the server function context");
-        AppError::Internal
-    })
+    use_context::<AppState>().ok_or_else(|| missing_context("AppState"))
+}
+
+/// The error for a context item a server function cannot find, logged by what it means.
+///
+/// While the request's `Parts` are there, a missing item is a wiring bug: logged as an
+/// error. When the whole context is gone, the client went away while the page was being
+/// rendered: leptos disposed the page's reactive owner, and a resource's server function
+/// that was still awaiting (say, the session load) finds nothing when it resumes. Nobody
+/// reads that answer, so it is only a debug line.
+pub fn missing_context(what: &'static str) -> AppError {
+    if use_context::<axum::http::request::Parts>().is_some() {
+        tracing::error!(what, "missing from the server function context");
+    } else {
+        tracing::debug!(what, "request ended before its server function finished");
+    }
+    AppError::Internal
 }

@@ -94,8 +94,8 @@ pub async fn session_user() -> Result<Option<Principal>, AppError> {
 
 pub async fn browser_session() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>().await.map_err(|e| {
-        tracing::error!(error = ?e, "no session layer in front of a server function");
-        AppError::Internal
+        tracing::debug!(error = ?e, "no session from the request");
+        crate::state::missing_context("session")
     })
 }
 
