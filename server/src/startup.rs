@@ -91,7 +91,7 @@ pub fn router_with(
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies)
         .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(7),
+            tower_sessions::cookie::time::Duration::days(app::auth::server::SESSION_IDLE_DAYS),
         ));
 
     let routes = generate_route_list(App);
@@ -111,14 +111,19 @@ pub fn router_with(
         move || shell(options.clone())
     };
 
+    // What browsers use with their session cookie: signed-in visits renew the session.
+    let browser = Router::new()
+        .route("/sfn/{*fn_name}", any(server_fns))
+        .leptos_routes_with_context(&state, routes, context.clone(), html_shell)
+        .route_layer(axum::middleware::from_fn(app::auth::server::renew_session));
+
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/readyz", get(crate::health::readyz).layer(axum::Extension(readiness)))
         .route("/metrics", get(crate::metrics::endpoint))
         .route("/lang/{locale}", get(set_language))
         .nest("/api/v1", app::api::router())
-        .route("/sfn/{*fn_name}", any(server_fns))
-        .leptos_routes_with_context(&state, routes, context.clone(), html_shell)
+        .merge(browser)
         .fallback(leptos_axum::file_and_error_handler_with_context::<
             AppState,
             _,

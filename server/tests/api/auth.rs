@@ -383,3 +383,103 @@ async fn login_redirects_only_within_the_site(pool: PgPool) {
         assert_eq!(res.headers()["location"], expected, "next={next}");
     }
 }
+
+/// A signed-in visit (page or server function) renews the browser session once a day:
+/// the stored expiry moves to a full `SESSION_IDLE_DAYS` again and the cookie is re-sent.
+/// Visits in between write nothing, and an expired session is not brought back.
+#[sqlx::test(migrations = "../migrations")]
+async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
+    use tower_sessions::SessionStore;
+    use tower_sessions::cookie::time::{Duration, OffsetDateTime};
+    use tower_sessions::session::Id;
+
+    let app = TestApp::spawn(pool.clone()).await;
+    app.customer("r@example.com").await;
+    // No cookie store and no redirects: the test sends the cookie and reads Set-Cookie.
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = client
+        .post(app.url("/sfn/auth/login"))
+        .header("accept", "text/html")
+        .form(&[("email", "r@example.com"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    let session_cookie = |res: &reqwest::Response| {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("coupan_session="))
+            .map(str::to_string)
+    };
+    let cookie = session_cookie(&res).expect("the login sets the session cookie");
+    let value = cookie.split(';').next().unwrap().to_string();
+    let id: Id = value.split_once('=').unwrap().1.parse().unwrap();
+    let store = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
+    let idle = Duration::days(app::auth::server::SESSION_IDLE_DAYS);
+    let visit = |path: &'static str| {
+        let req = if path.starts_with("/sfn/") {
+            client.post(app.url(path))
+        } else {
+            client.get(app.url(path))
+        };
+        req.header("cookie", &value).send()
+    };
+
+    let at_login = store.load(&id).await.unwrap().expect("stored session");
+    let now = OffsetDateTime::now_utc();
+    assert!(at_login.expiry_date > now + idle - Duration::minutes(1));
+    let renewed = |r: &tower_sessions::session::Record| r.data["renewed_at"].as_i64().unwrap();
+    assert!((renewed(&at_login) - now.unix_timestamp()).abs() < 60);
+
+    // The next visit, the same day: nothing is written.
+    let res = visit("/mypage").await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(session_cookie(&res), None);
+    assert_eq!(store.load(&id).await.unwrap().unwrap(), at_login);
+
+    // A day later (the record aged by hand), a page renews it; then a server function.
+    for path in ["/mypage", "/sfn/auth/me"] {
+        let mut aged = store.load(&id).await.unwrap().unwrap();
+        let day_ago = OffsetDateTime::now_utc() - Duration::hours(25);
+        aged.data
+            .insert("renewed_at".into(), json!(day_ago.unix_timestamp()));
+        aged.expiry_date = day_ago + idle;
+        store.save(&aged).await.unwrap();
+
+        let res = visit(path).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{path}");
+        let sent = session_cookie(&res).unwrap_or_else(|| panic!("{path}: no cookie re-sent"));
+        assert!(sent.starts_with(&value), "{path}: same session id: {sent}");
+        let stored = store.load(&id).await.unwrap().unwrap();
+        let now = OffsetDateTime::now_utc();
+        assert!(
+            stored.expiry_date > now + idle - Duration::minutes(1),
+            "{path}"
+        );
+        assert!(
+            (renewed(&stored) - now.unix_timestamp()).abs() < 60,
+            "{path}"
+        );
+        assert_eq!(stored.data["principal"], at_login.data["principal"]);
+
+        let res = visit(path).await.unwrap();
+        assert_eq!(session_cookie(&res), None, "{path}: renewed once");
+    }
+
+    // Expired: the visit is signed out and no session comes back.
+    let mut expired = store.load(&id).await.unwrap().unwrap();
+    expired.expiry_date = OffsetDateTime::now_utc() - Duration::minutes(1);
+    store.save(&expired).await.unwrap();
+    let me = visit("/sfn/auth/me").await.unwrap().text().await.unwrap();
+    assert_eq!(me, "null");
+    let live: i64 =
+        sqlx::query_scalar("select count(*) from tower_sessions.session where expiry_date > now()")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(live, 0);
+}
