@@ -407,14 +407,7 @@ async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    let session_cookie = |res: &reqwest::Response| {
-        res.headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with("coupan_session="))
-            .map(str::to_string)
-    };
+    let session_cookie = crate::helpers::session_cookie;
     let cookie = session_cookie(&res).expect("the login sets the session cookie");
     let value = cookie.split(';').next().unwrap().to_string();
     let id: Id = value.split_once('=').unwrap().1.parse().unwrap();

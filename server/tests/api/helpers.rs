@@ -144,6 +144,16 @@ impl TestApp {
 }
 
 /// Asserts the error JSON shape and returns the body.
+/// The `coupan_session` Set-Cookie of a response, whole (`coupan_session=<id>; Path=/; ...`).
+pub fn session_cookie(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("coupan_session="))
+        .map(str::to_string)
+}
+
 pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status);
     let body: Value = res.json().await.unwrap();

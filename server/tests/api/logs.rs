@@ -275,14 +275,11 @@ async fn a_client_leaving_mid_render_is_not_an_error(pool: PgPool) {
         .send()
         .await
         .unwrap();
-    let cookie = login
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("coupan_session="))
-        .and_then(|v| v.split(';').next())
+    let cookie = crate::helpers::session_cookie(&login)
         .expect("the form login sets the session cookie")
+        .split(';')
+        .next()
+        .unwrap()
         .to_string();
 
     let addr = app.base.trim_start_matches("http://").to_string();
