@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Runs every test: Rust unit tests, integration tests against a real PostgreSQL (one
-# fresh database per test), and the Playwright suite in Debian's Chromium against the
-# real server. Installs what is missing; quick when everything is there.
+# Runs every test: the deployment checks, Rust unit tests, integration tests against a
+# real PostgreSQL (one fresh database per test), and the Playwright suite in Debian's
+# Chromium against the real server. Installs what is missing; quick when everything is
+# there.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 START=$(date +%s)
+
+# First: needs no Rust build (renders deploy/k8s, Kubernetes schemas, checkov).
+"$ROOT/scripts/deploy-check.sh"
 
 ensure_toolchain
 ensure_node
