@@ -11,5 +11,8 @@ pub mod user;
 pub use coupon::{Coupon, CouponForm, CouponInput, CouponPatch, CouponStatus, ValidCoupon};
 pub use fields::{FieldError, FieldErrors};
 pub use money::Krw;
-pub use order::{BuyInput, MyPageRow, OrderStatus, OrderView, PaymentStatus, VoucherView};
+pub use order::{
+    BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus, OrderView,
+    PaymentStatus, VoucherView,
+};
 pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};

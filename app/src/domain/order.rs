@@ -3,7 +3,11 @@
 //! Order:   ordered -> paid | payment_failed | cancelled;  paid -> cancelled
 //! Payment: pending -> completed | failed | refund_pending | voided;
 //!          completed -> refund_pending;  refund_pending -> refunded | voided
-//! The database enforces the same machines (trigger `orders_check_transition`).
+//!
+//! `can_become` below is the one definition the code asks before it moves a status; the
+//! database enforces the same machines (trigger `orders_check_transition`), and the test
+//! `server/tests/api/status_machine.rs` walks every (from, to) pair of both to check that
+//! the two agree.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,9 +66,10 @@ impl OrderStatus {
             )
     }
 
-    /// A customer may cancel an order that is not final yet (and has no redeemed voucher).
+    /// A customer may cancel an order that is not cancelled yet and may still become
+    /// cancelled (and has no redeemed voucher).
     pub fn cancellable(self) -> bool {
-        matches!(self, Self::Ordered | Self::Paid)
+        self != Self::Cancelled && self.can_become(Self::Cancelled)
     }
 }
 
@@ -102,6 +107,93 @@ impl PaymentStatus {
                     | (Completed, RefundPending)
                     | (RefundPending, Refunded | Voided)
             )
+    }
+}
+
+/// An order's two statuses together: what a step of the saga moves, and what every
+/// event that changes a status carries (the state after the change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderState {
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+}
+
+/// A move the status machines refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForbiddenMove {
+    pub from: OrderState,
+    pub to: OrderState,
+}
+
+impl std::fmt::Display for ForbiddenMove {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} cannot become {}/{}",
+            self.from.status.as_str(),
+            self.from.payment_status.as_str(),
+            self.to.status.as_str(),
+            self.to.payment_status.as_str()
+        )
+    }
+}
+
+impl OrderState {
+    pub const fn new(status: OrderStatus, payment_status: PaymentStatus) -> OrderState {
+        OrderState {
+            status,
+            payment_status,
+        }
+    }
+
+    /// A new order: nothing charged yet.
+    pub const PLACED: OrderState = Self::new(OrderStatus::Ordered, PaymentStatus::Pending);
+    /// Charged.
+    pub const PAID: OrderState = Self::new(OrderStatus::Paid, PaymentStatus::Completed);
+    /// The gateway declined the charge.
+    pub const PAYMENT_FAILED: OrderState =
+        Self::new(OrderStatus::PaymentFailed, PaymentStatus::Failed);
+    /// Cancelled; the payment worker refunds the charge or voids the payment next.
+    pub const CANCELLED: OrderState =
+        Self::new(OrderStatus::Cancelled, PaymentStatus::RefundPending);
+
+    /// The same order status with another payment status.
+    pub const fn with_payment(self, payment_status: PaymentStatus) -> OrderState {
+        Self::new(self.status, payment_status)
+    }
+
+    /// Both statuses may make this move (keeping one, or both, is always allowed).
+    pub fn can_become(self, next: OrderState) -> bool {
+        self.status.can_become(next.status) && self.payment_status.can_become(next.payment_status)
+    }
+
+    /// `next`, if the machines allow the move: what code that moves a status asks first.
+    pub fn to(self, next: OrderState) -> Result<OrderState, ForbiddenMove> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(ForbiddenMove {
+                from: self,
+                to: next,
+            })
+        }
+    }
+}
+
+/// Who cancelled an order (the column `orders.cancelled_by`, and `OrderCancelled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelledBy {
+    Customer,
+    Owner,
+}
+
+impl CancelledBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelledBy::Customer => "customer",
+            CancelledBy::Owner => "owner",
+        }
     }
 }
 
@@ -262,6 +354,31 @@ mod tests {
         );
         for s in PaymentStatus::ALL {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    #[test]
+    fn order_states_move_when_both_statuses_may() {
+        use OrderState as S;
+        assert_eq!(S::PLACED.to(S::PAID), Ok(S::PAID));
+        assert!(S::PLACED.can_become(S::PAYMENT_FAILED) && S::PLACED.can_become(S::CANCELLED));
+        assert!(S::PAID.can_become(S::CANCELLED));
+        let refunded = S::CANCELLED.with_payment(PaymentStatus::Refunded);
+        assert!(S::CANCELLED.can_become(refunded));
+        assert!(!S::PAYMENT_FAILED.can_become(S::CANCELLED));
+        assert!(!refunded.can_become(S::CANCELLED));
+        // The order status may move while the payment status may not: refused.
+        assert!(!S::new(OrderStatus::Ordered, PaymentStatus::Failed).can_become(S::CANCELLED));
+        let err = S::PAID.to(S::PLACED).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "paid/completed cannot become ordered/pending"
+        );
+        for s in OrderStatus::ALL {
+            assert_eq!(
+                s.cancellable(),
+                matches!(s, OrderStatus::Ordered | OrderStatus::Paid)
+            );
         }
     }
 

@@ -13,4 +13,5 @@ mod orders;
 mod pages;
 mod readmodel;
 mod saga;
+mod status_machine;
 mod worker_batch;
