@@ -6,7 +6,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::{Redeemed, repo};
+use super::{Redeemed, service};
 use crate::api::JsonBody;
 use crate::auth::server::{BearerAuth, require_owner};
 use crate::error::AppError;
@@ -30,6 +30,6 @@ async fn redeem(
 ) -> Result<Json<Redeemed>, AppError> {
     let owner = require_owner(auth.0)?;
     Ok(Json(
-        repo::redeem(&pool, owner, &body.code, request_id.as_deref()).await?,
+        service::redeem(&pool, owner, &body.code, request_id.as_deref()).await?,
     ))
 }

@@ -5,6 +5,8 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod service;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -40,7 +42,7 @@ pub async fn redeem_voucher(code: String) -> Result<Redeemed, AppError> {
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    repo::redeem(&state.pool, owner, &code, request_id.as_deref()).await
+    service::redeem(&state.pool, owner, &code, request_id.as_deref()).await
 }
 
 #[cfg(test)]

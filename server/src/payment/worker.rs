@@ -23,13 +23,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::time::Duration;
 
-use app::domain::{OrderStatus, PaymentStatus};
+use app::domain::{OrderState, OrderStatus, PaymentStatus};
 use app::error::AppError;
-use app::events;
+use app::events::{
+    self, Event, OrderEvent, PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentVoided,
+};
 use app::orders::repo::{self as orders, OrderRow};
 use app::vouchers::repo as vouchers;
 use rand::Rng;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
@@ -515,16 +516,12 @@ async fn apply(
             } else {
                 // Cancelled while the charge was under way: record it, refund it next.
                 orders::record_charge(conn, order_id, &key).await?;
-                let payload = json!({ "status": order.status.as_str(), "payment_status": order.payment_status.as_str(),
-                                      "payment_key": key, "vouchers": [] });
-                events::append_order_event(
-                    conn,
-                    order_id,
-                    events::PAYMENT_COMPLETED,
-                    payload,
-                    request_id,
-                )
-                .await?;
+                let event = Event::PaymentCompleted(PaymentCompleted {
+                    state: order.state(),
+                    payment_key: key,
+                    vouchers: Vec::new(),
+                });
+                events::append(conn, order_id, &event, request_id).await?;
                 reschedule(conn, order_id, Duration::ZERO, None).await?;
                 tracing::info!("payment completed after cancel; refunding");
                 Ok((Step::Continue(order_id), "continued"))
@@ -532,23 +529,14 @@ async fn apply(
         }
         Outcome::Declined(code) => {
             if order.status == OrderStatus::Ordered {
-                orders::set_statuses(
-                    conn,
-                    order_id,
-                    OrderStatus::PaymentFailed,
-                    PaymentStatus::Failed,
-                )
-                .await?;
+                let state = moved(&order, OrderState::PAYMENT_FAILED)?;
+                orders::set_state(conn, order_id, state).await?;
                 orders::add_stock(conn, order.coupon_id, i64::from(order.quantity)).await?;
-                let payload = json!({ "status": "payment_failed", "payment_status": "failed", "reason": code });
-                events::append_order_event(
-                    conn,
-                    order_id,
-                    events::PAYMENT_FAILED,
-                    payload,
-                    request_id,
-                )
-                .await?;
+                let event = Event::PaymentFailed(PaymentFailed {
+                    state,
+                    reason: code.clone(),
+                });
+                events::append(conn, order_id, &event, request_id).await?;
                 tracing::info!(code, "payment declined; stock restored");
             } else {
                 void(conn, &order).await?;
@@ -560,16 +548,10 @@ async fn apply(
             if let Some(key) = found_key {
                 orders::record_charge(conn, order_id, &key).await?;
             }
-            orders::record_refund(conn, order_id).await?;
-            let payload = json!({ "status": "cancelled", "payment_status": "refunded" });
-            events::append_order_event(
-                conn,
-                order_id,
-                events::PAYMENT_REFUNDED,
-                payload,
-                request_id,
-            )
-            .await?;
+            let state = moved(&order, order.state().with_payment(PaymentStatus::Refunded))?;
+            orders::record_refund(conn, order_id, state).await?;
+            let event = Event::PaymentRefunded(PaymentRefunded { state });
+            events::append(conn, order_id, &event, request_id).await?;
             delete_jobs(conn, &[order_id]).await?;
             tracing::info!("payment refunded");
             Ok((Step::Done(order_id), "refunded"))
@@ -593,7 +575,10 @@ async fn settle_paid(conn: &mut PgConnection, paid: Vec<Paid>) -> Result<(), App
         .iter()
         .map(|p| (p.order.id, p.payment_key.clone()))
         .collect();
-    orders::mark_paid(conn, &keys).await?;
+    for p in &paid {
+        moved(&p.order, OrderState::PAID)?;
+    }
+    orders::mark_paid(conn, &keys, OrderState::PAID).await?;
     let issue: Vec<_> = paid
         .iter()
         .map(|p| {
@@ -602,16 +587,20 @@ async fn settle_paid(conn: &mut PgConnection, paid: Vec<Paid>) -> Result<(), App
         })
         .collect();
     let codes = vouchers::issue(conn, &issue).await?;
-    let completed: Vec<_> = paid
+    let completed: Vec<OrderEvent> = paid
         .iter()
         .zip(codes)
-        .map(|(p, codes)| {
-            let payload = json!({ "status": "paid", "payment_status": "completed",
-                                  "payment_key": p.payment_key, "vouchers": codes });
-            (p.order.id, payload, p.order.request_id.clone())
+        .map(|(p, codes)| OrderEvent {
+            order_id: p.order.id,
+            event: Event::PaymentCompleted(PaymentCompleted {
+                state: OrderState::PAID,
+                payment_key: p.payment_key.clone(),
+                vouchers: codes,
+            }),
+            request_id: p.order.request_id.clone(),
         })
         .collect();
-    events::append_order_events(conn, events::PAYMENT_COMPLETED, &completed).await?;
+    events::append_all(conn, &completed).await?;
     let ids: Vec<Uuid> = paid.iter().map(|p| p.order.id).collect();
     delete_jobs(conn, &ids).await?;
     for p in &paid {
@@ -620,17 +609,19 @@ async fn settle_paid(conn: &mut PgConnection, paid: Vec<Paid>) -> Result<(), App
     Ok(())
 }
 
+/// `next`, if the status machines allow the order to move there.
+fn moved(order: &OrderRow, next: OrderState) -> Result<OrderState, AppError> {
+    order.state().to(next).map_err(|e| {
+        tracing::error!(error = %e, "the status machines refuse this payment outcome");
+        AppError::Internal
+    })
+}
+
 async fn void(conn: &mut PgConnection, order: &OrderRow) -> Result<(), AppError> {
-    orders::set_statuses(conn, order.id, order.status, PaymentStatus::Voided).await?;
-    let payload = json!({ "status": order.status.as_str(), "payment_status": "voided" });
-    events::append_order_event(
-        conn,
-        order.id,
-        events::PAYMENT_VOIDED,
-        payload,
-        order.request_id.as_deref(),
-    )
-    .await?;
+    let state = moved(order, order.state().with_payment(PaymentStatus::Voided))?;
+    orders::set_state(conn, order.id, state).await?;
+    let event = Event::PaymentVoided(PaymentVoided { state });
+    events::append(conn, order.id, &event, order.request_id.as_deref()).await?;
     tracing::info!("payment voided: nothing was charged");
     Ok(())
 }
