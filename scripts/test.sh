@@ -30,7 +30,7 @@ say "building the site (debug)"
 cargo leptos build
 
 say "unit and integration tests"
-"$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate
+"$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate -p invariants
 env RUSTFLAGS="--cfg erase_components" cargo build -q -p paygate
 
 E2E_PORT="${COUPAN_E2E_PORT:-3100}"
