@@ -165,15 +165,30 @@ async fn two_replicas_batching_one_coupon_sell_exactly_the_stock(pool: PgPool) {
         .collect();
     assert_eq!((made, sold_out), (150, 250), "other answers: {others:?}");
     assert_eq!(app.stock(&coupon_id.to_string()).await, 0);
-    assert_eq!(count(&pool, "select count(*) from orders").await, 150);
-    assert_eq!(
-        count(
-            &pool,
-            "select count(*) from events where event_type = 'OrderPlaced'"
-        )
-        .await,
-        150
-    );
+    // The saga's invariants: stock, orders = the purchases answered with a new order, one
+    // OrderPlaced per order, my-page rows, a payment job per order.
+    let answered: Vec<Uuid> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Ok((order, true)) => Some(order.id),
+            _ => None,
+        })
+        .collect();
+    let report = invariants::verify(
+        &pool,
+        invariants::Scope::Coupon(coupon_id),
+        &paygate::Ledger::default(),
+        &invariants::Expect {
+            initial_stock: Some(150),
+            answered: Some(&answered),
+            no_cancellations: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    report.assert_holds();
+    assert_eq!(report.orders, 150);
     let batches = replicas[0].batches() + replicas[1].batches();
     println!("400 purchases in {batches} batches");
     assert!(batches < 100, "purchases were batched ({batches} batches)");

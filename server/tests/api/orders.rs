@@ -33,11 +33,14 @@ async fn five_hundred_buyers_never_oversell_a_stock_of_one_hundred(pool: PgPool)
     let coupon_id = coupon(&app, 100, json!({})).await;
     let tokens = quick_customers(&pool, 520).await;
     let results = join_all(tokens.iter().map(|t| app.buy(t, &coupon_id, 1, None))).await;
-    let mut created = 0;
+    let mut created = Vec::new();
     let mut sold_out = 0;
     for res in results {
         match res.status() {
-            StatusCode::CREATED => created += 1,
+            StatusCode::CREATED => {
+                let body: Value = res.json().await.unwrap();
+                created.push(body["id"].as_str().unwrap().parse().unwrap());
+            }
             StatusCode::CONFLICT => {
                 let body: Value = res.json().await.unwrap();
                 assert_eq!(body["error"]["code"], "out_of_stock");
@@ -46,26 +49,25 @@ async fn five_hundred_buyers_never_oversell_a_stock_of_one_hundred(pool: PgPool)
             other => panic!("unexpected {other}: {}", res.text().await.unwrap()),
         }
     }
-    assert_eq!((created, sold_out), (100, 420));
+    assert_eq!((created.len(), sold_out), (100, 420));
     assert_eq!(app.stock(&coupon_id).await, 0);
-    let orders: i64 = sqlx::query_scalar("select count(*) from orders")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let placed: i64 =
-        sqlx::query_scalar("select count(*) from events where event_type = 'OrderPlaced'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    let rows: i64 = sqlx::query_scalar("select count(*) from mypage")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let jobs: i64 = sqlx::query_scalar("select count(*) from payment_jobs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!((orders, placed, rows, jobs), (100, 100, 100, 100));
+    // The saga's invariants before any payment: stock, orders = 201 answers, one
+    // OrderPlaced per order, my-page rows, a payment job per order, nothing charged.
+    let report = invariants::verify(
+        &pool,
+        invariants::Scope::Coupon(coupon_id.parse().unwrap()),
+        &paygate::Ledger::default(),
+        &invariants::Expect {
+            initial_stock: Some(100),
+            answered: Some(&created),
+            no_cancellations: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    report.assert_holds();
+    assert_eq!((report.orders, report.live_units), (100, 100));
 }
 
 #[sqlx::test(migrations = "../migrations")]
