@@ -3,7 +3,7 @@
 
 use sqlx::PgPool;
 
-use crate::auth::server::register;
+use crate::auth::accounts::register;
 use crate::coupons::service;
 use crate::domain::{CouponInput, SignupInput};
 use crate::error::AppError;

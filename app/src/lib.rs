@@ -24,6 +24,8 @@ pub mod limits;
 #[cfg(feature = "ssr")]
 pub mod request_id;
 #[cfg(feature = "ssr")]
+pub mod request_span;
+#[cfg(feature = "ssr")]
 pub mod state;
 
 // Generated from `locales/*.json` by build.rs: the `i18n` module (`use_i18n`, `t!`, `Locale`).

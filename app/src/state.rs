@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use leptos::prelude::*;
 use sqlx::PgPool;
 
-use crate::auth::server::JwtKeys;
+use crate::auth::tokens::JwtKeys;
 use crate::error::AppError;
 
 #[derive(Clone, FromRef)]

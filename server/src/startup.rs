@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::auth::server::JwtKeys;
+use app::auth::tokens::JwtKeys;
 use app::request_id::RequestId;
 use app::state::AppState;
 use app::{App, shell};
@@ -91,7 +91,7 @@ pub fn router_with(
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies)
         .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(app::auth::server::SESSION_IDLE_DAYS),
+            tower_sessions::cookie::time::Duration::days(app::auth::sessions::SESSION_IDLE_DAYS),
         ));
 
     let routes = generate_route_list(App);
@@ -115,7 +115,9 @@ pub fn router_with(
     let browser = Router::new()
         .route("/sfn/{*fn_name}", any(server_fns))
         .leptos_routes_with_context(&state, routes, context.clone(), html_shell)
-        .route_layer(axum::middleware::from_fn(app::auth::server::renew_session));
+        .route_layer(axum::middleware::from_fn(
+            app::auth::sessions::renew_session,
+        ));
 
     Router::new()
         .route("/healthz", get(crate::health::healthz))

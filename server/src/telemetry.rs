@@ -125,13 +125,13 @@ impl Visit for FieldsVisitor<'_> {
 }
 
 /// Middleware inside the trace layer: hands the request's span to the handlers (as a
-/// request extension and a task-local, see [`app::auth::server::record_user`]) so the
+/// request extension and a task-local, see [`app::request_span::record_user`]) so the
 /// caller's id can be recorded on it.
 pub async fn expose_span(mut req: Request, next: Next) -> Response {
     let span = tracing::Span::current();
     req.extensions_mut()
-        .insert(app::auth::server::RequestSpan(span.clone()));
-    app::auth::server::CURRENT_REQUEST_SPAN
+        .insert(app::request_span::RequestSpan(span.clone()));
+    app::request_span::CURRENT_REQUEST_SPAN
         .scope(span, next.run(req))
         .await
 }

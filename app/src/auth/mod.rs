@@ -1,21 +1,48 @@
 //! Accounts: sign up, log in, log out, who am I.
 //!
 //! Browser forms call the server functions below (session cookie); API clients use
-//! `api.rs` (bearer tokens). Both go through `server::register` / `server::authenticate`.
+//! `api.rs` (bearer tokens). Both go through `accounts::register` /
+//! `accounts::authenticate`.
+//!
+//! Server side, one module per concern: `guards` (who is calling, `require_*`),
+//! `sessions` (browser sessions and their renewal), `tokens` (JWTs for the API),
+//! `passwords` (argon2), `accounts` (sign-up and log-in), `repo` (SQL).
 
 pub mod pages;
 
 #[cfg(feature = "ssr")]
+pub mod accounts;
+#[cfg(feature = "ssr")]
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod guards;
+#[cfg(feature = "ssr")]
+pub mod passwords;
 #[cfg(feature = "ssr")]
 pub mod repo;
 #[cfg(feature = "ssr")]
-pub mod server;
+pub mod sessions;
+#[cfg(feature = "ssr")]
+pub mod tokens;
 
 use leptos::prelude::*;
 
 use crate::domain::UserView;
 use crate::error::AppError;
+
+/// The per-IP limit on sign-up and log-in, inside their server functions. A refusal also
+/// sets the response's status (429) and `Retry-After` for script callers.
+#[cfg(feature = "ssr")]
+fn check_auth_limit() -> Result<(), AppError> {
+    let state = crate::state::app_state()?;
+    let parts = use_context::<axum::http::request::Parts>()
+        .ok_or_else(|| crate::state::missing_context("request parts"))?;
+    let ip = state.limits.client_ip(&parts);
+    state
+        .limits
+        .auth(ip)
+        .inspect_err(crate::error::server_fn_status)
+}
 
 #[cfg(feature = "ssr")]
 fn safe_next(next: Option<String>) -> Option<String> {
@@ -32,7 +59,7 @@ pub async fn signup(
     shop_name: Option<String>,
 ) -> Result<(), AppError> {
     use crate::domain::{Role, SignupInput};
-    crate::limits::check_auth_in_server_fn()?;
+    check_auth_limit()?;
     let input = SignupInput {
         email,
         password,
@@ -42,8 +69,8 @@ pub async fn signup(
     };
     let valid = input.validate().map_err(AppError::Validation)?;
     let state = crate::state::app_state()?;
-    let p = server::register(&state.pool, valid).await?;
-    server::start_session(&server::browser_session().await?, p).await?;
+    let p = accounts::register(&state.pool, valid).await?;
+    sessions::start_session(&sessions::browser_session().await?, p).await?;
     leptos_axum::redirect(if p.role == Role::Owner {
         "/owner/coupons"
     } else {
@@ -54,17 +81,17 @@ pub async fn signup(
 
 #[server(prefix = "/sfn", endpoint = "auth/login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    crate::limits::check_auth_in_server_fn()?;
+    check_auth_limit()?;
     let state = crate::state::app_state()?;
-    let p = server::authenticate(&state.pool, &email, &password).await?;
-    server::start_session(&server::browser_session().await?, p).await?;
+    let p = accounts::authenticate(&state.pool, &email, &password).await?;
+    sessions::start_session(&sessions::browser_session().await?, p).await?;
     leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/".into()));
     Ok(())
 }
 
 #[server(prefix = "/sfn", endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
-    server::end_session(&server::browser_session().await?).await?;
+    sessions::end_session(&sessions::browser_session().await?).await?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -72,7 +99,7 @@ pub async fn logout() -> Result<(), AppError> {
 /// The signed-in user, or `None` for a visitor.
 #[server(prefix = "/sfn", endpoint = "auth/me")]
 pub async fn current_user() -> Result<Option<UserView>, AppError> {
-    let Some(p) = server::session_user().await? else {
+    let Some(p) = sessions::session_user().await? else {
         return Ok(None);
     };
     let state = crate::state::app_state()?;

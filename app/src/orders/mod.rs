@@ -24,7 +24,8 @@ pub async fn buy_coupon(
     quantity: String,
     idempotency_key: String,
 ) -> Result<OrderView, AppError> {
-    use crate::auth::server::{require_customer, session_user};
+    use crate::auth::guards::require_customer;
+    use crate::auth::sessions::session_user;
     use crate::domain::{FieldError, order::parse_quantity};
     let customer = require_customer(session_user().await?)?;
     let quantity = quantity
@@ -52,7 +53,8 @@ pub async fn buy_coupon(
 
 #[server(prefix = "/sfn", endpoint = "orders/cancel")]
 pub async fn cancel_order(order_id: Uuid) -> Result<OrderView, AppError> {
-    use crate::auth::server::{require_customer, session_user};
+    use crate::auth::guards::require_customer;
+    use crate::auth::sessions::session_user;
     let customer = require_customer(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
@@ -68,7 +70,8 @@ pub async fn cancel_order(order_id: Uuid) -> Result<OrderView, AppError> {
 
 #[server(prefix = "/sfn", endpoint = "owner/orders/refund")]
 pub async fn refund_order(order_id: Uuid, reason: Option<String>) -> Result<OrderView, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;

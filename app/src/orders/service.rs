@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::admission::Purchase;
 use super::repo;
-use crate::auth::server::Principal;
+use crate::auth::guards::Principal;
 use crate::domain::{CancelledBy, OrderState, OrderStatus, OrderView};
 use crate::error::{AppError, Conflict};
 use crate::events::{self, Event, OrderCancelled};

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use super::{Redeemed, service};
-use crate::api::JsonBody;
-use crate::auth::server::{BearerAuth, require_owner};
+use crate::api::extract::JsonBody;
+use crate::auth::guards::require_owner;
+use crate::auth::tokens::BearerAuth;
 use crate::error::AppError;
 use crate::request_id::CurrentRequestId;
 use crate::state::AppState;

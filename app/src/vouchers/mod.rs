@@ -38,7 +38,8 @@ pub fn normalise_code(input: &str) -> String {
 
 #[server(prefix = "/sfn", endpoint = "owner/vouchers/redeem")]
 pub async fn redeem_voucher(code: String) -> Result<Redeemed, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;

@@ -5,7 +5,7 @@ use chrono::Utc;
 use sqlx::PgPool;
 
 use super::{Redeemed, normalise_code, repo};
-use crate::auth::server::Principal;
+use crate::auth::guards::Principal;
 use crate::domain::OrderStatus;
 use crate::error::{AppError, Conflict};
 use crate::events::{self, Event, VoucherRedeemed};

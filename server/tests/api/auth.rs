@@ -412,7 +412,7 @@ async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
     let value = cookie.split(';').next().unwrap().to_string();
     let id: Id = value.split_once('=').unwrap().1.parse().unwrap();
     let store = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
-    let idle = Duration::days(app::auth::server::SESSION_IDLE_DAYS);
+    let idle = Duration::days(app::auth::sessions::SESSION_IDLE_DAYS);
     let visit = |path: &'static str| {
         let req = if path.starts_with("/sfn/") {
             client.post(app.url(path))

@@ -178,10 +178,10 @@ pub async fn quick_customers(pool: &PgPool, n: usize) -> Vec<String> {
     .fetch_all(pool)
     .await
     .unwrap();
-    let keys = app::auth::server::JwtKeys::new(JWT_SECRET.as_bytes());
+    let keys = app::auth::tokens::JwtKeys::new(JWT_SECRET.as_bytes());
     ids.into_iter()
         .map(|user_id| {
-            keys.issue(app::auth::server::Principal {
+            keys.issue(app::auth::guards::Principal {
                 user_id,
                 role: app::domain::Role::Customer,
             })

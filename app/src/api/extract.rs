@@ -1,25 +1,10 @@
-//! The JSON API under `/api/v1`: one router per feature, merged here.
-//!
-//! Every handler authenticates with `BearerAuth` + a guard where data is private, and
-//! answers errors as `{"error": {"code", "message", "fields"?}}` (see `error.rs`).
+//! What the feature routers share to read a request: ids from paths and JSON bodies, with
+//! rejections in the API's error shape.
 
-use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
 
 use crate::error::AppError;
-use crate::state::AppState;
-
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .merge(crate::auth::api::router())
-        .merge(crate::coupons::api::router())
-        .merge(crate::orders::api::router())
-        .merge(crate::mypage::api::router())
-        .merge(crate::vouchers::api::router())
-        .merge(crate::owner::api::router())
-        .fallback(|| async { AppError::NotFound })
-}
 
 /// An id from a path: anything that is not a UUID cannot name a row, so it is a 404.
 pub fn parse_id(id: &str) -> Result<uuid::Uuid, AppError> {
