@@ -1,4 +1,4 @@
-use reqwest::{Client, Response, StatusCode};
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use server::config::Config;
 use sqlx::PgPool;
@@ -104,19 +104,34 @@ impl TestApp {
         self.post("/api/v1/auth/signup", body, None).await
     }
 
+    /// The API log-in (`POST /api/v1/auth/token`) before sending: the test may add
+    /// headers.
+    pub fn token_request(&self, email: &str, password: &str) -> RequestBuilder {
+        self.client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({ "email": email, "password": password }))
+    }
+
+    /// A bearer token for `email` (password `PASSWORD`).
     pub async fn token(&self, email: &str) -> String {
-        let res = self
-            .post(
-                "/api/v1/auth/token",
-                json!({ "email": email, "password": PASSWORD }),
-                None,
-            )
-            .await;
+        let res = self.token_request(email, PASSWORD).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         res.json::<Value>().await.unwrap()["access_token"]
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    /// The browser log-in: the log-in form's post (`/sfn/auth/login`) from `client`, for
+    /// `email` with `PASSWORD` unless the test says otherwise (see [`LogIn`]).
+    pub fn log_in(&self, client: &Client, email: &str) -> LogIn {
+        LogIn {
+            request: client.post(self.url("/sfn/auth/login")),
+            login_page: self.url("/login"),
+            email: email.to_string(),
+            password: PASSWORD.to_string(),
+            next: None,
+        }
     }
 
     /// Signs up an owner with a shop and returns a token.
@@ -143,7 +158,53 @@ impl TestApp {
     }
 }
 
-/// Asserts the error JSON shape and returns the body.
+/// A browser log-in being prepared ([`TestApp::log_in`]): change the password or add the
+/// form's `next`, add headers, then `send` it (or take the `request`).
+pub struct LogIn {
+    request: RequestBuilder,
+    login_page: String,
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+impl LogIn {
+    pub fn password(mut self, password: &str) -> LogIn {
+        self.password = password.to_string();
+        self
+    }
+
+    pub fn next(mut self, next: &str) -> LogIn {
+        self.next = Some(next.to_string());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> LogIn {
+        self.request = self.request.header(name, value);
+        self
+    }
+
+    /// As a browser without JavaScript posts the form: it asks for HTML and names the
+    /// log-in page as the referer (where a failure is sent back).
+    pub fn without_javascript(self) -> LogIn {
+        let page = self.login_page.clone();
+        self.header("accept", "text/html").header("referer", &page)
+    }
+
+    /// The request, ready to send.
+    pub fn request(self) -> RequestBuilder {
+        let mut form = vec![("email", self.email), ("password", self.password)];
+        if let Some(next) = self.next {
+            form.push(("next", next));
+        }
+        self.request.form(&form)
+    }
+
+    pub async fn send(self) -> Response {
+        self.request().send().await.unwrap()
+    }
+}
+
 /// The `coupan_session` Set-Cookie of a response, whole (`coupan_session=<id>; Path=/; ...`).
 pub fn session_cookie(res: &Response) -> Option<String> {
     res.headers()
@@ -154,6 +215,7 @@ pub fn session_cookie(res: &Response) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Asserts the error JSON shape and returns the body.
 pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status);
     let body: Value = res.json().await.unwrap();
@@ -162,8 +224,57 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Valu
     body
 }
 
-pub fn coupon_body(name: &str) -> Value {
-    json!({ "name": name, "description": "desc", "price": 15000, "stock": 10 })
+/// A coupon for a test, built from the body every test starts from (a description,
+/// 15,000 won, 10 in stock): `NewCoupon::named("Latte").stock(3).create(&app, &owner)`.
+#[derive(Clone, Debug)]
+pub struct NewCoupon(Value);
+
+/// A coupon created in a shop of its own: the owner's token and the coupon's id.
+pub struct ShopCoupon {
+    pub owner: String,
+    pub id: String,
+}
+
+impl NewCoupon {
+    pub fn named(name: &str) -> NewCoupon {
+        NewCoupon(json!({ "name": name, "description": "desc", "price": 15000, "stock": 10 }))
+    }
+
+    pub fn stock(self, stock: i64) -> NewCoupon {
+        self.set("stock", json!(stock))
+    }
+
+    /// Any other field of the API's coupon body (`per_customer_limit`, `sale_starts_at`...).
+    pub fn set(mut self, field: &str, value: Value) -> NewCoupon {
+        self.0[field] = value;
+        self
+    }
+
+    /// The JSON body, for tests that post it themselves.
+    pub fn body(self) -> Value {
+        self.0
+    }
+
+    /// Creates it for the owner with token `owner` (201 expected): the coupon as answered.
+    pub async fn create(self, app: &TestApp, owner: &str) -> Value {
+        app.create_coupon(owner, self.0).await
+    }
+
+    /// Signs up the owner `owner_email` with shop `shop`, then creates the coupon there.
+    pub async fn create_in_shop(self, app: &TestApp, owner_email: &str, shop: &str) -> ShopCoupon {
+        let owner = app.owner(owner_email, shop).await;
+        let id = self.create(app, &owner).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ShopCoupon { owner, id }
+    }
+
+    /// The same in a shop of a new owner with a fresh e-mail.
+    pub async fn create_in_new_shop(self, app: &TestApp, shop: &str) -> ShopCoupon {
+        let email = format!("owner-{}@example.com", uuid::Uuid::new_v4());
+        self.create_in_shop(app, &email, shop).await
+    }
 }
 
 /// A customer made directly in the database (no password hashing) with a valid token:
