@@ -1,41 +1,63 @@
+use std::sync::LazyLock;
+
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use server::config::Config;
+use server::metrics::Metrics;
+use server::shutdown::Report;
+use server::startup::Application;
 use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 
+/// The application as `main` runs it (`Application::build`), on a free port, over the
+/// test's database.
 pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub pool: PgPool,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<JoinHandle<Result<Report, String>>>,
 }
 
+/// The test binary's metrics recorder, installed once as `main` installs the server's:
+/// every application of the binary renders it.
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics::install().expect("the metrics recorder is installed once per test binary")
+});
+
+/// The settings of the tests: the production defaults (read through the same parsing
+/// as the server's environment) except for what the tests need otherwise. The payment
+/// workers are off (`COUPAN_PAYMENT_WORKERS=0`): tests that pay drive a worker by hand,
+/// or set `payment_workers` themselves.
 pub fn test_config() -> Config {
-    Config {
-        database_url: String::new(),
-        jwt_secret: JWT_SECRET.into(),
-        site_addr: "127.0.0.1:0".parse().unwrap(),
-        db_max_connections: 10,
-        demo_data: false,
-        secure_cookies: false,
-        log_json: false,
-        payment_url: "http://127.0.0.1:9".into(),
-        payment_timeout: std::time::Duration::from_secs(2),
-        payment_workers: 0,
-        payment_batch_max: 16,
-        breaker_failures: 5,
-        breaker_open: std::time::Duration::from_secs(1),
-        admission: Default::default(),
+    let settings: &[(&str, &str)] = &[
+        // Not used to connect: the application gets the test's pool.
+        ("DATABASE_URL", "postgres://sqlx-test-pool/unused"),
+        ("JWT_SECRET", JWT_SECRET),
+        ("LEPTOS_SITE_ADDR", "127.0.0.1:0"),
+        ("COUPAN_DB_MAX_CONNECTIONS", "10"),
+        // Nothing listens there: a test that pays starts its own gateway.
+        ("COUPAN_PAYMENT_URL", "http://127.0.0.1:9"),
+        ("COUPAN_PAYMENT_TIMEOUT_MS", "2000"),
+        ("COUPAN_PAYMENT_WORKERS", "0"),
+        ("COUPAN_PAYMENT_BATCH_MAX", "16"),
+        ("COUPAN_BREAKER_OPEN_SECS", "1"),
         // High: only the tests of the limits (edge.rs) set them low.
-        limits: app::limits::LimitSettings {
-            auth_per_min: 1_000_000,
-            purchase_per_min: 1_000_000,
-            trusted_proxies: Default::default(),
-        },
-        shutdown_timeout: std::time::Duration::from_secs(5),
-    }
+        ("COUPAN_RATE_AUTH_PER_MIN", "1000000"),
+        ("COUPAN_RATE_PURCHASE_PER_MIN", "1000000"),
+        ("COUPAN_SHUTDOWN_TIMEOUT_SECS", "5"),
+    ];
+    Config::from_lookup(&|name: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("the test settings are valid")
 }
 
 impl TestApp {
@@ -45,17 +67,40 @@ impl TestApp {
 
     /// The app with other settings than `test_config()`.
     pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = server::startup::router(pool.clone(), &config)
-            // The peer address, for the limits per client IP (as the server binary does).
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let application = Application::build_with_pool(config, METRICS.clone(), pool.clone())
+            .await
+            .expect("the application starts");
+        let base = format!("http://{}", application.address());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let signal = async move {
+            // Dropping the TestApp without `stop` leaves the app serving until the
+            // test's runtime ends, as before.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let running = tokio::spawn(application.run_until_stopped(signal));
         TestApp {
-            base: format!("http://{addr}"),
+            base,
             client: Client::new(),
             pool,
+            stop: Some(stop),
+            running: Some(running),
         }
+    }
+
+    /// Stops the app as SIGTERM stops the server (readiness 503, requests in flight
+    /// finish, the payment workers stop) and returns what had to be cut short.
+    pub async fn stop(mut self) -> Report {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.running
+            .take()
+            .expect("running")
+            .await
+            .expect("the app's task")
+            .expect("the shutdown")
     }
 
     pub fn url(&self, path: &str) -> String {

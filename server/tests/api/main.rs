@@ -1,5 +1,6 @@
-//! Integration tests: the real router on a real port, each test with its own fresh
-//! PostgreSQL database (`#[sqlx::test]`, migrations applied).
+//! Integration tests: the real application (`server::startup::Application`, as `main`
+//! runs it) on a free port, each test with its own fresh PostgreSQL database
+//! (`#[sqlx::test]`, migrations applied).
 
 mod admission;
 mod auth;
@@ -13,5 +14,6 @@ mod orders;
 mod pages;
 mod readmodel;
 mod saga;
+mod startup;
 mod status_machine;
 mod worker_batch;
