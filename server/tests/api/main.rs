@@ -10,6 +10,7 @@ mod edge;
 mod helpers;
 mod logs;
 mod metrics;
+mod modules;
 mod orders;
 mod pages;
 mod readmodel;
