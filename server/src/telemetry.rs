@@ -1,4 +1,5 @@
-//! Logging: `RUST_LOG` filters (default `info`), `COUPAN_LOG_FORMAT=json` for JSON lines.
+//! Logging: `RUST_LOG` filters (default [`DEFAULT_FILTER`]), `COUPAN_LOG_FORMAT=json` for
+//! JSON lines.
 //!
 //! A JSON line is one flat object: `timestamp`, `level`, `target`, `message`, the event's
 //! own fields, and the fields of every span it happened in (`request_id`, `method`, `path`
