@@ -84,6 +84,7 @@ pub fn router_with(
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
         admission: app::orders::admission::Admission::new(pool.clone(), config.admission),
         limits: Arc::new(app::limits::Limits::new(&config.limits)),
+        secure_cookies: config.secure_cookies,
     };
     let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
         .with_name("coupan_session")
@@ -115,7 +116,12 @@ pub fn router_with(
     let browser = Router::new()
         .route("/sfn/{*fn_name}", any(server_fns))
         .leptos_routes_with_context(&state, routes, context.clone(), html_shell)
-        .route_layer(axum::middleware::from_fn(app::auth::server::renew_session));
+        .route_layer(axum::middleware::from_fn(app::auth::server::renew_session))
+        // A failed form post without JavaScript: what was typed, for the form to show again.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            app::refill::keep_input,
+        ));
 
     Router::new()
         .route("/healthz", get(crate::health::healthz))
