@@ -10,7 +10,8 @@
 //! - a hydrated page, whose server function answered a `fetch`, reads `document.cookie`
 //!   after each navigation and after each result of the page's actions (`follow`).
 //!
-//! A message stays until the visitor goes to another page; a failed action replaces it.
+//! A message stays until the visitor goes to another page (another path); a failed action
+//! replaces it.
 //! Messages are typed and localised when shown: the cookie holds no text to display as is.
 
 use leptos::prelude::*;
@@ -209,9 +210,12 @@ pub struct Flasher {
 }
 
 impl Flasher {
+    /// The page (path, without the query): a redirect from `?cancel=…` back to the same
+    /// page may land before or after the action's own result is seen.
     fn here() -> String {
-        let l = leptos_router::hooks::use_location();
-        format!("{}{}", l.pathname.get_untracked(), l.search.get_untracked())
+        leptos_router::hooks::use_location()
+            .pathname
+            .get_untracked()
     }
 
     /// Shows the message a server function left, if any. Returns whether there was one.
@@ -263,9 +267,9 @@ pub fn FlashProvider(children: Children) -> impl IntoView {
     provide_context(flasher);
     let location = leptos_router::hooks::use_location();
     // Another page: the message left by the action that led here, or none. (The action's
-    // own `follow` may have picked it up already, for this very address: keep it then.)
+    // own `follow` may have picked it up already, for this very page: keep it then.)
     Effect::watch(
-        move || (location.pathname.get(), location.search.get()),
+        move || location.pathname.get(),
         move |_, _, _| {
             if !flasher.pick_up()
                 && flasher
