@@ -151,7 +151,11 @@ for (const js of [true, false]) {
       await page.getByTestId("signup-link").click();
       await expect(page).toHaveURL(/\/signup\?next=/);
       if (js) await hydrated(page);
-      await signUpInBrowser(page, { role: "customer", email: uniqueEmail("next"), name: "Next Buyer" });
+      await page.getByTestId("role-customer").check();
+      await page.getByTestId("input-email").fill(uniqueEmail("next"));
+      await page.getByTestId("input-password").fill(PASSWORD);
+      await page.getByTestId("input-name").fill("Next Buyer");
+      await page.getByTestId("signup-submit").click();
       await expect(page).toHaveURL(new RegExp(`/coupons/${coupon.id}$`));
       await expect(page.getByTestId("buy-form")).toBeVisible();
     });
@@ -233,6 +237,7 @@ for (const js of [true, false]) {
       const code = (await (await request.get("/api/v1/mypage", { headers: { Authorization: `Bearer ${token}` } })).json()).items[0].vouchers[0].code;
 
       await logInInBrowser(page, email);
+      await expect(page).toHaveURL(/\/owner\/dashboard$/);
       await open(page, "/owner/dashboard");
       await page.getByTestId("input-code").fill("ZZZZ-ZZZZ-ZZZZ-ZZZZ");
       await page.getByTestId("redeem-submit").click();
