@@ -8,9 +8,11 @@ pub mod components;
 pub mod coupons;
 pub mod domain;
 pub mod error;
+pub mod flash;
 pub mod mypage;
 pub mod orders;
 pub mod owner;
+pub mod refill;
 pub mod vouchers;
 
 #[cfg(feature = "ssr")]
@@ -38,9 +40,10 @@ use leptos_router::{SsrMode, path};
 
 use crate::auth::AuthProvider;
 use crate::auth::pages::{LoginPage, SignupPage};
-use crate::components::Layout;
+use crate::components::{Layout, PageTitle};
 use crate::coupons::owner_pages::{EditCouponPage, MyCouponsPage, NewCouponPage};
 use crate::coupons::pages::{CataloguePage, CouponDetailPage};
+use crate::flash::FlashProvider;
 use crate::i18n::*;
 use crate::mypage::pages::MyPage;
 use crate::owner::pages::DashboardPage;
@@ -53,6 +56,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -84,6 +88,7 @@ fn Shell() -> impl IntoView {
     view! {
         <Router>
             <AuthProvider>
+            <FlashProvider>
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=CataloguePage ssr=SsrMode::Async />
@@ -97,6 +102,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/owner/coupons/:id/edit") view=EditCouponPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
+            </FlashProvider>
             </AuthProvider>
         </Router>
     }
@@ -109,5 +115,12 @@ fn NotFound() -> impl IntoView {
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(http::StatusCode::NOT_FOUND);
     }
-    view! { <h1 data-testid="not-found">{t!(i18n, not_found_title)}</h1> }
+    view! {
+        <PageTitle text=move || t_string!(i18n, not_found_title).to_string() />
+        <section class="card narrow">
+            <h1 data-testid="not-found">{t!(i18n, not_found_title)}</h1>
+            <p>{t!(i18n, not_found_text)}</p>
+            <a class="button primary" href="/" data-testid="go-home">{t!(i18n, go_home)}</a>
+        </section>
+    }
 }

@@ -18,6 +18,9 @@ pub struct AppState {
     pub admission: Arc<crate::orders::admission::Admission>,
     /// Rate limits per client IP and per customer (`limits.rs`).
     pub limits: Arc<crate::limits::Limits>,
+    /// Mark cookies `Secure` (behind HTTPS; `COUPAN_SECURE_COOKIES`): the session's and
+    /// the short-lived ones of `flash` and `refill`.
+    pub secure_cookies: bool,
 }
 
 /// The state inside a server function (provided by the server's router).

@@ -83,6 +83,11 @@ pub fn router(
         .leptos_routes_with_context(&state, routes, context.clone(), html_shell)
         .route_layer(axum::middleware::from_fn(
             app::auth::sessions::renew_session,
+        ))
+        // A failed form post without JavaScript: what was typed, for the form to show again.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            app::refill::keep_input,
         ));
 
     Router::new()

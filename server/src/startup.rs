@@ -127,6 +127,7 @@ pub(crate) fn app_state(pool: PgPool, config: &Config) -> AppState {
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
         admission: app::orders::admission::Admission::new(pool, config.admission),
         limits: Arc::new(app::limits::Limits::new(&config.limits)),
+        secure_cookies: config.secure_cookies,
     }
 }
 

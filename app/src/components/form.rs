@@ -72,11 +72,20 @@ pub fn Field(
 }
 
 /// The banner above a form: what went wrong with the last submission as a whole.
+/// `not_found` replaces the generic "not found" text where the form says what was not
+/// found (an unknown voucher code).
 #[component]
-pub fn ErrorBanner(error: LastError) -> impl IntoView {
+pub fn ErrorBanner(
+    error: LastError,
+    #[prop(optional, into)] not_found: Option<Signal<String>>,
+) -> impl IntoView {
     move || {
         error.get().map(|e| {
-            view! { <div class="banner error" role="alert" data-testid="form-error">{error_text(&e)}</div> }
+            let text = match (&e, not_found) {
+                (AppError::NotFound, Some(t)) => t.get(),
+                _ => error_text(&e),
+            };
+            view! { <div class="banner error" role="alert" data-testid="form-error">{text}</div> }
         })
     }
 }

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use crate::auth::use_auth;
 use crate::domain::Role;
+use crate::flash::FlashBanner;
 use crate::i18n::*;
 
 #[component]
@@ -47,7 +48,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             </nav>
             <LanguageSwitch />
         </header>
-        <main class="page">{children()}</main>
+        <main class="page"><FlashBanner />{children()}</main>
     }
 }
 

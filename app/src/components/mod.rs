@@ -2,9 +2,11 @@
 
 pub mod form;
 pub mod layout;
+pub mod page;
 
 pub use form::{ErrorBanner, Field, FieldMessage};
 pub use layout::Layout;
+pub use page::{ErrorView, PageTitle};
 
 use crate::domain::FieldError;
 use crate::error::{AppError, Conflict};
@@ -18,6 +20,7 @@ pub fn field_error_text(e: &FieldError) -> String {
         FieldError::TooShort { min } => t_string!(i18n, err_too_short, min = *min).to_string(),
         FieldError::TooLong { max } => t_string!(i18n, err_too_long, max = *max).to_string(),
         FieldError::Invalid => t_string!(i18n, err_invalid).to_string(),
+        FieldError::NotANumber => t_string!(i18n, err_not_a_number).to_string(),
         FieldError::OutOfRange { min, max } => {
             t_string!(i18n, err_out_of_range, min = *min, max = *max).to_string()
         }

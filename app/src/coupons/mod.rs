@@ -91,6 +91,12 @@ pub async fn create_coupon(
     let valid = form.validate().map_err(AppError::Validation)?;
     let state = crate::state::app_state()?;
     let coupon = service::create(&state.pool, owner, valid).await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::CouponCreated {
+            name: coupon.name.clone(),
+        },
+    );
     leptos_axum::redirect("/owner/coupons");
     Ok(coupon)
 }
@@ -137,6 +143,12 @@ pub async fn update_coupon(
     };
     let state = crate::state::app_state()?;
     let coupon = service::update(&state.pool, owner, id, patch).await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::CouponSaved {
+            name: coupon.name.clone(),
+        },
+    );
     leptos_axum::redirect("/owner/coupons");
     Ok(coupon)
 }
@@ -147,5 +159,16 @@ pub async fn set_coupon_on_sale(id: Uuid, on_sale: bool) -> Result<(), AppError>
     use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
-    service::set_on_sale(&state.pool, owner, id, on_sale).await
+    service::set_on_sale(&state.pool, owner, id, on_sale).await?;
+    let mut conn = state.pool.acquire().await?;
+    if let Some(c) = repo::get_owned(&mut conn, id, owner.user_id).await? {
+        let name = c.name;
+        let flash = if on_sale {
+            crate::flash::Flash::SalesResumed { name }
+        } else {
+            crate::flash::Flash::SalesStopped { name }
+        };
+        crate::flash::set(&state, &flash);
+    }
+    Ok(())
 }

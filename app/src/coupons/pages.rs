@@ -7,7 +7,7 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use uuid::Uuid;
 
 use super::{get_coupon, list_coupons};
-use crate::components::error_text;
+use crate::components::{ErrorView, PageTitle, error_text};
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
 use crate::domain::{Coupon, CouponStatus};
@@ -90,6 +90,7 @@ pub fn CataloguePage() -> impl IntoView {
         }
     };
     view! {
+        <PageTitle text=move || t_string!(i18n, tagline).to_string() />
         <section>
             <h1 class="tagline">{t!(i18n, tagline)}</h1>
             <Form method="GET" action="/" attr:class="search" attr:role="search">
@@ -162,7 +163,9 @@ pub fn CouponDetailPage() -> impl IntoView {
                             (None, None) => None,
                             (s, e) => Some(format!("{} ~ {}", s.map(display).unwrap_or_default(), e.map(display).unwrap_or_default())),
                         };
+                        let title = c.name.clone();
                         view! {
+                            <PageTitle text=move || title.clone() />
                             <article class="card coupon-detail" data-testid="coupon-detail">
                                 <h1 data-testid="coupon-name">{c.name.clone()}</h1>
                                 <div class="shop">{c.shop_name.clone()}</div>
@@ -183,7 +186,10 @@ pub fn CouponDetailPage() -> impl IntoView {
                             </article>
                         }.into_any()
                     }
-                    Err(e) => view! { <p class="banner error" role="alert">{error_text(&e)}</p> }.into_any(),
+                    Err(e) => view! {
+                        <PageTitle text=move || t_string!(i18n, not_found_title).to_string() />
+                        <ErrorView error=e />
+                    }.into_any(),
                 }
             })}
         </Transition>
@@ -290,7 +296,9 @@ fn BuyBox(coupon_id: Uuid) -> impl IntoView {
                             </ActionForm>
                         }.into_any(),
                         Ok(Some(_)) => ().into_any(),
-                        _ => view! { <a class="button" href="/login" data-testid="login-to-buy">{t!(i18n, login_to_buy)}</a> }.into_any(),
+                        _ => view! {
+                            <a class="button" href=crate::components::page::login_href() data-testid="login-to-buy">{t!(i18n, login_to_buy)}</a>
+                        }.into_any(),
                     }
                 })
             }}

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::fields::{Collector, FieldError, FieldErrors, check_len};
-use super::money::Krw;
+use super::fields::{Collector, FieldError, FieldErrors, check_len, parse_whole_number};
+use super::money::{Krw, parse_won};
 use super::time;
 
 pub const MAX_STOCK: i64 = 1_000_000;
@@ -184,28 +184,24 @@ pub struct CouponForm {
     pub per_customer_limit: String,
 }
 
-fn parse_int(value: &str) -> Result<Option<i64>, FieldError> {
-    let v: String = value.trim().chars().filter(|c| *c != ',').collect();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    v.parse::<i64>().map(Some).map_err(|_| FieldError::Invalid)
-}
-
 impl CouponForm {
-    /// Parses the text fields (numbers may carry thousands separators; times are KST),
+    /// Parses the text fields (numbers may carry thousands separators, the price a currency
+    /// mark: `6,000원`; times are KST),
     /// then applies the same rules as the API.
     pub fn validate(&self) -> Result<ValidCoupon, FieldErrors> {
         let mut c = Collector::default();
         let price = c.check(
             "price",
-            parse_int(&self.price).and_then(|p| p.ok_or(FieldError::Required)),
+            parse_won(&self.price).and_then(|p| p.ok_or(FieldError::Required)),
         );
         let stock = c.check(
             "stock",
-            parse_int(&self.stock).and_then(|s| s.ok_or(FieldError::Required)),
+            parse_whole_number(&self.stock).and_then(|s| s.ok_or(FieldError::Required)),
         );
-        let limit = c.check("per_customer_limit", parse_int(&self.per_customer_limit));
+        let limit = c.check(
+            "per_customer_limit",
+            parse_whole_number(&self.per_customer_limit),
+        );
         let starts = c.check("sale_starts_at", time::parse_local(&self.sale_starts_at));
         let ends = c.check("sale_ends_at", time::parse_local(&self.sale_ends_at));
         let valid = c.check("valid_until", time::parse_local(&self.valid_until));
@@ -440,6 +436,20 @@ mod tests {
         let v = form.validate().unwrap();
         assert_eq!(v.price.value(), 15_000);
         assert_eq!(v.sale_starts_at.unwrap(), at(1));
+        for typed in ["6000", "6,000", "6,000원", "6000 KRW"] {
+            let form = CouponForm {
+                price: typed.into(),
+                stock: "1,000".into(),
+                per_customer_limit: " 2 ".into(),
+                ..form.clone()
+            };
+            let v = form.validate().unwrap();
+            assert_eq!(
+                (v.price.value(), v.stock, v.per_customer_limit),
+                (6000, 1000, Some(2)),
+                "{typed}"
+            );
+        }
 
         let bad = CouponForm {
             name: "".into(),
@@ -450,7 +460,7 @@ mod tests {
         };
         let errs = bad.validate().unwrap_err();
         assert_eq!(errs.get("name"), Some(&FieldError::Required));
-        assert_eq!(errs.get("price"), Some(&FieldError::Invalid));
+        assert_eq!(errs.get("price"), Some(&FieldError::NotANumber));
         assert_eq!(errs.get("stock"), Some(&FieldError::Required));
         assert_eq!(errs.get("sale_starts_at"), Some(&FieldError::Invalid));
     }

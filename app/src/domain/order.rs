@@ -195,6 +195,14 @@ impl CancelledBy {
             CancelledBy::Owner => "owner",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "customer" => Some(Self::Customer),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
 }
 
 /// How many units one purchase may have.
@@ -256,6 +264,10 @@ pub struct MyPageRow {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
     pub refunded_at: Option<DateTime<Utc>>,
+    /// Set once the order is cancelled.
+    pub cancelled_by: Option<CancelledBy>,
+    /// The shop's reason, when the owner refunded with one.
+    pub cancel_reason: Option<String>,
     pub vouchers_issued: i32,
     pub vouchers_redeemed: i32,
     pub vouchers: Vec<VoucherView>,

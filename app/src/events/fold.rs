@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Event;
-use crate::domain::{OrderStatus, PaymentStatus, VoucherView};
+use crate::domain::{CancelledBy, OrderStatus, PaymentStatus, VoucherView};
 
 /// An event as stored: its row id and time, and the order it is about.
 #[derive(Clone, Debug, PartialEq)]
@@ -36,6 +36,8 @@ pub struct MyPageProjection {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
     pub refunded_at: Option<DateTime<Utc>>,
+    pub cancelled_by: Option<CancelledBy>,
+    pub cancel_reason: Option<String>,
     pub vouchers_issued: i32,
     pub vouchers_redeemed: i32,
     /// In issue order.
@@ -68,6 +70,8 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
             cancelled_at: None,
             paid_at: None,
             refunded_at: None,
+            cancelled_by: None,
+            cancel_reason: None,
             vouchers_issued: 0,
             vouchers_redeemed: 0,
             vouchers: Vec::new(),
@@ -94,7 +98,11 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
                 .collect();
             row.vouchers_issued = p.vouchers.len() as i32;
         }
-        Event::OrderCancelled(_) => row.cancelled_at = Some(e.occurred_at),
+        Event::OrderCancelled(p) => {
+            row.cancelled_at = Some(e.occurred_at);
+            row.cancelled_by = Some(p.by);
+            row.cancel_reason = p.reason.clone();
+        }
         Event::PaymentRefunded(_) => row.refunded_at = Some(e.occurred_at),
         Event::VoucherRedeemed(p) => {
             for v in row.vouchers.iter_mut().filter(|v| v.code == p.code) {

@@ -58,14 +58,24 @@ pub async fn cancel_order(order_id: Uuid) -> Result<OrderView, AppError> {
     let customer = require_customer(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    service::cancel(
+    let order = service::cancel(
         &state.pool,
         service::Canceller::Customer(customer),
         order_id,
         None,
         request_id.as_deref(),
     )
-    .await
+    .await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::Cancelled {
+            amount: order.amount,
+            refund: order.paid_at.is_some(),
+        },
+    );
+    // Back to my page without the confirmation step (`?cancel=`).
+    leptos_axum::redirect("/mypage");
+    Ok(order)
 }
 
 #[server(prefix = "/sfn", endpoint = "owner/orders/refund")]
@@ -75,12 +85,21 @@ pub async fn refund_order(order_id: Uuid, reason: Option<String>) -> Result<Orde
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    service::cancel(
+    let order = service::cancel(
         &state.pool,
         service::Canceller::Owner(owner),
         order_id,
         reason.as_deref(),
         request_id.as_deref(),
     )
-    .await
+    .await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::Refunded {
+            amount: order.amount,
+        },
+    );
+    // Back to the dashboard without the confirmation step (`?refund=`).
+    leptos_axum::redirect("/owner/dashboard");
+    Ok(order)
 }

@@ -1,17 +1,28 @@
 //! The owner's dashboard page.
+//!
+//! Refunding asks first: "refund" leads to `?refund=<order>` (a link: a page of its own
+//! without JavaScript), which shows the order, the amount, a reason field and the form that
+//! really refunds.
 
 use chrono::Datelike;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
+use leptos_router::hooks::use_query_map;
+use uuid::Uuid;
 
 use super::owner_dashboard;
 use crate::components::form::last_error;
-use crate::components::{ErrorBanner, error_text, order_status_text, payment_status_text};
+use crate::components::{
+    ErrorBanner, ErrorView, PageTitle, order_status_text, payment_status_text,
+};
 use crate::domain::money::format_krw;
 use crate::domain::order::{RecentOrder, SalesPoint};
 use crate::domain::time::display;
+use crate::flash::use_flash;
 use crate::i18n::*;
 use crate::orders::RefundOrder;
+use crate::refill::refill;
 use crate::vouchers::RedeemVoucher;
 
 #[component]
@@ -21,26 +32,58 @@ pub fn DashboardPage() -> impl IntoView {
     let redeem = ServerAction::<RedeemVoucher>::new();
     let refund_error = last_error(refund.value());
     let redeem_error = last_error(redeem.value());
+    let flash = use_flash();
+    flash.follow(refund.value());
+    flash.follow(redeem.value());
+    let kept_code = refill(RedeemVoucher::PATH).get("code").unwrap_or_default();
+    let kept_refund = refill(RefundOrder::PATH);
+    let query = use_query_map();
+    let confirming = Signal::derive(move || {
+        query
+            .read()
+            .get("refund")
+            .and_then(|id| Uuid::parse_str(&id).ok())
+    });
+    // The reason typed so far: kept when the dashboard re-renders after a failed refund.
+    let reason = RwSignal::new(
+        kept_refund
+            .get("reason")
+            .filter(|_| {
+                kept_refund
+                    .get("order_id")
+                    .and_then(|id| Uuid::parse_str(&id).ok())
+                    == confirming.get_untracked()
+            })
+            .unwrap_or_default(),
+    );
     let data = Resource::new(
         move || (refund.version().get(), redeem.version().get()),
         |_| owner_dashboard(),
     );
-    let redeemed = move || {
-        redeem.value().get().and_then(|r| r.ok()).map(|r| {
-            let (code, coupon) = (r.code.clone(), r.coupon_name.clone());
-            view! { <div class="banner ok" role="status" data-testid="redeem-ok">{t!(i18n, redeemed_ok, code = move || code.clone(), coupon = move || coupon.clone())}</div> }
-        })
-    };
+    // After a redemption the field is emptied for the next code; a failure keeps it.
+    let code_input = NodeRef::<leptos::html::Input>::new();
+    Effect::watch(
+        move || redeem.value().get().map(|r| r.is_ok()),
+        move |ok, _, _| {
+            if *ok == Some(true) {
+                if let Some(el) = code_input.get_untracked() {
+                    el.set_value("");
+                }
+            }
+        },
+        false,
+    );
     view! {
+        <PageTitle text=move || t_string!(i18n, dashboard_title).to_string() />
         <section>
             <h1>{t!(i18n, dashboard_title)}</h1>
             <div class="card">
                 <h2>{t!(i18n, redeem_title)}</h2>
                 <ActionForm action=redeem attr:class="redeem" attr:data-testid="redeem-form">
-                    <ErrorBanner error=redeem_error />
-                    {redeemed}
+                    <ErrorBanner error=redeem_error not_found=Signal::derive(move || t_string!(i18n, err_voucher_not_found).to_string()) />
                     <label for="f-code">{t!(i18n, voucher_code)}</label>
-                    <input id="f-code" name="code" required autocomplete="off" data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX" />
+                    <input id="f-code" name="code" required autocomplete="off" data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX"
+                        value=kept_code node_ref=code_input />
                     <button type="submit" class="primary" data-testid="redeem-submit" disabled=move || redeem.pending().get()>
                         {t!(i18n, redeem_button)}
                     </button>
@@ -50,7 +93,12 @@ pub fn DashboardPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(d) => view! {
+                        Ok(d) => {
+                            let recent = d.recent_orders.clone();
+                            view! {
+                            {move || confirming.get().and_then(|id| {
+                                recent.iter().find(|o| o.order_id == id && o.status.cancellable()).cloned()
+                            }).map(|o| view! { <RefundConfirm o refund reason /> })}
                             <h2>{d.shop_name.clone()}</h2>
                             <table class="table" data-testid="coupon-stats">
                                 <thead><tr>
@@ -74,11 +122,12 @@ pub fn DashboardPage() -> impl IntoView {
                             <h2>{t!(i18n, recent_orders)}</h2>
                             <table class="table" data-testid="recent-orders">
                                 <tbody>
-                                    {d.recent_orders.into_iter().map(|o| view! { <RecentOrderRow o refund /> }).collect_view()}
+                                    {d.recent_orders.iter().cloned().map(|o| view! { <RecentOrderRow o /> }).collect_view()}
                                 </tbody>
                             </table>
-                        }.into_any(),
-                        Err(e) => view! { <p class="banner error" role="alert" data-testid="forbidden">{error_text(&e)}</p> }.into_any(),
+                        }.into_any()
+                        }
+                        Err(e) => view! { <ErrorView error=e /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -86,8 +135,42 @@ pub fn DashboardPage() -> impl IntoView {
     }
 }
 
+/// The refund's confirmation: which order, how much, why (optional), then the real form.
 #[component]
-fn RecentOrderRow(o: RecentOrder, refund: ServerAction<RefundOrder>) -> impl IntoView {
+fn RefundConfirm(
+    o: RecentOrder,
+    refund: ServerAction<RefundOrder>,
+    reason: RwSignal<String>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    let amount = format_krw(o.amount);
+    let asked = amount.clone();
+    let (coupon, quantity) = (o.coupon_name.clone(), o.quantity);
+    view! {
+        <div class="card confirm" role="group" data-testid="refund-confirm-box">
+            <h2>{t!(i18n, refund_confirm_title)}</h2>
+            <p data-testid="refund-question">
+                {t!(i18n, refund_confirm_text, coupon = move || coupon.clone(), n = move || quantity, amount = move || asked.clone())}
+            </p>
+            <ActionForm action=refund attr:data-testid="refund-form">
+                <input type="hidden" name="order_id" value=o.order_id.to_string() />
+                <div class="field">
+                    <label for="f-refund-reason">{t!(i18n, refund_reason_label)}</label>
+                    <input id="f-refund-reason" name="reason" maxlength="500" data-testid="refund-reason"
+                        value=reason.get_untracked() prop:value=move || reason.get() on:input=move |ev| reason.set(event_target_value(&ev)) />
+                </div>
+                <button type="submit" class="danger" data-testid="refund-confirm" disabled=move || refund.pending().get()>
+                    {t!(i18n, refund_confirm_button, amount = move || amount.clone())}
+                </button>
+                " "
+                <a class="button" href="/owner/dashboard" data-testid="refund-back">{t!(i18n, keep_order)}</a>
+            </ActionForm>
+        </div>
+    }
+}
+
+#[component]
+fn RecentOrderRow(o: RecentOrder) -> impl IntoView {
     let i18n = use_i18n();
     let can_refund = o.status.cancellable();
     let id = o.order_id.to_string();
@@ -102,11 +185,7 @@ fn RecentOrderRow(o: RecentOrder, refund: ServerAction<RefundOrder>) -> impl Int
             <td>{payment_status_text(o.payment_status)}</td>
             <td>
                 {can_refund.then(|| view! {
-                    <ActionForm action=refund attr:class="inline">
-                        <input type="hidden" name="order_id" value=id.clone() />
-                        <input name="reason" data-testid="refund-reason" placeholder=move || t_string!(i18n, refund_reason).to_string() />
-                        <button type="submit" class="link" data-testid="refund-order">{t!(i18n, refund_button)}</button>
-                    </ActionForm>
+                    <a href=format!("/owner/dashboard?refund={id}") data-testid="refund-order">{t!(i18n, refund_button)}</a>
                 })}
             </td>
         </tr>

@@ -43,7 +43,15 @@ pub async fn redeem_voucher(code: String) -> Result<Redeemed, AppError> {
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    service::redeem(&state.pool, owner, &code, request_id.as_deref()).await
+    let redeemed = service::redeem(&state.pool, owner, &code, request_id.as_deref()).await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::Redeemed {
+            code: redeemed.code.clone(),
+            coupon: redeemed.coupon_name.clone(),
+        },
+    );
+    Ok(redeemed)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod auth;
 mod coupons;
 mod deploy;
 mod edge;
+mod forms;
 mod helpers;
 mod logs;
 mod metrics;

@@ -41,7 +41,7 @@ const VARIANTS: usize = 7;
 const NOT_PROJECTED: &[(&str, &[&str])] = &[
     ("PaymentCompleted", &["payment_key"]),
     ("PaymentFailed", &["reason"]),
-    ("OrderCancelled", &["by", "reason", "quantity"]),
+    ("OrderCancelled", &["quantity"]),
 ];
 
 fn assert_every_variant(events: &[Event], what: &str) {
@@ -217,7 +217,7 @@ async fn mypage_row(pool: &PgPool, order_id: Uuid) -> Option<MyPageProjection> {
         .unwrap()?;
     assert_eq!(
         r.columns().len(),
-        19,
+        21,
         "a new column of mypage: add it here and to the fold"
     );
     let status: String = r.get("status");
@@ -238,6 +238,10 @@ async fn mypage_row(pool: &PgPool, order_id: Uuid) -> Option<MyPageProjection> {
         cancelled_at: r.get("cancelled_at"),
         paid_at: r.get("paid_at"),
         refunded_at: r.get("refunded_at"),
+        cancelled_by: r
+            .get::<Option<String>, _>("cancelled_by")
+            .map(|b| CancelledBy::parse(&b).unwrap()),
+        cancel_reason: r.get("cancel_reason"),
         vouchers_issued: r.get("vouchers_issued"),
         vouchers_redeemed: r.get("vouchers_redeemed"),
         vouchers: serde_json::from_value(r.get("vouchers")).unwrap(),
