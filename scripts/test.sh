@@ -26,6 +26,9 @@ ensure_jwt_secret
 say "formatting check"
 cargo fmt --all -- --check
 
+say "lints (clippy, warnings are errors)"
+env RUSTFLAGS="--cfg erase_components" cargo clippy -q --workspace --all-targets -- -D warnings
+
 say "building the site (debug)"
 cargo leptos build
 

@@ -276,10 +276,9 @@ mod ssr {
                 (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
             if let AppError::TooManyRequests { retry_after_secs }
             | AppError::Unavailable { retry_after_secs } = self
+                && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
             {
-                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                    res.headers_mut().insert(header::RETRY_AFTER, v);
-                }
+                res.headers_mut().insert(header::RETRY_AFTER, v);
             }
             if matches!(self, AppError::Unauthorized | AppError::InvalidToken) {
                 res.headers_mut()

@@ -143,17 +143,16 @@ impl CouponInput {
                 .check("per_customer_limit", in_range(l, 1, MAX_PER_CUSTOMER))
                 .map(Some),
         };
-        if let (Some(s), Some(e)) = (self.sale_starts_at, self.sale_ends_at) {
-            if e <= s {
-                c.add("sale_ends_at", FieldError::EndBeforeStart);
-            }
+        if let (Some(s), Some(e)) = (self.sale_starts_at, self.sale_ends_at)
+            && e <= s
+        {
+            c.add("sale_ends_at", FieldError::EndBeforeStart);
         }
-        if let Some(v) = self.valid_until {
-            if self.sale_ends_at.is_some_and(|e| v < e)
-                || self.sale_starts_at.is_some_and(|s| v <= s)
-            {
-                c.add("valid_until", FieldError::BeforeSaleEnd);
-            }
+        if let Some(v) = self.valid_until
+            && (self.sale_ends_at.is_some_and(|e| v < e)
+                || self.sale_starts_at.is_some_and(|s| v <= s))
+        {
+            c.add("valid_until", FieldError::BeforeSaleEnd);
         }
         match (price, stock, limit) {
             (Some(price), Some(stock), Some(limit)) if c.is_empty() => Ok(ValidCoupon {
@@ -321,9 +320,12 @@ mod tests {
         assert_eq!(v.stock, 100);
     }
 
+    /// A change to a valid input, the field it breaks and the error expected.
+    type EdgeCase = (fn(&mut CouponInput), &'static str, FieldError);
+
     #[test]
     fn field_edges() {
-        let cases: Vec<(fn(&mut CouponInput), &str, FieldError)> = vec![
+        let cases: Vec<EdgeCase> = vec![
             (|i| i.name = "   ".into(), "name", FieldError::Required),
             (
                 |i| i.name = "x".repeat(101),

@@ -48,13 +48,13 @@ pub fn MyPage() -> impl IntoView {
     );
     // Poll while something is in flight (browser only: effects do not run on the server).
     Effect::new(move |_| {
-        if let Some(Ok(rows)) = orders.get() {
-            if rows.iter().any(MyPageRow::in_flight) {
-                set_timeout(
-                    move || tick.update(|t| *t += 1),
-                    Duration::from_millis(1000),
-                );
-            }
+        if let Some(Ok(rows)) = orders.get()
+            && rows.iter().any(MyPageRow::in_flight)
+        {
+            set_timeout(
+                move || tick.update(|t| *t += 1),
+                Duration::from_millis(1000),
+            );
         }
     });
     view! {
@@ -182,7 +182,7 @@ fn OrderCard(
                     </ul>
                 </div>
             })}
-            {cancellable.then(|| {
+            {cancellable.then_some({
                 move || {
                     if confirming.get() == Some(id) {
                         let (amount, order_id) = (amount.clone(), order_id.clone());

@@ -65,10 +65,10 @@ pub fn DashboardPage() -> impl IntoView {
     Effect::watch(
         move || redeem.value().get().map(|r| r.is_ok()),
         move |ok, _, _| {
-            if *ok == Some(true) {
-                if let Some(el) = code_input.get_untracked() {
-                    el.set_value("");
-                }
+            if *ok == Some(true)
+                && let Some(el) = code_input.get_untracked()
+            {
+                el.set_value("");
             }
         },
         false,

@@ -478,20 +478,19 @@ fn service_target<'a>(
         let pod = &workload["spec"]["template"]["spec"];
         for container in arr(pod, "/containers") {
             let target = sp.get("targetPort").unwrap_or(&sp["port"]);
-            if let Some(p) = resolve_port(target, container) {
-                if arr(container, "/ports")
+            if let Some(p) = resolve_port(target, container)
+                && arr(container, "/ports")
                     .iter()
                     .any(|cp| u(cp, "/containerPort") == Some(p))
-                {
-                    return Some((
-                        Container {
-                            workload,
-                            pod,
-                            container,
-                        },
-                        Some(p),
-                    ));
-                }
+            {
+                return Some((
+                    Container {
+                        workload,
+                        pod,
+                        container,
+                    },
+                    Some(p),
+                ));
             }
         }
     }
