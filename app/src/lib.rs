@@ -14,6 +14,7 @@ pub mod orders;
 pub mod owner;
 pub mod refill;
 pub mod vouchers;
+pub mod waitlist;
 
 #[cfg(feature = "ssr")]
 pub mod api;

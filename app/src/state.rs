@@ -21,6 +21,8 @@ pub struct AppState {
     /// Mark cookies `Secure` (behind HTTPS; `COUPAN_SECURE_COOKIES`): the session's and
     /// the short-lived ones of `flash` and `refill`.
     pub secure_cookies: bool,
+    /// How long units that came back are held for the waitlist.
+    pub waitlist: crate::waitlist::WaitlistSettings,
 }
 
 /// The state inside a server function (provided by the server's router).

@@ -33,6 +33,8 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_RATE_PURCHASE_PER_MIN",
     "COUPAN_TRUSTED_PROXIES",
     "COUPAN_SHUTDOWN_TIMEOUT_SECS",
+    "COUPAN_PAYMENT_DEADLINE_SECS",
+    "COUPAN_WAITLIST_HOLD_SECS",
     "COUPAN_CONFIG_FILE",
     // Read by leptos itself (site files) and by tracing (log filter).
     "LEPTOS_OUTPUT_NAME",
@@ -80,6 +82,10 @@ pub struct Config {
     pub limits: app::limits::LimitSettings,
     /// The whole shutdown (draining requests, stopping workers) ends within this.
     pub shutdown_timeout: std::time::Duration,
+    /// An order not paid this long after it was placed expires.
+    pub payment_deadline: std::time::Duration,
+    /// How long units that come back are held for the waitlist.
+    pub waitlist: app::waitlist::WaitlistSettings,
 }
 
 impl std::fmt::Debug for Config {
@@ -339,6 +345,23 @@ impl Config {
             3600,
             &mut errors,
         ));
+        // Their defaults are the worker's and the waitlist's own.
+        let payment_deadline = std::time::Duration::from_secs(number(
+            "COUPAN_PAYMENT_DEADLINE_SECS",
+            worker.payment_deadline.as_secs(),
+            60,
+            86_400,
+            &mut errors,
+        ));
+        let waitlist = app::waitlist::WaitlistSettings {
+            hold: std::time::Duration::from_secs(number(
+                "COUPAN_WAITLIST_HOLD_SECS",
+                app::waitlist::WaitlistSettings::default().hold.as_secs(),
+                10,
+                86_400,
+                &mut errors,
+            )),
+        };
         if errors.is_empty() {
             Ok(Config {
                 database_url,
@@ -357,6 +380,8 @@ impl Config {
                 admission,
                 limits,
                 shutdown_timeout,
+                payment_deadline,
+                waitlist,
             })
         } else {
             Err(errors.join("\n"))
@@ -422,6 +447,8 @@ mod tests {
             COUPAN_RATE_AUTH_PER_MIN = 7\n\
             COUPAN_PAYMENT_WORKERS=2\n\
             COUPAN_SHUTDOWN_TIMEOUT_SECS='9'\n\
+            COUPAN_PAYMENT_DEADLINE_SECS=120\n\
+            COUPAN_WAITLIST_HOLD_SECS=30\n\
             COUPAN_TRUSTED_PROXIES=127.0.0.1, 10.0.0.0/8\n\
             RUST_LOG=debug\n\
             LEPTOS_SITE_ROOT=/srv/site\n";
@@ -446,6 +473,8 @@ mod tests {
         );
         assert_eq!(c.payment_workers, 3, "the environment wins");
         assert_eq!(c.shutdown_timeout, std::time::Duration::from_secs(9));
+        assert_eq!(c.payment_deadline, std::time::Duration::from_secs(120));
+        assert_eq!(c.waitlist.hold, std::time::Duration::from_secs(30));
         // Only what the environment does not already set is exported for the libraries.
         assert_eq!(
             loaded.exports,
@@ -461,6 +490,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(loaded.config.limits.auth_per_min, 20);
+        assert_eq!(
+            loaded.config.payment_deadline,
+            std::time::Duration::from_secs(900)
+        );
+        assert_eq!(
+            loaded.config.waitlist.hold,
+            std::time::Duration::from_secs(600)
+        );
         assert_eq!(
             loaded.config.shutdown_timeout,
             std::time::Duration::from_secs(20)
@@ -508,7 +545,8 @@ mod tests {
                 ("COUPAN_RATE_PURCHASE_PER_MIN", "0"),
             ],
             "DATABASE_URL=mysql://x\nJWT_SECRET=short\nCOUPAN_TRUSTED_PROXIES=10.0.0.0/99\n\
-             COUPAN_SHUTDOWN_TIMEOUT_SECS=soon\nCOUPAN_DEMO_DATA=maybe\n",
+             COUPAN_SHUTDOWN_TIMEOUT_SECS=soon\nCOUPAN_DEMO_DATA=maybe\n\
+             COUPAN_PAYMENT_DEADLINE_SECS=5\nCOUPAN_WAITLIST_HOLD_SECS=forever\n",
         )
         .err()
         .unwrap();
@@ -519,10 +557,12 @@ mod tests {
             "COUPAN_SHUTDOWN_TIMEOUT_SECS must be a whole number from 1 to 3600",
             "COUPAN_RATE_PURCHASE_PER_MIN must be a whole number from 1 to 1000000",
             "COUPAN_DEMO_DATA=\"maybe\" is not a boolean",
+            "COUPAN_PAYMENT_DEADLINE_SECS must be a whole number from 60 to 86400",
+            "COUPAN_WAITLIST_HOLD_SECS must be a whole number from 10 to 86400",
         ] {
             assert!(err.contains(expected), "{expected:?} missing in:\n{err}");
         }
-        assert_eq!(err.lines().count(), 6, "{err}");
+        assert_eq!(err.lines().count(), 8, "{err}");
     }
 
     /// The README's configuration table says what the code does: for every variable with
@@ -592,6 +632,14 @@ mod tests {
             (
                 "COUPAN_SHUTDOWN_TIMEOUT_SECS",
                 c.shutdown_timeout.as_secs().to_string(),
+            ),
+            (
+                "COUPAN_PAYMENT_DEADLINE_SECS",
+                c.payment_deadline.as_secs().to_string(),
+            ),
+            (
+                "COUPAN_WAITLIST_HOLD_SECS",
+                c.waitlist.hold.as_secs().to_string(),
             ),
         ];
         // Variables without a default value to compare (required, empty, or a format).

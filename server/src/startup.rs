@@ -128,6 +128,7 @@ pub(crate) fn app_state(pool: PgPool, config: &Config) -> AppState {
         admission: app::orders::admission::Admission::new(pool, config.admission),
         limits: Arc::new(app::limits::Limits::new(&config.limits)),
         secure_cookies: config.secure_cookies,
+        waitlist: config.waitlist,
     }
 }
 
@@ -137,6 +138,8 @@ pub fn payment_worker(pool: PgPool, config: &Config) -> crate::payment::Worker {
     let settings = WorkerSettings {
         tasks: config.payment_workers,
         batch_max: config.payment_batch_max,
+        payment_deadline: config.payment_deadline,
+        waitlist: config.waitlist,
         ..WorkerSettings::default()
     };
     Worker::new(

@@ -19,5 +19,6 @@ pub fn router() -> Router<AppState> {
         .merge(crate::mypage::api::router())
         .merge(crate::vouchers::api::router())
         .merge(crate::owner::api::router())
+        .merge(crate::waitlist::api::router())
         .fallback(|| async { AppError::NotFound })
 }

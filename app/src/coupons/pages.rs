@@ -12,6 +12,7 @@ use crate::domain::money::format_krw;
 use crate::domain::time::display;
 use crate::domain::{Coupon, CouponStatus};
 use crate::i18n::*;
+use crate::waitlist::pages::WaitlistBox;
 
 /// The badge for a coupon's status (nothing while it is simply on sale).
 #[component]
@@ -182,6 +183,7 @@ pub fn CouponDetailPage() -> impl IntoView {
                                     <dd>{match c.per_customer_limit { Some(l) => l.to_string().into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
                                 </dl>
                                 {(status == CouponStatus::Available).then(|| view! { <BuyBox coupon_id=c.id /> })}
+                                <WaitlistBox coupon_id=c.id sold_out=status == CouponStatus::SoldOut />
                                 <a href="/">{t!(i18n, back_to_catalogue)}</a>
                             </article>
                         }.into_any()
@@ -194,20 +196,6 @@ pub fn CouponDetailPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-/// A key that is new for every rendering of the buy form: unique per customer is enough,
-/// since the server scopes keys by customer.
-fn new_idempotency_key(coupon_id: Uuid) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = Utc::now();
-    format!(
-        "web-{coupon_id}-{}-{}-{n}",
-        now.timestamp(),
-        now.timestamp_subsec_nanos()
-    )
 }
 
 /// The buy form: customers only (the server checks again). The idempotency key rendered
@@ -241,7 +229,7 @@ fn BuyBox(coupon_id: Uuid) -> impl IntoView {
     let quantity = NodeRef::<leptos::html::Input>::new();
     // The key the page was rendered with (hydration keeps the server's value in the DOM).
     let key_input = NodeRef::<leptos::html::Input>::new();
-    let key = new_idempotency_key(coupon_id);
+    let key = crate::orders::new_idempotency_key(coupon_id);
     Effect::new(move |_| {
         if let Some(Err(AppError::Unavailable { retry_after_secs })) = buy.value().get() {
             retry_in.set(Some(retry_after_secs.clamp(1, 30)));

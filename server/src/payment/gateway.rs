@@ -12,6 +12,7 @@ use uuid::Uuid;
 pub struct Gateway {
     http: reqwest::Client,
     base: String,
+    timeout: Duration,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,7 +45,14 @@ impl Gateway {
         Gateway {
             http,
             base: base_url.trim_end_matches('/').to_string(),
+            timeout,
         }
+    }
+
+    /// How long a call may take before it counts as failed (the gateway may still be
+    /// working on it then).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Payment>, CallError> {

@@ -423,6 +423,7 @@ pub fn test_worker(pool: &PgPool, gateway_url: &str) -> server::payment::Worker 
         poll_interval: std::time::Duration::from_millis(20),
         backoff_base: std::time::Duration::from_millis(5),
         backoff_max: std::time::Duration::from_millis(40),
+        ..WorkerSettings::default()
     };
     Worker::new(
         pool.clone(),

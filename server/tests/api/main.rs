@@ -5,6 +5,7 @@
 mod admission;
 mod auth;
 mod coupons;
+mod deadline;
 mod deploy;
 mod edge;
 mod forms;
@@ -18,4 +19,5 @@ mod readmodel;
 mod saga;
 mod startup;
 mod status_machine;
+mod waitlist;
 mod worker_batch;
