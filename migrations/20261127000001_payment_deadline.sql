@@ -33,8 +33,9 @@ begin
 end;
 $$ language plpgsql;
 
--- The sweep looks for orders still waiting for payment, oldest first.
-create index orders_awaiting_payment_idx on orders (ordered_at) where status = 'ordered';
+-- No index for the sweep (`server/src/payment/claim.rs`, `overdue`): it reads the payment
+-- queue, which holds only orders with payment work left, and an index on `orders` would
+-- cost every purchase of a flash sale an index entry.
 
 -- The my-page projection with a branch for OrderExpired (the rest as in the
 -- mypage_cancelled_by migration). Events about other aggregates than orders (a coupon's

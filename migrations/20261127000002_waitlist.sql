@@ -64,9 +64,10 @@ create trigger waitlist_count_holds_delete after delete on waitlist
     referencing old table as old_rows
     for each statement execute function waitlist_count_holds();
 
--- Units held for the waitlist (the live stock stream reads this).
-create or replace function coupon_held_units(p_coupon uuid) returns integer as $$
-    select held from coupons where id = p_coupon
+-- Units held for the waitlist, outside `stock` (the live stock stream reads this; its
+-- `stock_left` is `stock`, what the public can buy, as in the coupon API).
+create or replace function coupon_held_units(coupon uuid) returns integer as $$
+    select c.held from coupons c where c.id = coupon
 $$ language sql stable;
 
 -- Gives the coupon's public units to the people waiting without a hold, in line order,

@@ -146,6 +146,7 @@ pub async fn lapse_due(
     for coupon_id in due {
         let mut tx = pool.begin().await?;
         if !repo::try_lock_coupon(&mut tx, coupon_id).await? {
+            tx.rollback().await?;
             continue;
         }
         let granted = repo::lapse(&mut tx, coupon_id, settings.hold).await?;

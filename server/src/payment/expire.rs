@@ -70,6 +70,7 @@ pub async fn expire_overdue(
     for _ in 0..max {
         let mut tx = pool.begin().await?;
         let Some(id) = claim::overdue(&mut tx, deadline).await? else {
+            tx.rollback().await?;
             break;
         };
         // Locked by the claim already.

@@ -228,10 +228,10 @@ async fn a_charge_on_its_way_is_not_overtaken_by_the_sweep(pool: PgPool) {
     let coupon = shop_coupon(&app, 5).await;
     let token = app.customer("c@example.com").await;
     let order = buy_ok(&app, &token, &coupon, 1).await;
-    gw.set_mode(|m| m.latency_ms = 400);
+    gw.set_mode(|m| m.latency_ms = 3000);
     let slow = Worker::new(
         pool.clone(),
-        Gateway::new(&gw.url(), Duration::from_secs(3)),
+        Gateway::new(&gw.url(), Duration::from_secs(10)),
         std::sync::Arc::new(Breaker::new(3, Duration::from_millis(100))),
         WorkerSettings::default(),
     );
@@ -239,7 +239,26 @@ async fn a_charge_on_its_way_is_not_overtaken_by_the_sweep(pool: PgPool) {
         let w = slow.clone();
         tokio::spawn(async move { w.run_once().await.unwrap() })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The worker holds the job once its row is locked (its `xmax` names the locker: read
+    // without taking a lock, which would make the worker's claim skip it); it reads the
+    // order right after, and its charge is on its way for 3 s.
+    let id = Uuid::parse_str(&order).unwrap();
+    let mut claimed = false;
+    for _ in 0..1000 {
+        let xmax: i64 =
+            sqlx::query_scalar("select xmax::text::bigint from payment_jobs where order_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        if xmax != 0 {
+            claimed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(claimed, "the worker never claimed the job");
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     // The deadline passes while the charge is on its way: the sweep leaves it alone.
     age(&pool, &order, OVERDUE_SECS).await;
     assert_eq!(slow.sweep().await.unwrap().expired, 0);
