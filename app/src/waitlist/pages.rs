@@ -53,26 +53,30 @@ pub fn WaitlistBox(coupon_id: Uuid, sold_out: bool) -> impl IntoView {
         },
         move |_| my_waitlist_entry(coupon_id),
     );
-    // Browser only (effects do not run on the server): a hold counts down each second and
-    // is asked again when it runs out; a place in line is asked again every few seconds.
+    // Browser only (effects do not run on the server): the countdown's clock, and asking
+    // again when a hold runs out (once per hold) and every few seconds while in line.
     Effect::new(move |_| {
-        let current = now.get();
-        match entry.get() {
-            Some(Ok(Some(WaitlistEntry {
-                hold_until: Some(end),
-                ..
-            }))) => {
-                if end <= current {
-                    tick.update(|t| *t += 1);
-                } else {
-                    set_timeout(move || now.set(Utc::now()), Duration::from_secs(1));
-                }
-            }
-            Some(Ok(Some(_))) => {
-                set_timeout(move || tick.update(|t| *t += 1), REFRESH_WAITING);
-            }
-            _ => {}
+        if let Ok(clock) =
+            set_interval_with_handle(move || now.set(Utc::now()), Duration::from_secs(1))
+        {
+            on_cleanup(move || clock.clear());
         }
+    });
+    let asked_at_end = StoredValue::new(None::<DateTime<Utc>>);
+    Effect::new(move |_| match entry.get() {
+        Some(Ok(Some(WaitlistEntry {
+            hold_until: Some(end),
+            ..
+        }))) => {
+            if end <= now.get() && asked_at_end.get_value() != Some(end) {
+                asked_at_end.set_value(Some(end));
+                tick.update(|t| *t += 1);
+            }
+        }
+        Some(Ok(Some(_))) => {
+            set_timeout(move || tick.update(|t| *t += 1), REFRESH_WAITING);
+        }
+        _ => {}
     });
     let key = crate::orders::new_idempotency_key(coupon_id);
     view! {

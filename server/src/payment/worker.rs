@@ -287,10 +287,10 @@ impl Worker {
                     worker
                         .heartbeat
                         .store(chrono::Utc::now().timestamp(), AtomicOrdering::Relaxed);
-                    if worker.sweep_due() {
-                        if let Err(e) = worker.sweep().await {
-                            tracing::warn!(error = %e, "the sweep failed; trying again later");
-                        }
+                    if worker.sweep_due()
+                        && let Err(e) = worker.sweep().await
+                    {
+                        tracing::warn!(error = %e, "the sweep failed; trying again later");
                     }
                     match worker.run_batch(worker.settings.batch_max).await {
                         Ok(steps) if steps.is_empty() => {
