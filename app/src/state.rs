@@ -22,7 +22,7 @@ pub struct AppState {
     /// the short-lived ones of `flash` and `refill`.
     pub secure_cookies: bool,
     /// How long units that came back are held for the waitlist.
-    pub waitlist: crate::waitlist::WaitlistSettings,
+    pub waitlist: crate::waitlist::settings::WaitlistSettings,
 }
 
 /// The state inside a server function (provided by the server's router).

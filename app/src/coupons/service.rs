@@ -9,7 +9,7 @@ use super::repo;
 use crate::auth::guards::Principal;
 use crate::domain::{Coupon, CouponPatch, ValidCoupon};
 use crate::error::AppError;
-use crate::waitlist::WaitlistSettings;
+use crate::waitlist::settings::WaitlistSettings;
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;

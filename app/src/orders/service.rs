@@ -11,7 +11,7 @@ use crate::domain::{CancelledBy, OrderState, OrderStatus, OrderView};
 use crate::error::{AppError, Conflict};
 use crate::events::{self, Event, OrderCancelled};
 use crate::state::AppState;
-use crate::waitlist::WaitlistSettings;
+use crate::waitlist::settings::WaitlistSettings;
 
 /// Buys `quantity` units for `customer`: within the customer's purchase rate limit (429
 /// beyond it), queued in the coupon's admission queue, which decides it with the other

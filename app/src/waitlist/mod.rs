@@ -13,6 +13,9 @@
 //! appends a `RestockHeld` event (the `restock_hold` notification).
 
 pub mod pages;
+pub mod settings;
+
+pub use settings::WaitlistSettings;
 
 #[cfg(feature = "ssr")]
 pub mod api;
@@ -27,21 +30,6 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::AppError;
-
-/// How the waitlist behaves (`COUPAN_WAITLIST_HOLD_SECS`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WaitlistSettings {
-    /// How long a unit that came back stays held for the next in line.
-    pub hold: std::time::Duration,
-}
-
-impl Default for WaitlistSettings {
-    fn default() -> Self {
-        WaitlistSettings {
-            hold: std::time::Duration::from_secs(600),
-        }
-    }
-}
 
 /// A customer's place in one coupon's line (an item of `GET /api/v1/waitlist`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -129,6 +117,5 @@ mod tests {
         e.hold_until = Some(now + chrono::Duration::seconds(5));
         assert!(e.holds_at(now));
         assert!(!e.holds_at(now + chrono::Duration::seconds(5)));
-        assert_eq!(WaitlistSettings::default().hold.as_secs(), 600);
     }
 }

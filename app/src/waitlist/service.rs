@@ -4,8 +4,9 @@
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::WaitlistEntry;
 use super::repo::{self, Granted};
-use super::{WaitlistEntry, WaitlistSettings};
+use super::settings::WaitlistSettings;
 use crate::auth::guards::Principal;
 use crate::coupons::repo as coupons;
 use crate::domain::CouponStatus;

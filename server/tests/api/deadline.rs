@@ -13,7 +13,7 @@ use server::payment::{Breaker, Gateway, Step, Worker};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestGateway, coupon_body, expect_error, quick_customers, settle};
+use crate::helpers::{NewCoupon, TestApp, TestGateway, expect_error, quick_customers, settle};
 
 /// The default deadline, and a little more.
 const OVERDUE_SECS: i64 = 900 + 5;
@@ -38,13 +38,11 @@ fn worker(pool: &PgPool, gateway_url: &str) -> Worker {
 }
 
 async fn shop_coupon(app: &TestApp, stock: i64) -> String {
-    let owner = app.owner("o@example.com", "Deadline Shop").await;
-    let mut body = coupon_body("Deadline Coupon");
-    body["stock"] = json!(stock);
-    app.create_coupon(&owner, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    NewCoupon::named("Deadline Coupon")
+        .stock(stock)
+        .create_in_shop(app, "o@example.com", "Deadline Shop")
+        .await
+        .id
 }
 
 async fn buy_ok(app: &TestApp, token: &str, coupon: &str, qty: i64) -> String {
@@ -351,4 +349,21 @@ async fn expiry_racing_late_charges_refunds_each_charge_once(pool: PgPool) {
     // The unseen charges of orders overdue from the start were all given back.
     assert!(expired_refunded >= unseen.iter().filter(|o| first.contains(o)).count());
     assert_eq!(app.stock(&coupon).await, 40 - paid, "the units add up");
+    // And the saga's shared invariants, expired orders included.
+    let answered: Vec<Uuid> = orders.iter().map(|o| o.parse().unwrap()).collect();
+    let report = invariants::verify(
+        &pool,
+        invariants::Scope::Coupon(coupon.parse().unwrap()),
+        &gw.gateway.ledger().await,
+        &invariants::Expect {
+            initial_stock: Some(40),
+            answered: Some(&answered),
+            settled: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    report.assert_holds();
+    assert_eq!(report.paid + report.expired, 30);
 }

@@ -11,23 +11,15 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::{
-    PASSWORD, TestApp, TestGateway, coupon_body, expect_error, quick_customers, settle, test_worker,
+    NewCoupon, TestApp, TestGateway, expect_error, quick_customers, settle, test_worker,
 };
 
 async fn shop_coupon(app: &TestApp, stock: i64) -> (String, String) {
-    let owner = app
-        .owner(
-            &format!("owner-{}@example.com", Uuid::new_v4()),
-            "Line Shop",
-        )
+    let c = NewCoupon::named("Restock Coupon")
+        .stock(stock)
+        .create_in_new_shop(app, "Line Shop")
         .await;
-    let mut body = coupon_body("Restock Coupon");
-    body["stock"] = json!(stock);
-    let id = app.create_coupon(&owner, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (owner, id)
+    (c.owner, c.id)
 }
 
 async fn buy_ok(app: &TestApp, token: &str, coupon: &str) -> String {
@@ -387,6 +379,20 @@ async fn fifty_waiting_five_units_back_first_five_hold_then_the_next_five(pool: 
         .await,
         11
     );
+    // The saga's shared invariants: 5 units = 4 held + 1 in the holder's live order.
+    let report = invariants::verify(
+        &pool,
+        invariants::Scope::Coupon(coupon.parse().unwrap()),
+        &paygate::Ledger::default(),
+        &invariants::Expect {
+            initial_stock: Some(5),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    report.assert_holds();
+    assert_eq!((report.live_units, report.cancelled), (1, 5));
 }
 
 /// Units come back four ways, and each time the line is served first: a declined
@@ -575,12 +581,7 @@ async fn the_coupon_page_renders_the_line_and_the_hold_on_the_server(pool: PgPoo
     join(&app, &ahead, &coupon).await;
     app.customer("c@example.com").await;
     let browser = app.browser();
-    browser
-        .post(app.url("/sfn/auth/login"))
-        .form(&[("email", "c@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    app.log_in(&browser, "c@example.com").send().await;
     let page = app.url(&format!("/coupons/{coupon}"));
     let html = |b: reqwest::Client| {
         let page = page.clone();
