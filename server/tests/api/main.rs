@@ -13,4 +13,5 @@ mod orders;
 mod pages;
 mod readmodel;
 mod saga;
+mod shell;
 mod worker_batch;
