@@ -12,7 +12,7 @@ pub use coupon::{Coupon, CouponForm, CouponInput, CouponPatch, CouponStatus, Val
 pub use fields::{FieldError, FieldErrors};
 pub use money::Krw;
 pub use order::{
-    BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus, OrderView,
-    PaymentStatus, VoucherView,
+    BuyAllowance, BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus,
+    OrderView, PaymentStatus, VoucherView,
 };
 pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};
