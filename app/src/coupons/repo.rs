@@ -177,7 +177,9 @@ fn contains_pattern(text: &str) -> Option<String> {
 }
 
 /// The public catalogue: coupons whose owner has not stopped sales and whose sale has not
-/// ended, newest first, matching `text` (name, description or shop) and `shop`.
+/// ended, matching `text` (name, description or shop) and `shop`; newest first, sold-out
+/// ones after all others (a shopper sees what can be bought first). No index serves this
+/// order on purpose: one on `stock` would cost every purchase its HOT update.
 pub async fn search(
     conn: &mut PgConnection,
     text: &str,
@@ -197,7 +199,7 @@ pub async fn search(
            where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
              and ($1::text is null or c.name ilike $1 or c.description ilike $1 or s.name ilike $1)
              and ($2::text is null or s.name ilike $2)
-           order by c.created_at desc, c.id
+           order by c.stock <= 0, c.created_at desc, c.id
            limit $3 offset $4"#,
         text,
         shop,
