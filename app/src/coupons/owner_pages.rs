@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::pages::StatusBadge;
 use super::{CreateCoupon, SetCouponOnSale, UpdateCoupon, get_my_coupon, my_coupons};
 use crate::auth::use_auth;
-use crate::components::form::{LastError, last_error};
+use crate::components::form::{LastError, field_error_id, field_has_error, last_error};
 use crate::components::{ErrorBanner, ErrorView, Field, FieldMessage, PageTitle};
 use crate::domain::money::format_krw;
 use crate::domain::{CouponForm, Role};
@@ -83,10 +83,11 @@ pub fn MyCouponsPage() -> impl IntoView {
                     match coupons.await {
                         Ok(list) if list.is_empty() => view! { <p class="empty">{t!(i18n, no_coupons_yet)}</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="table" data-testid="my-coupons">
+                            <table class="table stack" data-testid="my-coupons">
                                 <thead><tr>
-                                    <th>{t!(i18n, coupon_name)}</th><th>{t!(i18n, price)}</th>
-                                    <th>{t!(i18n, stock_left)}</th><th>{t!(i18n, status)}</th><th></th>
+                                    <th scope="col">{t!(i18n, coupon_name)}</th><th scope="col">{t!(i18n, price)}</th>
+                                    <th scope="col">{t!(i18n, stock_left)}</th><th scope="col">{t!(i18n, status)}</th>
+                                    <th scope="col"><span class="sr-only">{t!(i18n, actions)}</span></th>
                                 </tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|c| {
@@ -95,10 +96,10 @@ pub fn MyCouponsPage() -> impl IntoView {
                                         let next = !c.on_sale;
                                         view! {
                                             <tr data-testid="my-coupon-row">
-                                                <td><a href=format!("/coupons/{}", c.id)>{c.name.clone()}</a></td>
-                                                <td>{format_krw(c.price)}</td>
-                                                <td>{c.stock_left}</td>
-                                                <td><StatusBadge status /></td>
+                                                <td class="card-title"><a href=format!("/coupons/{}", c.id)>{c.name.clone()}</a></td>
+                                                <td data-label=move || t_string!(i18n, price).to_string()>{format_krw(c.price)}</td>
+                                                <td data-label=move || t_string!(i18n, stock_left).to_string()>{c.stock_left}</td>
+                                                <td data-label=move || t_string!(i18n, status).to_string()><StatusBadge status /></td>
                                                 <td class="actions">
                                                     <a href=edit data-testid="edit-coupon">{t!(i18n, edit)}</a>
                                                     <ActionForm action=toggle attr:class="inline">
@@ -132,7 +133,8 @@ fn CouponFields(initial: CouponForm, error: LastError) -> impl IntoView {
         <Field name="name" label=Signal::derive(move || t_string!(i18n, coupon_name).to_string()) error value=initial.name required=true />
         <div class="field">
             <label for="f-description">{t!(i18n, description)}</label>
-            <textarea id="f-description" name="description" rows="4" data-testid="input-description">{initial.description}</textarea>
+            <textarea id="f-description" name="description" rows="4" data-testid="input-description"
+                aria-describedby=move || field_has_error(error, "description").then(|| field_error_id("description"))>{initial.description}</textarea>
             <FieldMessage error field="description" />
         </div>
         <div class="row">

@@ -18,4 +18,5 @@ mod readmodel;
 mod saga;
 mod startup;
 mod status_machine;
+mod storefront;
 mod worker_batch;
