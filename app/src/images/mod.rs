@@ -8,6 +8,8 @@
 //!   edit page, and `GET /images/{key}` serving the files.
 //! - `pages`: the components (card thumbnail, gallery, the owner's picture manager).
 
+pub mod pages;
+
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]

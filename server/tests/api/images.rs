@@ -713,7 +713,7 @@ async fn any_picture_can_be_made_the_cover(pool: PgPool) {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-// --- the edit page's forms (no JavaScript) ---------------------------------------------
+// --- the pages and their forms (no JavaScript) -----------------------------------------------
 
 async fn signed_in_browser(app: &TestApp, email: &str) -> reqwest::Client {
     let browser = app.browser();
@@ -722,8 +722,115 @@ async fn signed_in_browser(app: &TestApp, email: &str) -> reqwest::Client {
     browser
 }
 
+async fn page(browser: &reqwest::Client, url: String) -> String {
+    browser
+        .get(url)
+        .header("accept-language", "en-US")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 fn location(res: &Response) -> String {
     res.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_edit_page_manages_pictures_with_plain_forms(pool: PgPool) {
+    let (app, dir) = app_with_store(pool.clone()).await;
+    let (_, id) = owner_and_coupon(&app, "o@example.com").await;
+    let browser = signed_in_browser(&app, "o@example.com").await;
+    let edit = format!("/owner/coupons/{id}/edit");
+    assert!(
+        page(&browser, app.url(&edit))
+            .await
+            .contains("No pictures yet.")
+    );
+
+    // Upload through the form: back to the edit page, which shows it.
+    let res = browser
+        .post(app.url(&format!("/owner/coupons/{id}/images")))
+        .multipart(file_form(jpeg(800, 600), "cafe.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&res), format!("{edit}?pictures=added"));
+    let coupon = coupon_json(&app, &id).await;
+    let first = &coupon["images"][0];
+    let html = page(&browser, app.url(&format!("{edit}?pictures=added"))).await;
+    assert!(html.contains("Picture added."), "{html}");
+    assert!(html.contains(first["thumb_url"].as_str().unwrap()));
+    assert!(html.contains("alt=\"Latte, picture 1\""), "{html}");
+    assert!(html.contains("data-testid=\"picture-cover\""));
+
+    // A bad file comes back with its message; nothing is added.
+    let res = browser
+        .post(app.url(&format!("/owner/coupons/{id}/images")))
+        .multipart(file_form(b"not a picture".to_vec(), "notes.jpg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&res),
+        format!("{edit}?picture_error=unsupported_image")
+    );
+    let html = page(&browser, app.url(&location(&res))).await;
+    assert!(
+        html.contains("This file is not a JPEG, PNG or WebP picture."),
+        "{html}"
+    );
+
+    // A second one, made the cover, then the first deleted.
+    browser
+        .post(app.url(&format!("/owner/coupons/{id}/images")))
+        .multipart(file_form(jpeg(600, 800), "cake.jpg"))
+        .send()
+        .await
+        .unwrap();
+    let ids = image_ids(&coupon_json(&app, &id).await);
+    assert_eq!(ids.len(), 2);
+    let res = browser
+        .post(app.url(&format!("/owner/coupons/{id}/images/{}/cover", ids[1])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), format!("{edit}?pictures=cover"));
+    assert_eq!(
+        image_ids(&coupon_json(&app, &id).await),
+        vec![ids[1].clone(), ids[0].clone()]
+    );
+    let res = browser
+        .post(app.url(&format!("/owner/coupons/{id}/images/{}/delete", ids[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), format!("{edit}?pictures=deleted"));
+    assert_eq!(
+        image_ids(&coupon_json(&app, &id).await),
+        vec![ids[1].clone()]
+    );
+    assert_eq!(stored_files(&dir).len(), 2);
+
+    // The catalogue card shows the cover's thumbnail, the coupon page every picture.
+    let cover = coupon_json(&app, &id).await["images"][0].clone();
+    let html = page(&app.client, app.url("/")).await;
+    assert!(
+        html.contains(&format!("src=\"{}\"", cover["thumb_url"].as_str().unwrap())),
+        "{html}"
+    );
+    assert!(html.contains("data-testid=\"coupon-thumb\""));
+    assert!(html.contains("alt=\"Latte, picture 1\""));
+    let html = page(&app.client, app.url(&format!("/coupons/{id}"))).await;
+    assert!(
+        html.contains(&format!("src=\"{}\"", cover["url"].as_str().unwrap())),
+        "{html}"
+    );
+    assert!(html.contains("data-testid=\"coupon-gallery\""));
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[sqlx::test(migrations = "../migrations")]
