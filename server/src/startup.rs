@@ -55,7 +55,7 @@ impl Application {
             .await
             .map_err(|e| format!("cannot apply migrations: {e}"))?;
         if config.demo_data
-            && app::demo::seed_if_empty(&pool)
+            && app::demo::seed_if_empty(&pool, &config.images)
                 .await
                 .map_err(|e| format!("demo data: {e}"))?
         {

@@ -13,6 +13,8 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod drawing;
+#[cfg(feature = "ssr")]
 pub mod process;
 #[cfg(feature = "ssr")]
 pub mod repo;

@@ -896,3 +896,34 @@ async fn the_picture_forms_check_the_session_and_the_owner(pool: PgPool) {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// --- demo data --------------------------------------------------------------------------
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_demo_coupons_have_pictures_made_by_the_project(pool: PgPool) {
+    let dir = std::env::temp_dir().join(format!("coupan-demo-{}", uuid::Uuid::new_v4()));
+    let store = app::images::store::ImageStore::directory(&dir).unwrap();
+    assert!(app::demo::seed_if_empty(&pool, &store).await.unwrap());
+    let mut config = test_config();
+    config.images = store;
+    let app = TestApp::spawn_with(pool, config).await;
+    let list: Value = app
+        .get("/api/v1/coupons?per_page=100", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert!(items.len() >= 4, "{list}");
+    for c in items {
+        let images = c["images"].as_array().unwrap();
+        assert!(!images.is_empty(), "{} has no picture", c["name"]);
+        let res = app
+            .get(images[0]["thumb_url"].as_str().unwrap(), None)
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let thumb = image::load_from_memory(&res.bytes().await.unwrap()).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (400, 400));
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
