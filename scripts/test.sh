@@ -49,12 +49,15 @@ say "starting the payment gateway on 127.0.0.1:$GW_PORT"
 PAYGATE_ADDR="127.0.0.1:$GW_PORT" "$ROOT/target/debug/paygate" >"$ROOT/target/e2e-paygate.log" 2>&1 &
 GW_PID=$!
 LOG="$ROOT/target/e2e-server.log"
+# The browser tests' pictures: a fresh folder per run, like their database.
+E2E_IMAGES="$ROOT/target/e2e-images"
+rm -rf "$E2E_IMAGES"
 # The browser suite signs up and logs in far more than one person a minute from one
 # address: the per-IP limit of auth requests is raised for it (edge.rs tests the limit).
 say "starting the server on 127.0.0.1:$E2E_PORT (log: target/e2e-server.log)"
 DATABASE_URL="$E2E_DB_URL" LEPTOS_SITE_ADDR="127.0.0.1:$E2E_PORT" LEPTOS_OUTPUT_NAME=coupan \
     LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_SITE_PKG_DIR=pkg RUST_LOG="${RUST_LOG:-info}" \
-    COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" \
+    COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" COUPAN_IMAGE_STORE="$E2E_IMAGES" \
     COUPAN_RATE_AUTH_PER_MIN="${COUPAN_RATE_AUTH_PER_MIN:-600}" \
     "$ROOT/target/debug/server" >"$LOG" 2>&1 &
 SERVER_PID=$!

@@ -9,6 +9,7 @@ pub mod coupons;
 pub mod domain;
 pub mod error;
 pub mod flash;
+pub mod images;
 pub mod mypage;
 pub mod orders;
 pub mod owner;
@@ -29,6 +30,52 @@ pub mod request_id;
 pub mod request_span;
 #[cfg(feature = "ssr")]
 pub mod state;
+
+/// Counts the bytes each thread allocates, so tests can show that something was refused
+/// without allocating (`images::process`).
+#[cfg(all(test, feature = "ssr"))]
+pub(crate) mod test_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn count(bytes: usize) {
+        let _ = ALLOCATED.try_with(|a| a.set(a.get() + bytes as u64));
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is passed to the system allocator unchanged; counting touches
+    // only a thread-local cell that never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count(new_size.saturating_sub(layout.size()));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Bytes allocated by the current thread so far.
+    pub fn allocated_on_this_thread() -> u64 {
+        ALLOCATED.with(|a| a.get())
+    }
+}
 
 // Generated from `locales/*.json` by build.rs: the `i18n` module (`use_i18n`, `t!`, `Locale`).
 include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));

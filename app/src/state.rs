@@ -21,6 +21,8 @@ pub struct AppState {
     /// Mark cookies `Secure` (behind HTTPS; `COUPAN_SECURE_COOKIES`): the session's and
     /// the short-lived ones of `flash` and `refill`.
     pub secure_cookies: bool,
+    /// Where coupon pictures are kept (`images::store`).
+    pub images: crate::images::store::ImageStore,
 }
 
 /// The state inside a server function (provided by the server's router).

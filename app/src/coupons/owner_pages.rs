@@ -18,6 +18,7 @@ use crate::domain::{CouponForm, Role};
 use crate::error::AppError;
 use crate::flash::use_flash;
 use crate::i18n::*;
+use crate::images::pages::PictureManager;
 use crate::refill::Refill;
 
 /// The form as it was typed before a failed post without JavaScript, else `form`.
@@ -209,7 +210,9 @@ pub fn EditCouponPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match coupon.await {
-                        Ok(c) => view! {
+                        Ok(c) => {
+                            let pictures = c.clone();
+                            view! {
                             <ActionForm action=update attr:data-testid="coupon-form">
                                 <ErrorBanner error />
                                 <input type="hidden" name="id" value=c.id.to_string() />
@@ -221,7 +224,9 @@ pub fn EditCouponPage() -> impl IntoView {
                                     {move || if update.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, save_button).to_string() }}
                                 </button>
                             </ActionForm>
-                        }.into_any(),
+                            <PictureManager coupon=pictures />
+                        }.into_any()
+                        }
                         Err(e) => view! { <Refusal error=e /> }.into_any(),
                     }
                 })}

@@ -12,6 +12,7 @@ use crate::domain::money::format_krw;
 use crate::domain::time::display;
 use crate::domain::{Coupon, CouponStatus};
 use crate::i18n::*;
+use crate::images::pages::{CardThumb, Gallery};
 
 /// The badge for a coupon's status (nothing while it is simply on sale).
 #[component]
@@ -54,6 +55,7 @@ fn CouponCard(coupon: Coupon) -> impl IntoView {
     // One link per card, named by the coupon; CSS stretches its hit area over the card.
     view! {
         <li class="coupon-card" data-testid="coupon-card" class:sold-out=status == CouponStatus::SoldOut>
+            <CardThumb coupon=coupon.clone() />
             <h2 class="coupon-title"><a href=href class="coupon-name card-link" data-testid="coupon-name">{coupon.name.clone()}</a></h2>
             <div class="shop" data-testid="coupon-shop">{coupon.shop_name.clone()}</div>
             <div class="price" data-testid="coupon-price">{format_krw(coupon.price)}</div>
@@ -179,6 +181,7 @@ pub fn CouponDetailPage() -> impl IntoView {
                         view! {
                             <PageTitle text=move || title.clone() />
                             <article class="card coupon-detail" data-testid="coupon-detail">
+                                <Gallery name=c.name.clone() images=c.images.clone() />
                                 <h1 data-testid="coupon-name">{c.name.clone()}</h1>
                                 <div class="shop">{c.shop_name.clone()}</div>
                                 <div class="price big" data-testid="coupon-price">{format_krw(c.price)}</div>

@@ -8,7 +8,10 @@ pub mod order;
 pub mod time;
 pub mod user;
 
-pub use coupon::{Coupon, CouponForm, CouponInput, CouponPatch, CouponStatus, ValidCoupon};
+pub use coupon::{
+    Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, MAX_IMAGES,
+    ValidCoupon,
+};
 pub use fields::{FieldError, FieldErrors};
 pub use money::Krw;
 pub use order::{

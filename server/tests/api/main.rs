@@ -9,6 +9,7 @@ mod deploy;
 mod edge;
 mod forms;
 mod helpers;
+mod images;
 mod logs;
 mod metrics;
 mod modules;
