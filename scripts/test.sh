@@ -3,7 +3,8 @@
 # fresh database per test), the Playwright suite in Debian's Chromium against the release
 # build that ./scripts/run.sh serves (same build, same server settings; its site in
 # target/test/site, so an app started by run.sh keeps running), and the operations tests.
-# Installs what is missing; quick when everything is there. Prints the time of each step.
+# Runs the deployment checks first (they need no Rust build). Installs what is missing;
+# quick when everything is there. Prints the time of each step.
 # COUPAN_SKIP_OPS=1 skips the operations tests (fixed ports 3300-3313, about 4 min).
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -45,10 +46,17 @@ browser_tests() {
     PIDS+=("$gw_pid")
     local log="$ROOT/target/e2e-server.log"
     say "starting the release server on 127.0.0.1:$port (log: target/e2e-server.log)"
+    # The browser tests' pictures: a fresh folder per run, like their database.
+    local images="$ROOT/target/e2e-images"
+    rm -rf "$images"
+    # The browser suite signs up and logs in far more than one person a minute from one
+    # address: the per-IP limit of auth requests is raised for it (edge.rs tests the limit).
     (
         export_site_env "$TEST_SITE"
         DATABASE_URL="$db_url" LEPTOS_SITE_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" \
-            COUPAN_PAYMENT_URL="http://127.0.0.1:$gw_port" exec "$ROOT/target/release/server"
+            COUPAN_PAYMENT_URL="http://127.0.0.1:$gw_port" COUPAN_IMAGE_STORE="$images" \
+            COUPAN_RATE_AUTH_PER_MIN="${COUPAN_RATE_AUTH_PER_MIN:-600}" \
+            exec "$ROOT/target/release/server"
     ) >"$log" 2>&1 &
     local server_pid=$!
     PIDS+=("$server_pid")
@@ -70,14 +78,16 @@ ops_tests() {
     COUPAN_REPLICAS_SITE_ROOT="$TEST_SITE" "$ROOT/scripts/cargo-test.sh" -p ops -- --test-threads=1 --nocapture
 }
 
+timed "deployment checks (deploy/k8s, Kubernetes schemas, checkov)" "$ROOT/scripts/deploy-check.sh"
 timed "tools (Rust, cargo-leptos, wasm-bindgen, wasm-opt, Node, Chromium, Playwright)" tools
 if [ -z "${DATABASE_URL:-}" ]; then
     timed "PostgreSQL (embedded cluster in .data)" ensure_embedded_pg coupan_test yes
 fi
 ensure_jwt_secret
 timed "formatting check" cargo fmt --all -- --check
+timed "lints (clippy, warnings are errors)" cargo clippy -q --workspace --all-targets -- -D warnings
 timed "release build, as ./scripts/run.sh builds it (site in target/test/site)" build
-timed "unit and integration tests" "$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate
+timed "unit and integration tests" "$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate -p invariants
 timed "browser tests (Playwright, Chromium) against the release build" browser_tests
 if [ -n "${COUPAN_SKIP_OPS:-}" ]; then
     say "COUPAN_SKIP_OPS is set: operations tests skipped"

@@ -8,9 +8,12 @@ pub mod components;
 pub mod coupons;
 pub mod domain;
 pub mod error;
+pub mod flash;
+pub mod images;
 pub mod mypage;
 pub mod orders;
 pub mod owner;
+pub mod refill;
 pub mod vouchers;
 
 #[cfg(feature = "ssr")]
@@ -24,7 +27,55 @@ pub mod limits;
 #[cfg(feature = "ssr")]
 pub mod request_id;
 #[cfg(feature = "ssr")]
+pub mod request_span;
+#[cfg(feature = "ssr")]
 pub mod state;
+
+/// Counts the bytes each thread allocates, so tests can show that something was refused
+/// without allocating (`images::process`).
+#[cfg(all(test, feature = "ssr"))]
+pub(crate) mod test_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn count(bytes: usize) {
+        let _ = ALLOCATED.try_with(|a| a.set(a.get() + bytes as u64));
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is passed to the system allocator unchanged; counting touches
+    // only a thread-local cell that never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count(new_size.saturating_sub(layout.size()));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Bytes allocated by the current thread so far.
+    pub fn allocated_on_this_thread() -> u64 {
+        ALLOCATED.with(|a| a.get())
+    }
+}
 
 // Generated from `locales/*.json` by build.rs: the `i18n` module (`use_i18n`, `t!`, `Locale`).
 include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
@@ -36,9 +87,10 @@ use leptos_router::{SsrMode, path};
 
 use crate::auth::AuthProvider;
 use crate::auth::pages::{LoginPage, SignupPage};
-use crate::components::Layout;
+use crate::components::{Layout, PageTitle};
 use crate::coupons::owner_pages::{EditCouponPage, MyCouponsPage, NewCouponPage};
 use crate::coupons::pages::{CataloguePage, CouponDetailPage};
+use crate::flash::FlashProvider;
 use crate::i18n::*;
 use crate::mypage::pages::MyPage;
 use crate::owner::pages::DashboardPage;
@@ -75,6 +127,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="coupan-views" content=VIEW_BUILD />
                 <script nonce=leptos::nonce::use_nonce() inner_html=LINK_GUARD_JS></script>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />
                 <MetaTags />
@@ -106,6 +159,7 @@ fn Shell() -> impl IntoView {
     view! {
         <Router>
             <AuthProvider>
+            <FlashProvider>
             <Layout>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=CataloguePage ssr=SsrMode::Async />
@@ -119,6 +173,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/owner/coupons/:id/edit") view=EditCouponPage ssr=SsrMode::Async />
                 </Routes>
             </Layout>
+            </FlashProvider>
             </AuthProvider>
         </Router>
     }
@@ -131,5 +186,12 @@ fn NotFound() -> impl IntoView {
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
         res.set_status(http::StatusCode::NOT_FOUND);
     }
-    view! { <h1 data-testid="not-found">{t!(i18n, not_found_title)}</h1> }
+    view! {
+        <PageTitle text=move || t_string!(i18n, not_found_title).to_string() />
+        <section class="card narrow">
+            <h1 data-testid="not-found">{t!(i18n, not_found_title)}</h1>
+            <p>{t!(i18n, not_found_text)}</p>
+            <a class="button primary" href="/" data-testid="go-home">{t!(i18n, go_home)}</a>
+        </section>
+    }
 }

@@ -11,9 +11,10 @@
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -22,7 +23,6 @@ use ipnet::IpNet;
 use uuid::Uuid;
 
 use crate::error::AppError;
-use crate::state::AppState;
 
 /// Addresses (single IPs or CIDR blocks) of the reverse proxies in front of the app.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -200,28 +200,18 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 /// Checks the per-IP auth limit before an API handler runs (a handler argument).
 pub struct AuthRateLimit;
 
-impl FromRequestParts<AppState> for AuthRateLimit {
+impl<S> FromRequestParts<S> for AuthRateLimit
+where
+    Arc<Limits>: FromRef<S>,
+    S: Send + Sync,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let ip = state.limits.client_ip(parts);
-        state.limits.auth(ip)?;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let limits = Arc::<Limits>::from_ref(state);
+        limits.auth(limits.client_ip(parts))?;
         Ok(AuthRateLimit)
     }
-}
-
-/// The per-IP auth limit inside a server function. A refusal also sets the response's
-/// status (429) and `Retry-After` for script callers.
-pub fn check_auth_in_server_fn() -> Result<(), AppError> {
-    use leptos::prelude::use_context;
-    let state = crate::state::app_state()?;
-    let parts =
-        use_context::<Parts>().ok_or_else(|| crate::state::missing_context("request parts"))?;
-    let ip = state.limits.client_ip(&parts);
-    state
-        .limits
-        .auth(ip)
-        .inspect_err(crate::error::server_fn_status)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use leptos::prelude::*;
 use sqlx::PgPool;
 
-use crate::auth::server::JwtKeys;
+use crate::auth::tokens::JwtKeys;
 use crate::error::AppError;
 
 #[derive(Clone, FromRef)]
@@ -18,6 +18,11 @@ pub struct AppState {
     pub admission: Arc<crate::orders::admission::Admission>,
     /// Rate limits per client IP and per customer (`limits.rs`).
     pub limits: Arc<crate::limits::Limits>,
+    /// Mark cookies `Secure` (behind HTTPS; `COUPAN_SECURE_COOKIES`): the session's and
+    /// the short-lived ones of `flash` and `refill`.
+    pub secure_cookies: bool,
+    /// Where coupon pictures are kept (`images::store`).
+    pub images: crate::images::store::ImageStore,
 }
 
 /// The state inside a server function (provided by the server's router).

@@ -536,11 +536,14 @@ impl Report {
         let _ = writeln!(s, "## Invariants\n");
         let _ = writeln!(
             s,
-            "Checked after every purchase run: initial stock = remaining + units in live orders; no negative stock, \
-             nothing oversold; orders in the database = 201 answers, id for id; exactly one `OrderPlaced` event per \
-             order; every order `paid` or `payment_failed` after the drain, its my-page row in agreement and no \
-             payment job left; the gateway ledger has exactly one charge (of the order's amount) per paid order and \
-             none for the others, and no refunds. After all runs: every charge in the ledger belongs to a paid order. \
+            "Checked after every purchase run with the `invariants` crate (the same checks as the server and \
+             operations tests): initial stock = remaining + units in live orders, no negative stock, nothing \
+             oversold; orders in the database = 201 answers, id for id; exactly one `OrderPlaced` event per order; \
+             the gateway ledger has exactly one charge (of the order's amount, under its payment key) per paid order \
+             and none for the others, and no refunds; one `PaymentCompleted`/`PaymentFailed` event per paid/failed \
+             order; one voucher per paid unit; every order's my-page row in agreement; after the drain every order \
+             `paid` or `payment_failed` and no payment job left. After all runs the same over every order bought \
+             over HTTP, and every ledger entry belongs to one of them. \
              The pgbench scripts' own stock, order and event counts are checked too.\n"
         );
         let v = self.violations();

@@ -34,6 +34,22 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_TRUSTED_PROXIES",
     "COUPAN_SHUTDOWN_TIMEOUT_SECS",
     "COUPAN_CONFIG_FILE",
+    "COUPAN_DATA_DIR",
+    "COUPAN_IMAGE_STORE",
+    // Passed to the S3 client of an `s3://` COUPAN_IMAGE_STORE (app::images::store::AWS_VARS).
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT",
+    "AWS_ENDPOINT_URL",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     // Read by leptos itself (site files) and by tracing (log filter).
     "LEPTOS_OUTPUT_NAME",
     "LEPTOS_SITE_ROOT",
@@ -42,11 +58,23 @@ pub const ENV_VARS: &[&str] = &[
     "RUST_LOG",
 ];
 
+/// Where the server listens when `LEPTOS_SITE_ADDR` is not set.
+const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
+/// The payment gateway when `COUPAN_PAYMENT_URL` is not set (what `run.sh` starts).
+const DEFAULT_PAYMENT_URL: &str = "http://127.0.0.1:3002";
+/// The data directory when `COUPAN_DATA_DIR` is not set (the scripts' default too, relative
+/// to the checkout they run from); the server keeps pictures in its `images/` by default.
+const DEFAULT_DATA_DIR: &str = ".data";
+
+/// The server's settings. Each default is written once: in `Config::from_lookup` for the
+/// settings only the configuration knows, in `AdmissionSettings::default` and
+/// `WorkerSettings::default` for those of the purchase queue and the payment worker,
+/// which `from_lookup` reads. The README's table is checked against them (a test below).
 #[derive(Clone)]
 pub struct Config {
     pub database_url: String,
     pub jwt_secret: String,
-    /// Where to listen; `LEPTOS_SITE_ADDR` (cargo-leptos' name), default 127.0.0.1:3000.
+    /// Where to listen; `LEPTOS_SITE_ADDR` (cargo-leptos' name), default `DEFAULT_SITE_ADDR`.
     pub site_addr: SocketAddr,
     pub db_max_connections: u32,
     /// Load the demo shops and customer into an empty database.
@@ -71,6 +99,9 @@ pub struct Config {
     pub limits: app::limits::LimitSettings,
     /// The whole shutdown (draining requests, stopping workers) ends within this.
     pub shutdown_timeout: std::time::Duration,
+    /// Where coupon pictures are kept: `COUPAN_IMAGE_STORE`, by default `images/` in
+    /// `COUPAN_DATA_DIR` (`.data`, as the scripts use).
+    pub images: app::images::store::ImageStore,
 }
 
 impl std::fmt::Debug for Config {
@@ -80,6 +111,7 @@ impl std::fmt::Debug for Config {
             .field("db_max_connections", &self.db_max_connections)
             .field("demo_data", &self.demo_data)
             .field("secure_cookies", &self.secure_cookies)
+            .field("images", &self.images)
             .finish_non_exhaustive()
     }
 }
@@ -238,27 +270,19 @@ impl Config {
         if jwt_secret.len() < 32 {
             errors.push("JWT_SECRET must be set to at least 32 random characters".into());
         }
-        let site_addr = var("LEPTOS_SITE_ADDR").unwrap_or_else(|| "127.0.0.1:3000".into());
+        let site_addr = var("LEPTOS_SITE_ADDR").unwrap_or_else(|| DEFAULT_SITE_ADDR.into());
         let site_addr = site_addr.parse().unwrap_or_else(|_| {
             errors.push(format!(
-                "LEPTOS_SITE_ADDR={site_addr:?} is not an address like 127.0.0.1:3000"
+                "LEPTOS_SITE_ADDR={site_addr:?} is not an address like {DEFAULT_SITE_ADDR}"
             ));
-            SocketAddr::from(([127, 0, 0, 1], 3000))
+            SocketAddr::from(([127, 0, 0, 1], 0))
         });
-        let db_max_connections = match var("COUPAN_DB_MAX_CONNECTIONS").map(|v| v.parse::<u32>()) {
-            None => 20,
-            Some(Ok(n)) if (1..=1000).contains(&n) => n,
-            Some(_) => {
-                errors
-                    .push("COUPAN_DB_MAX_CONNECTIONS must be a whole number from 1 to 1000".into());
-                20
-            }
-        };
+        let db_max_connections =
+            number("COUPAN_DB_MAX_CONNECTIONS", 20, 1, 1000, &mut errors) as u32;
         let demo_data = flag("COUPAN_DEMO_DATA", false, &mut errors);
         let secure_cookies = flag("COUPAN_SECURE_COOKIES", false, &mut errors);
         let log_json = var("COUPAN_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
-        let payment_url =
-            var("COUPAN_PAYMENT_URL").unwrap_or_else(|| "http://127.0.0.1:3002".into());
+        let payment_url = var("COUPAN_PAYMENT_URL").unwrap_or_else(|| DEFAULT_PAYMENT_URL.into());
         if !payment_url.starts_with("http://") && !payment_url.starts_with("https://") {
             errors.push(format!(
                 "COUPAN_PAYMENT_URL={payment_url:?} must start with http:// or https://"
@@ -271,9 +295,22 @@ impl Config {
             120_000,
             &mut errors,
         ));
-        let payment_workers = number("COUPAN_PAYMENT_WORKERS", 4, 0, 64, &mut errors) as usize;
-        let payment_batch_max =
-            number("COUPAN_PAYMENT_BATCH_MAX", 64, 1, 10_000, &mut errors) as usize;
+        // The worker's and the admission's own defaults are theirs: read, not repeated.
+        let worker = crate::payment::worker::WorkerSettings::default();
+        let payment_workers = number(
+            "COUPAN_PAYMENT_WORKERS",
+            worker.tasks as u64,
+            0,
+            64,
+            &mut errors,
+        ) as usize;
+        let payment_batch_max = number(
+            "COUPAN_PAYMENT_BATCH_MAX",
+            worker.batch_max as u64,
+            1,
+            10_000,
+            &mut errors,
+        ) as usize;
         let breaker_failures = number("COUPAN_BREAKER_FAILURES", 5, 1, 1000, &mut errors) as u32;
         let breaker_open = std::time::Duration::from_secs(number(
             "COUPAN_BREAKER_OPEN_SECS",
@@ -282,11 +319,18 @@ impl Config {
             3600,
             &mut errors,
         ));
+        let admission_defaults = app::orders::admission::AdmissionSettings::default();
         let admission = app::orders::admission::AdmissionSettings {
-            batch_max: number("COUPAN_PURCHASE_BATCH_MAX", 128, 1, 10_000, &mut errors) as usize,
+            batch_max: number(
+                "COUPAN_PURCHASE_BATCH_MAX",
+                admission_defaults.batch_max as u64,
+                1,
+                10_000,
+                &mut errors,
+            ) as usize,
             max_waiting: number(
                 "COUPAN_PURCHASE_MAX_WAITING",
-                1024,
+                admission_defaults.max_waiting as u64,
                 1,
                 1_000_000,
                 &mut errors,
@@ -318,7 +362,19 @@ impl Config {
             3600,
             &mut errors,
         ));
-        if errors.is_empty() {
+        let data_dir = var("COUPAN_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let aws: Vec<(String, String)> = app::images::store::AWS_VARS
+            .iter()
+            .filter_map(|name| Some((name.to_string(), var(name)?)))
+            .collect();
+        let images = app::images::store::ImageStore::from_setting(
+            var("COUPAN_IMAGE_STORE").as_deref(),
+            std::path::Path::new(&data_dir),
+            &aws,
+        )
+        .map_err(|e| errors.push(format!("COUPAN_IMAGE_STORE: {e}")))
+        .ok();
+        if let (true, Some(images)) = (errors.is_empty(), images) {
             Ok(Config {
                 database_url,
                 jwt_secret,
@@ -336,6 +392,7 @@ impl Config {
                 admission,
                 limits,
                 shutdown_timeout,
+                images,
             })
         } else {
             Err(errors.join("\n"))
@@ -449,6 +506,35 @@ mod tests {
     }
 
     #[test]
+    fn pictures_go_to_the_data_directory_unless_a_store_is_named() {
+        let base = [("DATABASE_URL", "postgres://u@h/d"), ("JWT_SECRET", SECRET)];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(&env_of(&pairs))
+        };
+        let default = with(&[]).unwrap().images;
+        let expected = std::path::absolute(".data/images").unwrap();
+        assert_eq!(
+            default.describe(),
+            format!("directory {}", expected.display())
+        );
+        let data = with(&[("COUPAN_DATA_DIR", "/srv/coupan")]).unwrap().images;
+        assert_eq!(data.describe(), "directory /srv/coupan/images");
+        let s3 = with(&[
+            ("COUPAN_IMAGE_STORE", "s3://pictures/coupan"),
+            ("AWS_REGION", "ap-northeast-2"),
+        ])
+        .unwrap()
+        .images;
+        assert_eq!(s3.describe(), "s3://pictures/coupan");
+        let err = with(&[("COUPAN_IMAGE_STORE", "ftp://files")])
+            .err()
+            .unwrap();
+        assert!(err.starts_with("COUPAN_IMAGE_STORE: "), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_bad_lines_and_unreadable_files_stop_the_start() {
         let err = load_env_and_file(
             &[("COUPAN_CONFIG_FILE", "/etc/coupan.env")],
@@ -502,5 +588,102 @@ mod tests {
             assert!(err.contains(expected), "{expected:?} missing in:\n{err}");
         }
         assert_eq!(err.lines().count(), 6, "{err}");
+    }
+
+    /// The README's configuration table says what the code does: for every variable with
+    /// a default, the value `from_lookup` gives without it is one the table's default cell
+    /// shows in backticks.
+    #[test]
+    fn the_readme_shows_the_defaults_of_the_code() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("\n## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("README has a Configuration section");
+        let table: HashMap<&str, Vec<&str>> = section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                let shown = cells[2].split('`').skip(1).step_by(2).collect();
+                (cells[1].trim_matches('`'), shown)
+            })
+            .collect();
+
+        let c = Config::from_lookup(&|name: &str| match name {
+            "DATABASE_URL" => Some("postgres://u@h/d".into()),
+            "JWT_SECRET" => Some(SECRET.into()),
+            _ => None,
+        })
+        .unwrap();
+        let code = [
+            ("LEPTOS_SITE_ADDR", c.site_addr.to_string()),
+            (
+                "COUPAN_DB_MAX_CONNECTIONS",
+                c.db_max_connections.to_string(),
+            ),
+            ("COUPAN_DEMO_DATA", c.demo_data.to_string()),
+            ("COUPAN_SECURE_COOKIES", c.secure_cookies.to_string()),
+            ("RUST_LOG", crate::telemetry::DEFAULT_FILTER.to_string()),
+            ("COUPAN_PAYMENT_URL", c.payment_url.clone()),
+            (
+                "COUPAN_PAYMENT_TIMEOUT_MS",
+                c.payment_timeout.as_millis().to_string(),
+            ),
+            ("COUPAN_PAYMENT_WORKERS", c.payment_workers.to_string()),
+            ("COUPAN_PAYMENT_BATCH_MAX", c.payment_batch_max.to_string()),
+            ("COUPAN_BREAKER_FAILURES", c.breaker_failures.to_string()),
+            (
+                "COUPAN_BREAKER_OPEN_SECS",
+                c.breaker_open.as_secs().to_string(),
+            ),
+            (
+                "COUPAN_PURCHASE_BATCH_MAX",
+                c.admission.batch_max.to_string(),
+            ),
+            (
+                "COUPAN_PURCHASE_MAX_WAITING",
+                c.admission.max_waiting.to_string(),
+            ),
+            (
+                "COUPAN_RATE_AUTH_PER_MIN",
+                c.limits.auth_per_min.to_string(),
+            ),
+            (
+                "COUPAN_RATE_PURCHASE_PER_MIN",
+                c.limits.purchase_per_min.to_string(),
+            ),
+            (
+                "COUPAN_SHUTDOWN_TIMEOUT_SECS",
+                c.shutdown_timeout.as_secs().to_string(),
+            ),
+            ("COUPAN_DATA_DIR", DEFAULT_DATA_DIR.to_string()),
+        ];
+        // Variables without a default value to compare (required, empty, or a format).
+        let no_default = [
+            "DATABASE_URL",
+            "JWT_SECRET",
+            "COUPAN_LOG_FORMAT",
+            "COUPAN_TRUSTED_PROXIES",
+            "COUPAN_CONFIG_FILE",
+            // A folder of COUPAN_DATA_DIR (checked in `pictures_go_to_the_data_directory...`).
+            "COUPAN_IMAGE_STORE",
+        ];
+        for (name, value) in &code {
+            let shown = table
+                .get(name)
+                .unwrap_or_else(|| panic!("{name} has no row in the README's table"));
+            assert!(
+                shown.contains(&value.as_str()),
+                "README shows {shown:?} for {name}; the code's default is {value:?}"
+            );
+        }
+        for name in table.keys().filter(|n| ENV_VARS.contains(n)) {
+            assert!(
+                no_default.contains(name) || code.iter().any(|(n, _)| n == name),
+                "{name} is in the README's table but this test does not check its default"
+            );
+        }
     }
 }

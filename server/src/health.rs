@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use sqlx::PgPool;
 
-use crate::startup::MIGRATOR;
+use crate::db::MIGRATOR;
 
 pub struct Readiness {
     pool: PgPool,

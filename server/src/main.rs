@@ -1,5 +1,7 @@
 use server::config::Config;
-use server::{startup, telemetry};
+use server::metrics::Metrics;
+use server::startup::Application;
+use server::telemetry;
 
 /// Large allocations (argon2's 19 MiB per password hash above all) are always served by
 /// `mmap` and given back to the kernel when freed.
@@ -64,50 +66,12 @@ fn main() {
 }
 
 async fn run(config: Config) -> Result<(), String> {
-    let pool = startup::connect(&config)
-        .await
-        .map_err(|e| format!("cannot reach the database: {e}"))?;
-    startup::MIGRATOR
-        .run(&pool)
-        .await
-        .map_err(|e| format!("cannot apply migrations: {e}"))?;
-    if config.demo_data
-        && app::demo::seed_if_empty(&pool)
-            .await
-            .map_err(|e| format!("demo data: {e}"))?
-    {
-        tracing::info!("loaded the demo shops, coupons and customer (see README)");
-    }
-    startup::spawn_session_cleanup(pool.clone());
-    let (stop_workers, workers_stop) = tokio::sync::watch::channel(false);
-    let (workers, heartbeat) = if config.payment_workers > 0 {
-        let worker = startup::payment_worker(pool.clone(), &config);
-        let heartbeat = worker.heartbeat();
-        (worker.spawn(workers_stop), Some(heartbeat))
-    } else {
-        (Vec::new(), None)
-    };
-    let readiness = server::health::Readiness::new(pool.clone(), heartbeat);
-    let app = startup::router_with(pool, &config, readiness.clone());
-    let listener = tokio::net::TcpListener::bind(config.site_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.site_addr))?;
-    tracing::info!("Coupan is serving at http://{}", config.site_addr);
-    println!("Coupan is serving at http://{}", config.site_addr);
-    let workers = server::shutdown::Workers {
-        stop: stop_workers,
-        tasks: workers,
-    };
-    // Readiness answers 503 from the signal on, while in-flight requests finish.
-    server::shutdown::serve(
-        listener,
-        app,
-        shutdown_signal(),
-        move || readiness.start_draining(),
-        workers,
-        config.shutdown_timeout,
-    )
-    .await?;
+    let metrics = Metrics::install()?;
+    let application = Application::build(config, metrics).await?;
+    let address = application.address();
+    tracing::info!("Coupan is serving at http://{address}");
+    println!("Coupan is serving at http://{address}");
+    application.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -1,9 +1,12 @@
 //! Prometheus metrics: `GET /metrics` in the text exposition format.
 //!
 //! Code anywhere in the process records through the `metrics` facade (`counter!`,
-//! `gauge!`, `histogram!`); the recorder installed here keeps the values and renders them
-//! at scrape time. The recorder is process-global, so it is installed once ([`install`]),
-//! however many routers a process (or a test binary) builds.
+//! `gauge!`, `histogram!`), which writes to one process-global recorder. That recorder is
+//! installed by the process's entry point only, once ([`Metrics::install`]: `main`, and
+//! the API tests' harness once per test binary); what it returns, a [`Metrics`] value, is
+//! handed to the application, whose `/metrics` renders it. Building an application or a
+//! router installs nothing, so several of them in one process (the tests) share the one
+//! recorder instead of racing to install their own.
 //!
 //! | metric | kind | labels |
 //! |---|---|---|
@@ -23,10 +26,10 @@
 //! route matched is `static` (files under `/pkg/` and other paths with an extension) or
 //! `other`, so the number of series stays bounded.
 
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use app::state::AppState;
+use axum::Extension;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -54,41 +57,55 @@ const DURATION_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-
 /// One scrape at a time: the gauges sampled from a pool and the rendering belong together
-/// (several routers in one process, as in the tests, each sample their own pool).
+/// (several applications in one process, as in the tests, each sample their own pool).
 static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Installs the global recorder (once per process) and returns the handle that renders it.
-/// If another recorder was installed first, metrics are rendered from a private one and
-/// `/metrics` shows only the scrape-time gauges.
-pub fn install() -> &'static PrometheusHandle {
-    HANDLE.get_or_init(|| {
-        let builder = PrometheusBuilder::new()
+/// The process's metrics recorder, as the application renders it on `/metrics`.
+#[derive(Clone)]
+pub struct Metrics {
+    handle: PrometheusHandle,
+}
+
+impl Metrics {
+    /// Installs the process-global recorder that the `metrics` macros record into, with
+    /// the help texts, the series that show before anything happened, and a thread that
+    /// keeps histograms drained. Once per process: a second call fails, because the
+    /// facade accepts one recorder only.
+    pub fn install() -> Result<Metrics, String> {
+        let handle = PrometheusBuilder::new()
             .set_buckets_for_metric(Matcher::Full(HTTP_DURATION.into()), DURATION_BUCKETS)
-            .expect("buckets are not empty");
-        let handle = match builder.install_recorder() {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::warn!(error = %e, "a metrics recorder was already installed");
-                PrometheusBuilder::new().build_recorder().handle()
-            }
-        };
+            .map_err(|e| format!("metrics buckets: {e}"))?
+            .install_recorder()
+            .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
         describe();
         // Histograms are drained into their buckets by the upkeep; a thread keeps it
         // going whether or not anyone scrapes (and whichever runtime is running).
         let upkeep = handle.clone();
-        let _ = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("metrics-upkeep".into())
             .spawn(move || {
                 loop {
                     std::thread::sleep(Duration::from_secs(5));
                     upkeep.run_upkeep();
                 }
-            });
-        handle
-    })
+            })
+            .map_err(|e| format!("cannot start the metrics upkeep: {e}"))?;
+        Ok(Metrics { handle })
+    }
+
+    /// A recorder of its own that nothing records into: `/metrics` answers, empty. For
+    /// an application built where the process's recorder is not wanted (unit tests).
+    pub fn detached() -> Metrics {
+        Metrics {
+            handle: PrometheusBuilder::new().build_recorder().handle(),
+        }
+    }
+
+    /// The text exposition of everything recorded so far.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
 }
 
 /// Help texts, and the series that must show before anything happened.
@@ -219,12 +236,14 @@ async fn sample(pool: &PgPool) {
 }
 
 /// `GET /metrics`.
-pub async fn endpoint(State(state): State<AppState>) -> Response {
-    let handle = install();
+pub async fn endpoint(
+    State(state): State<AppState>,
+    Extension(metrics): Extension<Metrics>,
+) -> Response {
     let body = {
         let _one = SCRAPE.lock().await;
         sample(&state.pool).await;
-        handle.render()
+        metrics.render()
     };
     (
         StatusCode::OK,

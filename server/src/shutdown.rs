@@ -4,8 +4,10 @@
 //! stops accepting, in-flight requests finish, then the payment workers are told to stop
 //! and finish (or release) the job in hand. Everything after the signal shares one deadline
 //! (`COUPAN_SHUTDOWN_TIMEOUT_SECS`); what is still running then is cut short and logged,
-//! and the caller exits anyway. A job cut short is not lost: its lease expires and another
-//! worker takes it.
+//! and the caller exits anyway. A job cut short is not lost: a worker holds its claimed
+//! jobs only inside an open transaction (`payment::claim`), so when the process ends
+//! that transaction rolls back with its connection and the jobs are queued as before, for
+//! any worker to claim.
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -112,7 +114,7 @@ pub async fn serve(
     if report.workers_cut > 0 {
         tracing::warn!(
             workers = report.workers_cut,
-            "shutdown timeout: payment workers cut short; their jobs return to the queue when the lease expires"
+            "shutdown timeout: payment workers cut short; their uncommitted jobs stay queued"
         );
     }
     if report == Report::default() {

@@ -1,200 +1,136 @@
-//! Builds the application: database pool and migrations, the router with its layers.
+//! The composition root: [`Application::build`] turns a [`Config`] into a running
+//! process's parts (database pool and migrations, demo data, the session cleanup, the
+//! payment workers, readiness, the router and a bound listener), and
+//! [`Application::run_until_stopped`] serves until a stop signal and shuts down within
+//! the configured time. `main` runs exactly this; the API tests spawn the same thing on
+//! port 0 against their own database (with `payment_workers: 0` when a test drives the
+//! worker by hand).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::auth::server::JwtKeys;
-use app::request_id::RequestId;
+use app::auth::tokens::JwtKeys;
 use app::state::AppState;
-use app::{App, shell};
-use axum::Router;
-use axum::extract::Path;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{any, get};
-use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list, handle_server_fns_with_context};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
-use tower_sessions::cookie::SameSite;
-use tower_sessions::{ExpiredDeletion, Expiry, SessionManagerLayer};
+use tokio::net::TcpListener;
+use tower_sessions::ExpiredDeletion;
 use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
+use crate::health::Readiness;
+use crate::metrics::Metrics;
+use crate::shutdown::{Report, Workers};
 
-/// Largest request body accepted (forms and JSON are far smaller).
-pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// A built application: listening (not yet accepting), its workers running.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    router: axum::Router,
+    readiness: Arc<Readiness>,
+    workers: Workers,
+    shutdown_timeout: Duration,
+}
 
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+impl Application {
+    /// Connects to `config.database_url`, then as [`Application::build_with_pool`].
+    pub async fn build(config: Config, metrics: Metrics) -> Result<Application, String> {
+        let pool = crate::db::connect(&config)
+            .await
+            .map_err(|e| format!("cannot reach the database: {e}"))?;
+        Application::build_with_pool(config, metrics, pool).await
+    }
 
-/// Connections idle longer than this are pinged before they are handed out (one that died
-/// while idle, e.g. across a PostgreSQL restart, is replaced instead of failing a request).
-/// Busy connections skip the ping: sqlx's default pings on every acquire, an extra round
-/// trip per request: without it the my-page API takes 10% less app CPU per request
-/// (335 -> 305 µs) and answers 6% more requests/s (wrk, C=64, the benchmark's my page).
-const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+    /// Everything `main` starts, over `pool`: applies the migrations, loads the demo data
+    /// when configured, binds `config.site_addr` (port 0: any free port, see
+    /// [`Application::address`]), starts the session cleanup and `config.payment_workers`
+    /// payment worker loops (none when 0), and builds the router with its readiness.
+    pub async fn build_with_pool(
+        config: Config,
+        metrics: Metrics,
+        pool: PgPool,
+    ) -> Result<Application, String> {
+        crate::db::MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| format!("cannot apply migrations: {e}"))?;
+        if config.demo_data
+            && app::demo::seed_if_empty(&pool, &config.images)
+                .await
+                .map_err(|e| format!("demo data: {e}"))?
+        {
+            tracing::info!("loaded the demo shops, coupons and customer (see README)");
+        }
+        let listener = TcpListener::bind(config.site_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.site_addr))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| format!("cannot read the listening address: {e}"))?;
 
-pub async fn connect(config: &Config) -> Result<PgPool, sqlx::Error> {
-    PgPoolOptions::new()
-        .max_connections(config.db_max_connections)
-        .acquire_timeout(Duration::from_secs(5))
-        .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
-            Box::pin(async move {
-                use sqlx::Connection;
-                Ok(meta.idle_for < PING_IF_IDLE_FOR || conn.ping().await.is_ok())
-            })
+        tracing::info!(store = %config.images.describe(), "coupon pictures are kept here");
+        spawn_session_cleanup(pool.clone());
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let (tasks, heartbeat) = if config.payment_workers > 0 {
+            let worker = payment_worker(pool.clone(), &config);
+            let heartbeat = worker.heartbeat();
+            (worker.spawn(stopped), Some(heartbeat))
+        } else {
+            (Vec::new(), None)
+        };
+        let readiness = Readiness::new(pool.clone(), heartbeat);
+        let state = app_state(pool, &config);
+        let router = crate::router::router(state, &config, readiness.clone(), metrics);
+        Ok(Application {
+            listener,
+            address,
+            router,
+            readiness,
+            workers: Workers { stop, tasks },
+            shutdown_timeout: config.shutdown_timeout,
         })
-        .connect(&config.database_url)
+    }
+
+    /// Where the application listens (the actual port when the configured one was 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until `signal`, then drains (readiness 503, requests in flight, payment
+    /// workers) within `COUPAN_SHUTDOWN_TIMEOUT_SECS` (see `shutdown.rs`); the report
+    /// says what had to be cut short.
+    pub async fn run_until_stopped(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<Report, String> {
+        let readiness = self.readiness;
+        crate::shutdown::serve(
+            self.listener,
+            self.router,
+            signal,
+            move || readiness.start_draining(),
+            self.workers,
+            self.shutdown_timeout,
+        )
         .await
+    }
 }
 
-/// The leptos settings: from cargo-leptos' environment when present, else defaults.
-pub fn leptos_options(config: &Config) -> LeptosOptions {
-    let mut options = get_configuration(None)
-        .map(|c| c.leptos_options)
-        .unwrap_or_else(|_| {
-            LeptosOptions::builder()
-                .output_name("coupan")
-                .site_root("target/site")
-                .build()
-        });
-    options.site_addr = config.site_addr;
-    options
-}
-
-/// The whole HTTP application over `pool`.
-pub fn router(pool: PgPool, config: &Config) -> Router {
-    let readiness = crate::health::Readiness::new(pool.clone(), None);
-    router_with(pool, config, readiness)
-}
-
-/// The application with the given readiness state (shared with the shutdown and the worker).
-pub fn router_with(
-    pool: PgPool,
-    config: &Config,
-    readiness: Arc<crate::health::Readiness>,
-) -> Router {
-    crate::metrics::install();
-    let state = AppState {
-        leptos_options: leptos_options(config),
+/// What every handler and server function reaches, from the configuration.
+pub(crate) fn app_state(pool: PgPool, config: &Config) -> AppState {
+    AppState {
+        leptos_options: crate::router::leptos_options(config),
         pool: pool.clone(),
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
-        admission: app::orders::admission::Admission::new(pool.clone(), config.admission),
+        admission: app::orders::admission::Admission::new(pool, config.admission),
         limits: Arc::new(app::limits::Limits::new(&config.limits)),
-    };
-    let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
-        .with_name("coupan_session")
-        .with_http_only(true)
-        .with_same_site(SameSite::Lax)
-        .with_secure(config.secure_cookies)
-        .with_expiry(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::days(app::auth::server::SESSION_IDLE_DAYS),
-        ));
-
-    let routes = generate_route_list(App);
-    let context = {
-        let state = state.clone();
-        move || {
-            provide_context(state.clone());
-            crate::csp::provide_request_nonce();
-        }
-    };
-    let server_fns = {
-        let context = context.clone();
-        move |req| handle_server_fns_with_context(context.clone(), req)
-    };
-    let html_shell = {
-        let options = state.leptos_options.clone();
-        move || shell(options.clone())
-    };
-
-    // What browsers use with their session cookie: signed-in visits renew the session.
-    let browser = Router::new()
-        .route("/sfn/{*fn_name}", any(server_fns))
-        .leptos_routes_with_context(&state, routes, context.clone(), html_shell)
-        .route_layer(axum::middleware::from_fn(app::auth::server::renew_session));
-
-    Router::new()
-        .route("/healthz", get(crate::health::healthz))
-        .route("/readyz", get(crate::health::readyz).layer(axum::Extension(readiness)))
-        .route("/metrics", get(crate::metrics::endpoint))
-        .route("/lang/{locale}", get(set_language))
-        .nest("/api/v1", app::api::router())
-        .merge(browser)
-        .fallback(leptos_axum::file_and_error_handler_with_context::<
-            AppState,
-            _,
-        >(context, shell))
-        .layer(sessions)
-        // Inside the trace layer: handlers record the caller's id on the request span.
-        .layer(axum::middleware::from_fn(crate::telemetry::expose_span))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
-            let id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id, user_id = tracing::field::Empty)
-        }))
-        .layer(axum::middleware::from_fn(request_id))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
-        ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
-        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        // A fresh nonce per request for the page's scripts (see csp.rs).
-        .layer(axum::middleware::from_fn(crate::csp::content_security_policy))
-        // Outermost: counts every answer, including timeouts and refused bodies.
-        .layer(axum::middleware::from_fn(crate::metrics::track))
-        .with_state(state)
-}
-
-/// Takes the caller's `X-Request-Id` (if plain and short) or makes one; the handlers and
-/// the events they append see it, and the response echoes it.
-async fn request_id(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(RequestId::accept)
-        .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string()));
-    req.extensions_mut().insert(id.clone());
-    let mut res = next.run(req).await;
-    if let Ok(v) = HeaderValue::from_str(&id.0) {
-        res.headers_mut().insert("x-request-id", v);
+        secure_cookies: config.secure_cookies,
+        images: config.images.clone(),
     }
-    res
-}
-
-/// Stores the chosen language in the cookie leptos_i18n reads, then goes back to the page
-/// the visitor came from (same site only).
-async fn set_language(Path(locale): Path<String>, headers: HeaderMap) -> Response {
-    if locale != "en" && locale != "ko" {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let back = headers
-        .get(header::REFERER)
-        .and_then(|r| r.to_str().ok())
-        .and_then(|r| {
-            let host = headers.get(header::HOST)?.to_str().ok()?;
-            let rest = r
-                .strip_prefix("http://")
-                .or_else(|| r.strip_prefix("https://"))?;
-            let path = rest.strip_prefix(host)?;
-            (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
-        })
-        .unwrap_or_else(|| "/".into());
-    let mut res = Redirect::to(&back).into_response();
-    let cookie = format!("i18n_pref_locale={locale}; Path=/; Max-Age=31536000; SameSite=Lax");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    res
 }
 
 /// The payment worker as configured.

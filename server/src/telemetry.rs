@@ -1,4 +1,5 @@
-//! Logging: `RUST_LOG` filters (default `info`), `COUPAN_LOG_FORMAT=json` for JSON lines.
+//! Logging: `RUST_LOG` filters (default [`DEFAULT_FILTER`]), `COUPAN_LOG_FORMAT=json` for
+//! JSON lines.
 //!
 //! A JSON line is one flat object: `timestamp`, `level`, `target`, `message`, the event's
 //! own fields, and the fields of every span it happened in (`request_id`, `method`, `path`
@@ -125,13 +126,13 @@ impl Visit for FieldsVisitor<'_> {
 }
 
 /// Middleware inside the trace layer: hands the request's span to the handlers (as a
-/// request extension and a task-local, see [`app::auth::server::record_user`]) so the
+/// request extension and a task-local, see [`app::request_span::record_user`]) so the
 /// caller's id can be recorded on it.
 pub async fn expose_span(mut req: Request, next: Next) -> Response {
     let span = tracing::Span::current();
     req.extensions_mut()
-        .insert(app::auth::server::RequestSpan(span.clone()));
-    app::auth::server::CURRENT_REQUEST_SPAN
+        .insert(app::request_span::RequestSpan(span.clone()));
+    app::request_span::CURRENT_REQUEST_SPAN
         .scope(span, next.run(req))
         .await
 }

@@ -9,9 +9,11 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
 
+use super::accounts::{authenticate, register};
+use super::guards::require_user;
 use super::repo;
-use super::server::{BearerAuth, JwtKeys, authenticate, register, require_user};
-use crate::api::JsonBody;
+use super::tokens::{BearerAuth, JwtKeys};
+use crate::api::extract::JsonBody;
 use crate::domain::{SignupInput, UserView};
 use crate::error::AppError;
 use crate::limits::AuthRateLimit;

@@ -1,26 +1,75 @@
 //! Accounts: sign up, log in, log out, who am I.
 //!
 //! Browser forms call the server functions below (session cookie); API clients use
-//! `api.rs` (bearer tokens). Both go through `server::register` / `server::authenticate`.
+//! `api.rs` (bearer tokens). Both go through `accounts::register` /
+//! `accounts::authenticate`.
+//!
+//! Server side, one module per concern: `guards` (who is calling, `require_*`),
+//! `sessions` (browser sessions and their renewal), `tokens` (JWTs for the API),
+//! `passwords` (argon2), `accounts` (sign-up and log-in), `repo` (SQL).
 
 pub mod pages;
 
 #[cfg(feature = "ssr")]
+pub mod accounts;
+#[cfg(feature = "ssr")]
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod guards;
+#[cfg(feature = "ssr")]
+pub mod passwords;
 #[cfg(feature = "ssr")]
 pub mod repo;
 #[cfg(feature = "ssr")]
-pub mod server;
+pub mod sessions;
+#[cfg(feature = "ssr")]
+pub mod tokens;
 
 use leptos::prelude::*;
 
 use crate::domain::UserView;
 use crate::error::AppError;
 
+/// The per-IP limit on sign-up and log-in, inside their server functions. A refusal also
+/// sets the response's status (429) and `Retry-After` for script callers.
 #[cfg(feature = "ssr")]
-fn safe_next(next: Option<String>) -> Option<String> {
-    // Only same-site paths: never redirect to another origin.
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+fn check_auth_limit() -> Result<(), AppError> {
+    let state = crate::state::app_state()?;
+    let parts = use_context::<axum::http::request::Parts>()
+        .ok_or_else(|| crate::state::missing_context("request parts"))?;
+    let ip = state.limits.client_ip(&parts);
+    state
+        .limits
+        .auth(ip)
+        .inspect_err(crate::error::server_fn_status)
+}
+
+/// Where to go after logging in or signing up: `next` when it is a path on this site, else
+/// nothing. Accepted: `/` followed by anything but a second `/` or `\\`, with no backslash,
+/// no control character and no whitespace anywhere (browsers drop tabs and newlines from
+/// URLs, so `/\t/evil.example` would become `//evil.example`), at most 1,000 bytes.
+pub fn safe_next(next: &str) -> Option<&str> {
+    let ok = next.len() <= 1000
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace());
+    ok.then_some(next)
+}
+
+/// The page after log-in or sign-up: a safe `next`, else the role's home page.
+#[cfg(feature = "ssr")]
+fn landing(next: Option<&str>, role: crate::domain::Role, signed_up: bool) -> String {
+    use crate::domain::Role;
+    if let Some(next) = next.and_then(safe_next) {
+        return next.to_string();
+    }
+    match (role, signed_up) {
+        (Role::Owner, true) => "/owner/coupons".into(),
+        (Role::Owner, false) => "/owner/dashboard".into(),
+        (Role::Customer, _) => "/".into(),
+    }
 }
 
 #[server(prefix = "/sfn", endpoint = "auth/signup")]
@@ -30,9 +79,10 @@ pub async fn signup(
     name: String,
     role: String,
     shop_name: Option<String>,
+    next: Option<String>,
 ) -> Result<(), AppError> {
     use crate::domain::{Role, SignupInput};
-    crate::limits::check_auth_in_server_fn()?;
+    check_auth_limit()?;
     let input = SignupInput {
         email,
         password,
@@ -42,29 +92,31 @@ pub async fn signup(
     };
     let valid = input.validate().map_err(AppError::Validation)?;
     let state = crate::state::app_state()?;
-    let p = server::register(&state.pool, valid).await?;
-    server::start_session(&server::browser_session().await?, p).await?;
-    leptos_axum::redirect(if p.role == Role::Owner {
-        "/owner/coupons"
-    } else {
-        "/"
-    });
+    let p = accounts::register(&state.pool, valid).await?;
+    sessions::start_session(&sessions::browser_session().await?, p).await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::SignedUp {
+            owner: p.role == Role::Owner,
+        },
+    );
+    leptos_axum::redirect(&landing(next.as_deref(), p.role, true));
     Ok(())
 }
 
 #[server(prefix = "/sfn", endpoint = "auth/login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    crate::limits::check_auth_in_server_fn()?;
+    check_auth_limit()?;
     let state = crate::state::app_state()?;
-    let p = server::authenticate(&state.pool, &email, &password).await?;
-    server::start_session(&server::browser_session().await?, p).await?;
-    leptos_axum::redirect(&safe_next(next).unwrap_or_else(|| "/".into()));
+    let p = accounts::authenticate(&state.pool, &email, &password).await?;
+    sessions::start_session(&sessions::browser_session().await?, p).await?;
+    leptos_axum::redirect(&landing(next.as_deref(), p.role, false));
     Ok(())
 }
 
 #[server(prefix = "/sfn", endpoint = "auth/logout")]
 pub async fn logout() -> Result<(), AppError> {
-    server::end_session(&server::browser_session().await?).await?;
+    sessions::end_session(&sessions::browser_session().await?).await?;
     leptos_axum::redirect("/");
     Ok(())
 }
@@ -72,7 +124,7 @@ pub async fn logout() -> Result<(), AppError> {
 /// The signed-in user, or `None` for a visitor.
 #[server(prefix = "/sfn", endpoint = "auth/me")]
 pub async fn current_user() -> Result<Option<UserView>, AppError> {
-    let Some(p) = server::session_user().await? else {
+    let Some(p) = sessions::session_user().await? else {
         return Ok(None);
     };
     let state = crate::state::app_state()?;
@@ -121,4 +173,48 @@ pub fn AuthProvider(children: Children) -> impl IntoView {
 
 pub fn use_auth() -> Auth {
     expect_context::<Auth>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_a_path_on_this_site_or_nothing() {
+        for ok in [
+            "/",
+            "/coupons/7b1c",
+            "/mypage?x=1&y=%2F",
+            "/owner/coupons/new#top",
+            "/a/b//c",
+        ] {
+            assert_eq!(safe_next(ok), Some(ok), "{ok:?}");
+        }
+        for bad in [
+            "",
+            "coupons",
+            "//evil.example",
+            "///evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/x\ry",
+            "/\u{0}",
+            "/\u{7f}",
+            "/\u{85}x",
+            "/ /evil",
+            "https://evil.example",
+            "javascript:alert(1)",
+            " /mypage",
+            "/a\u{2028}b",
+        ] {
+            assert_eq!(safe_next(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            safe_next(&format!("/{}", "a".repeat(999))).map(str::len),
+            Some(1000)
+        );
+        assert_eq!(safe_next(&format!("/{}", "a".repeat(1000))), None);
+    }
 }

@@ -3,12 +3,33 @@
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
 
-use super::{Login, Signup, use_auth};
-use crate::components::form::last_error;
-use crate::components::{ErrorBanner, Field, FieldMessage};
+use super::{Login, Signup, safe_next, use_auth};
+use crate::components::form::{field_error_id, field_has_error, last_error};
+use crate::components::{ErrorBanner, Field, FieldMessage, PageTitle};
 use crate::i18n::*;
+use crate::refill::refill;
+
+/// The page to come back to (`?next=`), if it is one of this site's.
+fn next_param() -> Option<String> {
+    use_query_map()
+        .read_untracked()
+        .get("next")
+        .filter(|n| safe_next(n).is_some())
+}
+
+/// `base` with `?next=` carried over, so switching between log-in and sign-up keeps it.
+fn with_next(base: &str, next: &Option<String>) -> String {
+    match next {
+        Some(n) => format!(
+            "{base}?next={}",
+            form_urlencoded::byte_serialize(n.as_bytes()).collect::<String>()
+        ),
+        None => base.to_string(),
+    }
+}
 
 #[component]
 pub fn LoginPage() -> impl IntoView {
@@ -21,20 +42,25 @@ pub fn LoginPage() -> impl IntoView {
         false,
     );
     let error = last_error(login.value());
-    let next = move || use_query_map().read().get("next").unwrap_or_default();
+    let next = next_param();
+    let signup_href = with_next("/signup", &next);
+    let next = next.unwrap_or_default();
+    let kept = refill(Login::PATH);
     view! {
+        <PageTitle text=move || t_string!(i18n, login_title).to_string() />
         <section class="card narrow">
             <h1>{t!(i18n, login_title)}</h1>
             <ActionForm action=login attr:data-testid="login-form">
                 <ErrorBanner error />
                 <input type="hidden" name="next" value=next />
-                <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email" />
+                <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email"
+                    value=kept.or("email", String::new()) />
                 <Field name="password" kind="password" label=Signal::derive(move || t_string!(i18n, password).to_string()) error required=true autocomplete="current-password" />
                 <button type="submit" class="primary" data-testid="login-submit" disabled=move || login.pending().get()>
                     {move || if login.pending().get() { t_string!(i18n, loading).to_string() } else { t_string!(i18n, login_button).to_string() }}
                 </button>
             </ActionForm>
-            <p class="muted">{t!(i18n, no_account)} " " <a href="/signup">{t!(i18n, nav_signup)}</a></p>
+            <p class="muted">{t!(i18n, no_account)} " " <a href=signup_href data-testid="signup-link">{t!(i18n, nav_signup)}</a></p>
         </section>
     }
 }
@@ -50,9 +76,14 @@ pub fn SignupPage() -> impl IntoView {
         false,
     );
     let error = last_error(signup.value());
-    let initial_role = use_query_map()
-        .read_untracked()
+    let next = next_param();
+    let login_href = with_next("/login", &next);
+    let next = next.unwrap_or_default();
+    let kept = refill(Signup::PATH);
+    // After a failed post without JavaScript: the role that was chosen; else `?role=owner`.
+    let initial_role = kept
         .get("role")
+        .or_else(|| use_query_map().read_untracked().get("role"))
         .filter(|r| r == "owner")
         .unwrap_or_else(|| "customer".into());
     let role = RwSignal::new(initial_role.clone());
@@ -67,11 +98,13 @@ pub fn SignupPage() -> impl IntoView {
         hydrated.set(true);
     });
     view! {
+        <PageTitle text=move || t_string!(i18n, signup_title).to_string() />
         <section class="card narrow">
             <h1>{t!(i18n, signup_title)}</h1>
             <ActionForm action=signup attr:data-testid="signup-form">
                 <ErrorBanner error />
-                <fieldset class="field role-choice">
+                <input type="hidden" name="next" value=next />
+                <fieldset class="field role-choice" aria-describedby=move || field_has_error(error, "role").then(|| field_error_id("role"))>
                     <legend>{t!(i18n, role)}</legend>
                     <label>
                         <input type="radio" name="role" value="customer" data-testid="role-customer"
@@ -85,20 +118,23 @@ pub fn SignupPage() -> impl IntoView {
                     </label>
                     <FieldMessage error field="role" />
                 </fieldset>
-                <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email" />
+                <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email"
+                    value=kept.or("email", String::new()) />
                 <Field name="password" kind="password" label=Signal::derive(move || t_string!(i18n, password).to_string())
                     hint=Signal::derive(move || t_string!(i18n, password_hint).to_string()) error required=true autocomplete="new-password" />
-                <Field name="name" label=Signal::derive(move || t_string!(i18n, display_name).to_string()) error required=true autocomplete="name" />
+                <Field name="name" label=Signal::derive(move || t_string!(i18n, display_name).to_string()) error required=true autocomplete="name"
+                    value=kept.or("name", String::new()) />
                 // Without JavaScript the shop field is always shown; once hydrated, only for owners.
                 <div class:hidden=move || hydrated.get() && role.get() != "owner">
                     <Field name="shop_name" label=Signal::derive(move || t_string!(i18n, shop_name).to_string())
-                        hint=Signal::derive(move || t_string!(i18n, shop_name_hint).to_string()) error autocomplete="organization" />
+                        hint=Signal::derive(move || t_string!(i18n, shop_name_hint).to_string()) error autocomplete="organization"
+                        value=kept.or("shop_name", String::new()) />
                 </div>
                 <button type="submit" class="primary" data-testid="signup-submit" disabled=move || signup.pending().get()>
                     {move || if signup.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, signup_button).to_string() }}
                 </button>
             </ActionForm>
-            <p class="muted">{t!(i18n, have_account)} " " <a href="/login">{t!(i18n, nav_login)}</a></p>
+            <p class="muted">{t!(i18n, have_account)} " " <a href=login_href data-testid="login-link">{t!(i18n, nav_login)}</a></p>
         </section>
     }
 }

@@ -2,12 +2,14 @@
 
 pub mod form;
 pub mod layout;
+pub mod page;
 
 pub use form::{ErrorBanner, Field, FieldMessage};
 pub use layout::Layout;
+pub use page::{ErrorView, PageTitle};
 
 use crate::domain::FieldError;
-use crate::error::{AppError, Conflict};
+use crate::error::{AppError, Conflict, ImageRefusal};
 use crate::i18n::*;
 
 /// The localised text of a field error.
@@ -18,6 +20,7 @@ pub fn field_error_text(e: &FieldError) -> String {
         FieldError::TooShort { min } => t_string!(i18n, err_too_short, min = *min).to_string(),
         FieldError::TooLong { max } => t_string!(i18n, err_too_long, max = *max).to_string(),
         FieldError::Invalid => t_string!(i18n, err_invalid).to_string(),
+        FieldError::NotANumber => t_string!(i18n, err_not_a_number).to_string(),
         FieldError::OutOfRange { min, max } => {
             t_string!(i18n, err_out_of_range, min = *min, max = *max).to_string()
         }
@@ -55,6 +58,13 @@ pub fn error_text(e: &AppError) -> String {
             Conflict::VoucherUnpaid => t_string!(i18n, err_voucher_unpaid),
             Conflict::VoucherExpired => t_string!(i18n, err_voucher_expired),
             Conflict::VoucherOtherShop => t_string!(i18n, err_voucher_other_shop),
+            Conflict::TooManyImages => t_string!(i18n, err_too_many_images),
+        }
+        .to_string(),
+        AppError::Image(r) => match r {
+            ImageRefusal::Unsupported => t_string!(i18n, err_unsupported_image),
+            ImageRefusal::TooManyPixels => t_string!(i18n, err_image_too_large),
+            ImageRefusal::FileTooLarge => t_string!(i18n, err_file_too_large),
         }
         .to_string(),
         AppError::IdempotencyKeyReused => t_string!(i18n, err_idempotency).to_string(),

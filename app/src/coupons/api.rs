@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::{CouponPage, repo, service};
-use crate::api::{JsonBody, parse_id};
-use crate::auth::server::{BearerAuth, require_owner};
+use crate::api::extract::{JsonBody, parse_id};
+use crate::auth::guards::require_owner;
+use crate::auth::tokens::BearerAuth;
 use crate::domain::{Coupon, CouponInput, CouponPatch, CouponStatus};
 use crate::error::AppError;
 use crate::state::AppState;
@@ -23,7 +24,7 @@ pub fn router() -> Router<AppState> {
 
 /// A coupon plus whether it can be bought right now.
 #[derive(Serialize)]
-struct CouponJson {
+pub(crate) struct CouponJson {
     #[serde(flatten)]
     coupon: Coupon,
     status: CouponStatus,

@@ -43,7 +43,8 @@ pub async fn get_coupon(id: Uuid) -> Result<Coupon, AppError> {
 
 #[server(prefix = "/sfn", endpoint = "owner/coupons")]
 pub async fn my_coupons() -> Result<Vec<Coupon>, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let mut conn = state.pool.acquire().await?;
@@ -52,7 +53,8 @@ pub async fn my_coupons() -> Result<Vec<Coupon>, AppError> {
 
 #[server(prefix = "/sfn", endpoint = "owner/coupons/get")]
 pub async fn get_my_coupon(id: Uuid) -> Result<Coupon, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let mut conn = state.pool.acquire().await?;
@@ -73,7 +75,8 @@ pub async fn create_coupon(
     valid_until: String,
     per_customer_limit: String,
 ) -> Result<Coupon, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let form = CouponForm {
         name,
@@ -88,6 +91,12 @@ pub async fn create_coupon(
     let valid = form.validate().map_err(AppError::Validation)?;
     let state = crate::state::app_state()?;
     let coupon = service::create(&state.pool, owner, valid).await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::CouponCreated {
+            name: coupon.name.clone(),
+        },
+    );
     leptos_axum::redirect("/owner/coupons");
     Ok(coupon)
 }
@@ -105,7 +114,8 @@ pub async fn update_coupon(
     valid_until: String,
     per_customer_limit: String,
 ) -> Result<Coupon, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     use crate::domain::CouponPatch;
     let owner = require_owner(session_user().await?)?;
     let form = CouponForm {
@@ -133,14 +143,32 @@ pub async fn update_coupon(
     };
     let state = crate::state::app_state()?;
     let coupon = service::update(&state.pool, owner, id, patch).await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::CouponSaved {
+            name: coupon.name.clone(),
+        },
+    );
     leptos_axum::redirect("/owner/coupons");
     Ok(coupon)
 }
 
 #[server(prefix = "/sfn", endpoint = "owner/coupons/on-sale")]
 pub async fn set_coupon_on_sale(id: Uuid, on_sale: bool) -> Result<(), AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
-    service::set_on_sale(&state.pool, owner, id, on_sale).await
+    service::set_on_sale(&state.pool, owner, id, on_sale).await?;
+    let mut conn = state.pool.acquire().await?;
+    if let Some(c) = repo::get_owned(&mut conn, id, owner.user_id).await? {
+        let name = c.name;
+        let flash = if on_sale {
+            crate::flash::Flash::SalesResumed { name }
+        } else {
+            crate::flash::Flash::SalesStopped { name }
+        };
+        crate::flash::set(&state, &flash);
+    }
+    Ok(())
 }

@@ -4,18 +4,41 @@
 use chrono::Utc;
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_params_map;
 use uuid::Uuid;
 
 use super::pages::StatusBadge;
 use super::{CreateCoupon, SetCouponOnSale, UpdateCoupon, get_my_coupon, my_coupons};
 use crate::auth::use_auth;
-use crate::components::form::{LastError, last_error};
-use crate::components::{ErrorBanner, Field, FieldMessage, error_text};
+use crate::components::form::{LastError, field_error_id, field_has_error, last_error};
+use crate::components::{ErrorBanner, ErrorView, Field, FieldMessage, PageTitle};
 use crate::domain::money::format_krw;
 use crate::domain::{CouponForm, Role};
 use crate::error::AppError;
+use crate::flash::use_flash;
 use crate::i18n::*;
+use crate::images::pages::PictureManager;
+use crate::refill::Refill;
+
+/// The form as it was typed before a failed post without JavaScript, else `form`.
+fn refilled(kept: &Refill, form: CouponForm) -> CouponForm {
+    if kept.is_empty() {
+        return form;
+    }
+    // A field left empty was not kept: empty it is.
+    let k = |name: &str| kept.or(name, String::new());
+    CouponForm {
+        name: k("name"),
+        description: k("description"),
+        price: k("price"),
+        stock: k("stock"),
+        sale_starts_at: k("sale_starts_at"),
+        sale_ends_at: k("sale_ends_at"),
+        valid_until: k("valid_until"),
+        per_customer_limit: k("per_customer_limit"),
+    }
+}
 
 /// Shows `children` to owners; others get the refusal the server would give.
 #[component]
@@ -38,39 +61,34 @@ fn OwnerOnly(children: ChildrenFn) -> impl IntoView {
 
 #[component]
 fn Refusal(error: AppError) -> impl IntoView {
-    let i18n = use_i18n();
-    let login = matches!(error, AppError::Unauthorized)
-        .then(|| view! { <a href="/login?next=/owner/coupons">{t!(i18n, nav_login)}</a> });
-    let testid = match error {
-        AppError::Forbidden => "forbidden",
-        AppError::Unauthorized => "unauthorized",
-        _ => "error",
-    };
-    view! {
-        <div class="banner error" role="alert" data-testid=testid>{error_text(&error)} " " {login}</div>
-    }
+    view! { <ErrorView error /> }
 }
 
 #[component]
 pub fn MyCouponsPage() -> impl IntoView {
     let i18n = use_i18n();
     let toggle = ServerAction::<SetCouponOnSale>::new();
+    use_flash().follow(toggle.value());
+    let toggle_error = last_error(toggle.value());
     let coupons = Resource::new(move || toggle.version().get(), |_| my_coupons());
     view! {
+        <PageTitle text=move || t_string!(i18n, my_coupons_title).to_string() />
         <section>
             <div class="title-row">
                 <h1>{t!(i18n, my_coupons_title)}</h1>
                 <a class="button primary" href="/owner/coupons/new" data-testid="new-coupon">{t!(i18n, nav_new_coupon)}</a>
             </div>
+            <ErrorBanner error=toggle_error />
             <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match coupons.await {
                         Ok(list) if list.is_empty() => view! { <p class="empty">{t!(i18n, no_coupons_yet)}</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="table" data-testid="my-coupons">
+                            <table class="table stack" data-testid="my-coupons">
                                 <thead><tr>
-                                    <th>{t!(i18n, coupon_name)}</th><th>{t!(i18n, price)}</th>
-                                    <th>{t!(i18n, stock_left)}</th><th>{t!(i18n, status)}</th><th></th>
+                                    <th scope="col">{t!(i18n, coupon_name)}</th><th scope="col">{t!(i18n, price)}</th>
+                                    <th scope="col">{t!(i18n, stock_left)}</th><th scope="col">{t!(i18n, status)}</th>
+                                    <th scope="col"><span class="sr-only">{t!(i18n, actions)}</span></th>
                                 </tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|c| {
@@ -79,10 +97,10 @@ pub fn MyCouponsPage() -> impl IntoView {
                                         let next = !c.on_sale;
                                         view! {
                                             <tr data-testid="my-coupon-row">
-                                                <td><a href=format!("/coupons/{}", c.id)>{c.name.clone()}</a></td>
-                                                <td>{format_krw(c.price)}</td>
-                                                <td>{c.stock_left}</td>
-                                                <td><StatusBadge status /></td>
+                                                <td class="card-title"><a href=format!("/coupons/{}", c.id)>{c.name.clone()}</a></td>
+                                                <td data-label=move || t_string!(i18n, price).to_string()>{format_krw(c.price)}</td>
+                                                <td data-label=move || t_string!(i18n, stock_left).to_string()>{c.stock_left}</td>
+                                                <td data-label=move || t_string!(i18n, status).to_string()><StatusBadge status /></td>
                                                 <td class="actions">
                                                     <a href=edit data-testid="edit-coupon">{t!(i18n, edit)}</a>
                                                     <ActionForm action=toggle attr:class="inline">
@@ -116,11 +134,13 @@ fn CouponFields(initial: CouponForm, error: LastError) -> impl IntoView {
         <Field name="name" label=Signal::derive(move || t_string!(i18n, coupon_name).to_string()) error value=initial.name required=true />
         <div class="field">
             <label for="f-description">{t!(i18n, description)}</label>
-            <textarea id="f-description" name="description" rows="4" data-testid="input-description">{initial.description}</textarea>
+            <textarea id="f-description" name="description" rows="4" data-testid="input-description"
+                aria-describedby=move || field_has_error(error, "description").then(|| field_error_id("description"))>{initial.description}</textarea>
             <FieldMessage error field="description" />
         </div>
         <div class="row">
-            <Field name="price" label=Signal::derive(move || t_string!(i18n, price_krw).to_string()) error value=initial.price required=true inputmode="numeric" />
+            <Field name="price" label=Signal::derive(move || t_string!(i18n, price_krw).to_string()) error value=initial.price required=true inputmode="numeric"
+                hint=Signal::derive(move || t_string!(i18n, price_hint).to_string()) />
             <Field name="stock" label=Signal::derive(move || t_string!(i18n, stock).to_string()) error value=initial.stock required=true inputmode="numeric" />
         </div>
         <div class="row">
@@ -143,13 +163,18 @@ pub fn NewCouponPage() -> impl IntoView {
     let i18n = use_i18n();
     let create = ServerAction::<CreateCoupon>::new();
     let error = last_error(create.value());
+    let initial = StoredValue::new(refilled(
+        &crate::refill::refill(CreateCoupon::PATH),
+        CouponForm::default(),
+    ));
     view! {
+        <PageTitle text=move || t_string!(i18n, new_coupon_title).to_string() />
         <section class="card">
             <h1>{t!(i18n, new_coupon_title)}</h1>
             <OwnerOnly>
                 <ActionForm action=create attr:data-testid="coupon-form">
                     <ErrorBanner error />
-                    <CouponFields initial=CouponForm::default() error />
+                    <CouponFields initial=initial.get_value() error />
                     <button type="submit" class="primary" data-testid="coupon-submit" disabled=move || create.pending().get()>
                         {move || if create.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, register_button).to_string() }}
                     </button>
@@ -165,6 +190,7 @@ pub fn EditCouponPage() -> impl IntoView {
     let params = use_params_map();
     let update = ServerAction::<UpdateCoupon>::new();
     let error = last_error(update.value());
+    let kept = StoredValue::new(crate::refill::refill(UpdateCoupon::PATH));
     let id = move || {
         params
             .read()
@@ -178,21 +204,29 @@ pub fn EditCouponPage() -> impl IntoView {
         }
     });
     view! {
+        <PageTitle text=move || t_string!(i18n, edit_coupon_title).to_string() />
         <section class="card">
             <h1>{t!(i18n, edit_coupon_title)}</h1>
             <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match coupon.await {
-                        Ok(c) => view! {
+                        Ok(c) => {
+                            let pictures = c.clone();
+                            view! {
                             <ActionForm action=update attr:data-testid="coupon-form">
                                 <ErrorBanner error />
                                 <input type="hidden" name="id" value=c.id.to_string() />
-                                <CouponFields initial=c.to_form() error />
+                                <CouponFields initial=kept.with_value(|k| {
+                                    // The kept fields are this coupon's (the hidden `id`).
+                                    if k.get("id") == Some(c.id.to_string()) { refilled(k, c.to_form()) } else { c.to_form() }
+                                }) error />
                                 <button type="submit" class="primary" data-testid="coupon-submit" disabled=move || update.pending().get()>
                                     {move || if update.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, save_button).to_string() }}
                                 </button>
                             </ActionForm>
-                        }.into_any(),
+                            <PictureManager coupon=pictures />
+                        }.into_any()
+                        }
                         Err(e) => view! { <Refusal error=e /> }.into_any(),
                     }
                 })}

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::CouponPage;
 use super::repo;
-use crate::auth::server::Principal;
+use crate::auth::guards::Principal;
 use crate::domain::{Coupon, CouponPatch, ValidCoupon};
 use crate::error::AppError;
 

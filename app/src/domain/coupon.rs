@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::fields::{Collector, FieldError, FieldErrors, check_len};
-use super::money::Krw;
+use super::fields::{Collector, FieldError, FieldErrors, check_len, parse_whole_number};
+use super::money::{Krw, parse_won};
 use super::time;
 
 pub const MAX_STOCK: i64 = 1_000_000;
@@ -30,6 +30,30 @@ pub struct Coupon {
     /// The owner's switch; `false` once the owner stopped sales.
     pub on_sale: bool,
     pub created_at: DateTime<Utc>,
+    /// Its pictures, the cover first (at most `MAX_IMAGES`).
+    #[serde(default)]
+    pub images: Vec<CouponImage>,
+}
+
+/// Pictures per coupon (the database allows positions 0-4 only).
+pub const MAX_IMAGES: usize = 5;
+
+/// One picture of a coupon as the API and the pages show it: the re-encoded full size
+/// (`width` x `height`, longest side at most 1600 px) and a square thumbnail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponImage {
+    pub id: Uuid,
+    pub url: String,
+    pub thumb_url: String,
+    pub width: i32,
+    pub height: i32,
+}
+
+impl Coupon {
+    /// The first picture, shown on the catalogue card.
+    pub fn cover(&self) -> Option<&CouponImage> {
+        self.images.first()
+    }
 }
 
 /// Whether a coupon can be bought right now, and if not, why.
@@ -143,17 +167,16 @@ impl CouponInput {
                 .check("per_customer_limit", in_range(l, 1, MAX_PER_CUSTOMER))
                 .map(Some),
         };
-        if let (Some(s), Some(e)) = (self.sale_starts_at, self.sale_ends_at) {
-            if e <= s {
-                c.add("sale_ends_at", FieldError::EndBeforeStart);
-            }
+        if let (Some(s), Some(e)) = (self.sale_starts_at, self.sale_ends_at)
+            && e <= s
+        {
+            c.add("sale_ends_at", FieldError::EndBeforeStart);
         }
-        if let Some(v) = self.valid_until {
-            if self.sale_ends_at.is_some_and(|e| v < e)
-                || self.sale_starts_at.is_some_and(|s| v <= s)
-            {
-                c.add("valid_until", FieldError::BeforeSaleEnd);
-            }
+        if let Some(v) = self.valid_until
+            && (self.sale_ends_at.is_some_and(|e| v < e)
+                || self.sale_starts_at.is_some_and(|s| v <= s))
+        {
+            c.add("valid_until", FieldError::BeforeSaleEnd);
         }
         match (price, stock, limit) {
             (Some(price), Some(stock), Some(limit)) if c.is_empty() => Ok(ValidCoupon {
@@ -184,28 +207,24 @@ pub struct CouponForm {
     pub per_customer_limit: String,
 }
 
-fn parse_int(value: &str) -> Result<Option<i64>, FieldError> {
-    let v: String = value.trim().chars().filter(|c| *c != ',').collect();
-    if v.is_empty() {
-        return Ok(None);
-    }
-    v.parse::<i64>().map(Some).map_err(|_| FieldError::Invalid)
-}
-
 impl CouponForm {
-    /// Parses the text fields (numbers may carry thousands separators; times are KST),
+    /// Parses the text fields (numbers may carry thousands separators, the price a currency
+    /// mark: `6,000원`; times are KST),
     /// then applies the same rules as the API.
     pub fn validate(&self) -> Result<ValidCoupon, FieldErrors> {
         let mut c = Collector::default();
         let price = c.check(
             "price",
-            parse_int(&self.price).and_then(|p| p.ok_or(FieldError::Required)),
+            parse_won(&self.price).and_then(|p| p.ok_or(FieldError::Required)),
         );
         let stock = c.check(
             "stock",
-            parse_int(&self.stock).and_then(|s| s.ok_or(FieldError::Required)),
+            parse_whole_number(&self.stock).and_then(|s| s.ok_or(FieldError::Required)),
         );
-        let limit = c.check("per_customer_limit", parse_int(&self.per_customer_limit));
+        let limit = c.check(
+            "per_customer_limit",
+            parse_whole_number(&self.per_customer_limit),
+        );
         let starts = c.check("sale_starts_at", time::parse_local(&self.sale_starts_at));
         let ends = c.check("sale_ends_at", time::parse_local(&self.sale_ends_at));
         let valid = c.check("valid_until", time::parse_local(&self.valid_until));
@@ -325,9 +344,12 @@ mod tests {
         assert_eq!(v.stock, 100);
     }
 
+    /// A change to a valid input, the field it breaks and the error expected.
+    type EdgeCase = (fn(&mut CouponInput), &'static str, FieldError);
+
     #[test]
     fn field_edges() {
-        let cases: Vec<(fn(&mut CouponInput), &str, FieldError)> = vec![
+        let cases: Vec<EdgeCase> = vec![
             (|i| i.name = "   ".into(), "name", FieldError::Required),
             (
                 |i| i.name = "x".repeat(101),
@@ -440,6 +462,20 @@ mod tests {
         let v = form.validate().unwrap();
         assert_eq!(v.price.value(), 15_000);
         assert_eq!(v.sale_starts_at.unwrap(), at(1));
+        for typed in ["6000", "6,000", "6,000원", "6000 KRW"] {
+            let form = CouponForm {
+                price: typed.into(),
+                stock: "1,000".into(),
+                per_customer_limit: " 2 ".into(),
+                ..form.clone()
+            };
+            let v = form.validate().unwrap();
+            assert_eq!(
+                (v.price.value(), v.stock, v.per_customer_limit),
+                (6000, 1000, Some(2)),
+                "{typed}"
+            );
+        }
 
         let bad = CouponForm {
             name: "".into(),
@@ -450,7 +486,7 @@ mod tests {
         };
         let errs = bad.validate().unwrap_err();
         assert_eq!(errs.get("name"), Some(&FieldError::Required));
-        assert_eq!(errs.get("price"), Some(&FieldError::Invalid));
+        assert_eq!(errs.get("price"), Some(&FieldError::NotANumber));
         assert_eq!(errs.get("stock"), Some(&FieldError::Required));
         assert_eq!(errs.get("sale_starts_at"), Some(&FieldError::Invalid));
     }
@@ -470,6 +506,7 @@ mod tests {
             per_customer_limit: Some(2),
             on_sale: true,
             created_at: at(0),
+            images: Vec::new(),
         }
     }
 

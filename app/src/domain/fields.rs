@@ -15,8 +15,10 @@ pub enum FieldError {
     TooLong {
         max: u32,
     },
-    /// Not a number, not a date, not an e-mail address...
+    /// Not a date, not an e-mail address...
     Invalid,
+    /// A number field with something other than digits (and the separators people type).
+    NotANumber,
     OutOfRange {
         min: i64,
         max: i64,
@@ -35,6 +37,7 @@ impl FieldError {
             FieldError::TooShort { min } => format!("must be at least {min} characters"),
             FieldError::TooLong { max } => format!("must be at most {max} characters"),
             FieldError::Invalid => "is not valid".into(),
+            FieldError::NotANumber => "must be a whole number (digits only)".into(),
             FieldError::OutOfRange { min, max } => format!("must be between {min} and {max}"),
             FieldError::EndBeforeStart => "must be after the sale start".into(),
             FieldError::BeforeSaleEnd => "must not be before the end of the sale".into(),
@@ -75,6 +78,32 @@ impl Collector {
     }
 }
 
+/// Reads a whole number as people type it: `1000`, `1,000`, `1 000`. Thousands separators
+/// and spaces (also no-break ones) are dropped; an optional leading `-` stays, so the range
+/// check can say what is allowed. Empty is `None`; anything else is `NotANumber`.
+pub fn parse_whole_number(value: &str) -> Result<Option<i64>, FieldError> {
+    let digits: String = value
+        .chars()
+        .filter(|c| !matches!(c, ',' | ' ' | '\u{a0}' | '\u{202f}' | '\t'))
+        .collect();
+    if digits.is_empty() {
+        return Ok(None);
+    }
+    let unsigned = digits.strip_prefix('-').unwrap_or(&digits);
+    if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(FieldError::NotANumber);
+    }
+    // Too many digits for an i64 is out of any range we allow.
+    digits
+        .parse::<i64>()
+        .map(Some)
+        .or(Ok(Some(if digits.starts_with('-') {
+            i64::MIN
+        } else {
+            i64::MAX
+        })))
+}
+
 /// Checks the length (in characters) of an already trimmed text.
 pub fn check_len(value: &str, min: u32, max: u32) -> Result<(), FieldError> {
     let n = value.chars().count() as u32;
@@ -86,5 +115,41 @@ pub fn check_len(value: &str, min: u32, max: u32) -> Result<(), FieldError> {
         Err(FieldError::TooLong { max })
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_as_people_type_them() {
+        assert_eq!(parse_whole_number("6000"), Ok(Some(6000)));
+        assert_eq!(parse_whole_number(" 6,000 "), Ok(Some(6000)));
+        assert_eq!(parse_whole_number("1 000 000"), Ok(Some(1_000_000)));
+        assert_eq!(parse_whole_number("1\u{a0}000"), Ok(Some(1000)));
+        assert_eq!(parse_whole_number("-5"), Ok(Some(-5)));
+        assert_eq!(parse_whole_number(""), Ok(None));
+        assert_eq!(parse_whole_number("  "), Ok(None));
+        for bad in [
+            "abc",
+            "6.000",
+            "6000원",
+            "-",
+            "1e3",
+            "+5",
+            "６０００",
+            "12-3",
+        ] {
+            assert_eq!(
+                parse_whole_number(bad),
+                Err(FieldError::NotANumber),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_whole_number("99999999999999999999"),
+            Ok(Some(i64::MAX))
+        );
     }
 }

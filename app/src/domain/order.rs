@@ -3,7 +3,11 @@
 //! Order:   ordered -> paid | payment_failed | cancelled;  paid -> cancelled
 //! Payment: pending -> completed | failed | refund_pending | voided;
 //!          completed -> refund_pending;  refund_pending -> refunded | voided
-//! The database enforces the same machines (trigger `orders_check_transition`).
+//!
+//! `can_become` below is the one definition the code asks before it moves a status; the
+//! database enforces the same machines (trigger `orders_check_transition`), and the test
+//! `server/tests/api/status_machine.rs` walks every (from, to) pair of both to check that
+//! the two agree.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -62,9 +66,10 @@ impl OrderStatus {
             )
     }
 
-    /// A customer may cancel an order that is not final yet (and has no redeemed voucher).
+    /// A customer may cancel an order that is not cancelled yet and may still become
+    /// cancelled (and has no redeemed voucher).
     pub fn cancellable(self) -> bool {
-        matches!(self, Self::Ordered | Self::Paid)
+        self != Self::Cancelled && self.can_become(Self::Cancelled)
     }
 }
 
@@ -105,6 +110,101 @@ impl PaymentStatus {
     }
 }
 
+/// An order's two statuses together: what a step of the saga moves, and what every
+/// event that changes a status carries (the state after the change).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OrderState {
+    pub status: OrderStatus,
+    pub payment_status: PaymentStatus,
+}
+
+/// A move the status machines refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ForbiddenMove {
+    pub from: OrderState,
+    pub to: OrderState,
+}
+
+impl std::fmt::Display for ForbiddenMove {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}/{} cannot become {}/{}",
+            self.from.status.as_str(),
+            self.from.payment_status.as_str(),
+            self.to.status.as_str(),
+            self.to.payment_status.as_str()
+        )
+    }
+}
+
+impl OrderState {
+    pub const fn new(status: OrderStatus, payment_status: PaymentStatus) -> OrderState {
+        OrderState {
+            status,
+            payment_status,
+        }
+    }
+
+    /// A new order: nothing charged yet.
+    pub const PLACED: OrderState = Self::new(OrderStatus::Ordered, PaymentStatus::Pending);
+    /// Charged.
+    pub const PAID: OrderState = Self::new(OrderStatus::Paid, PaymentStatus::Completed);
+    /// The gateway declined the charge.
+    pub const PAYMENT_FAILED: OrderState =
+        Self::new(OrderStatus::PaymentFailed, PaymentStatus::Failed);
+    /// Cancelled; the payment worker refunds the charge or voids the payment next.
+    pub const CANCELLED: OrderState =
+        Self::new(OrderStatus::Cancelled, PaymentStatus::RefundPending);
+
+    /// The same order status with another payment status.
+    pub const fn with_payment(self, payment_status: PaymentStatus) -> OrderState {
+        Self::new(self.status, payment_status)
+    }
+
+    /// Both statuses may make this move (keeping one, or both, is always allowed).
+    pub fn can_become(self, next: OrderState) -> bool {
+        self.status.can_become(next.status) && self.payment_status.can_become(next.payment_status)
+    }
+
+    /// `next`, if the machines allow the move: what code that moves a status asks first.
+    pub fn to(self, next: OrderState) -> Result<OrderState, ForbiddenMove> {
+        if self.can_become(next) {
+            Ok(next)
+        } else {
+            Err(ForbiddenMove {
+                from: self,
+                to: next,
+            })
+        }
+    }
+}
+
+/// Who cancelled an order (the column `orders.cancelled_by`, and `OrderCancelled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelledBy {
+    Customer,
+    Owner,
+}
+
+impl CancelledBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CancelledBy::Customer => "customer",
+            CancelledBy::Owner => "owner",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "customer" => Some(Self::Customer),
+            "owner" => Some(Self::Owner),
+            _ => None,
+        }
+    }
+}
+
 /// How many units one purchase may have.
 pub const MAX_QUANTITY: i64 = 100;
 
@@ -116,6 +216,36 @@ pub fn parse_quantity(value: i64) -> Result<i32, FieldError> {
             min: 1,
             max: MAX_QUANTITY,
         })
+    }
+}
+
+/// How many units of one coupon a customer may still buy: the buy bar's stepper stops
+/// there and the page says it. Admission (`orders::admission`) decides again with the
+/// coupon row locked; this is the same rule read without the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyAllowance {
+    /// The coupon's limit per customer, if it has one.
+    pub limit: Option<i32>,
+    /// Units this customer holds in live orders (ordered or paid).
+    pub held: i64,
+    /// The most one purchase may ask for now (0: nothing left to buy).
+    pub may_buy: i64,
+}
+
+impl BuyAllowance {
+    pub fn new(limit: Option<i32>, held: i64, stock_left: i32) -> Self {
+        let by_limit = limit.map_or(MAX_QUANTITY, |l| i64::from(l) - held);
+        let may_buy = by_limit.min(i64::from(stock_left)).clamp(0, MAX_QUANTITY);
+        BuyAllowance {
+            limit,
+            held,
+            may_buy,
+        }
+    }
+
+    /// Units left under the per-customer limit (`None` without a limit).
+    pub fn left_under_limit(&self) -> Option<i64> {
+        self.limit.map(|l| (i64::from(l) - self.held).max(0))
     }
 }
 
@@ -164,6 +294,10 @@ pub struct MyPageRow {
     pub cancelled_at: Option<DateTime<Utc>>,
     pub paid_at: Option<DateTime<Utc>>,
     pub refunded_at: Option<DateTime<Utc>>,
+    /// Set once the order is cancelled.
+    pub cancelled_by: Option<CancelledBy>,
+    /// The shop's reason, when the owner refunded with one.
+    pub cancel_reason: Option<String>,
     pub vouchers_issued: i32,
     pub vouchers_redeemed: i32,
     pub vouchers: Vec<VoucherView>,
@@ -266,11 +400,55 @@ mod tests {
     }
 
     #[test]
+    fn order_states_move_when_both_statuses_may() {
+        use OrderState as S;
+        assert_eq!(S::PLACED.to(S::PAID), Ok(S::PAID));
+        assert!(S::PLACED.can_become(S::PAYMENT_FAILED) && S::PLACED.can_become(S::CANCELLED));
+        assert!(S::PAID.can_become(S::CANCELLED));
+        let refunded = S::CANCELLED.with_payment(PaymentStatus::Refunded);
+        assert!(S::CANCELLED.can_become(refunded));
+        assert!(!S::PAYMENT_FAILED.can_become(S::CANCELLED));
+        assert!(!refunded.can_become(S::CANCELLED));
+        // The order status may move while the payment status may not: refused.
+        assert!(!S::new(OrderStatus::Ordered, PaymentStatus::Failed).can_become(S::CANCELLED));
+        let err = S::PAID.to(S::PLACED).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "paid/completed cannot become ordered/pending"
+        );
+        for s in OrderStatus::ALL {
+            assert_eq!(
+                s.cancellable(),
+                matches!(s, OrderStatus::Ordered | OrderStatus::Paid)
+            );
+        }
+    }
+
+    #[test]
     fn quantity_edges() {
         assert!(parse_quantity(0).is_err());
         assert!(parse_quantity(-1).is_err());
         assert_eq!(parse_quantity(1), Ok(1));
         assert_eq!(parse_quantity(MAX_QUANTITY), Ok(MAX_QUANTITY as i32));
         assert!(parse_quantity(MAX_QUANTITY + 1).is_err());
+    }
+
+    #[test]
+    fn allowance_is_the_smallest_of_limit_left_stock_and_one_purchase() {
+        let a = BuyAllowance::new(Some(5), 2, 50);
+        assert_eq!((a.may_buy, a.left_under_limit()), (3, Some(3)));
+        assert_eq!(
+            BuyAllowance::new(Some(5), 2, 1).may_buy,
+            1,
+            "stock is lower"
+        );
+        assert_eq!(BuyAllowance::new(None, 7, 1_000).may_buy, MAX_QUANTITY);
+        assert_eq!(BuyAllowance::new(None, 7, 1_000).left_under_limit(), None);
+        let reached = BuyAllowance::new(Some(2), 2, 10);
+        assert_eq!((reached.may_buy, reached.left_under_limit()), (0, Some(0)));
+        // Held above the limit (the owner lowered it later): nothing, never negative.
+        let lowered = BuyAllowance::new(Some(1), 3, 10);
+        assert_eq!((lowered.may_buy, lowered.left_under_limit()), (0, Some(0)));
+        assert_eq!(BuyAllowance::new(Some(5), 0, 0).may_buy, 0, "sold out");
     }
 }

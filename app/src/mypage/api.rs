@@ -7,7 +7,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use super::{MYPAGE_LIMIT, repo};
-use crate::auth::server::{BearerAuth, require_customer};
+use crate::auth::guards::require_customer;
+use crate::auth::tokens::BearerAuth;
 use crate::domain::MyPageRow;
 use crate::error::AppError;
 use crate::state::AppState;

@@ -18,7 +18,8 @@ pub const MYPAGE_LIMIT: i64 = 100;
 
 #[server(prefix = "/sfn", endpoint = "mypage")]
 pub async fn my_orders() -> Result<Vec<MyPageRow>, AppError> {
-    use crate::auth::server::{require_customer, session_user};
+    use crate::auth::guards::require_customer;
+    use crate::auth::sessions::session_user;
     let customer = require_customer(session_user().await?)?;
     let state = crate::state::app_state()?;
     let mut conn = state.pool.acquire().await?;

@@ -1,24 +1,46 @@
 //! The customer's "my page": orders with their statuses and times, cancel buttons, and
-//! voucher codes. While a payment or refund is under way the page refreshes itself.
+//! voucher codes. While a payment or refund is under way the page refreshes itself: by
+//! polling once hydrated, by a `<meta http-equiv="refresh">` inside `<noscript>` without
+//! JavaScript (inert when scripts run).
+//!
+//! Cancelling asks first: "cancel" leads to `?cancel=<order>` (a link: a page of its own
+//! without JavaScript, the same page re-rendered with it), which shows the amount and the
+//! form that really cancels.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 use std::time::Duration;
+use uuid::Uuid;
 
 use super::my_orders;
 use crate::components::form::last_error;
-use crate::components::{ErrorBanner, error_text, order_status_text, payment_status_text};
-use crate::domain::MyPageRow;
+use crate::components::{
+    ErrorBanner, ErrorView, PageTitle, order_status_text, payment_status_text,
+};
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
+use crate::domain::{CancelledBy, MyPageRow, OrderStatus};
+use crate::flash::use_flash;
 use crate::i18n::*;
 use crate::orders::CancelOrder;
+
+/// Seconds between reloads of the page without JavaScript while something is in flight.
+const REFRESH_SECS: u32 = 3;
 
 #[component]
 pub fn MyPage() -> impl IntoView {
     let i18n = use_i18n();
     let cancel = ServerAction::<CancelOrder>::new();
+    use_flash().follow(cancel.value());
     let error = last_error(cancel.value());
+    let query = use_query_map();
+    let confirming = Signal::derive(move || {
+        query
+            .read()
+            .get("cancel")
+            .and_then(|id| Uuid::parse_str(&id).ok())
+    });
     let tick = RwSignal::new(0u32);
     let orders = Resource::new(
         move || (cancel.version().get(), tick.get()),
@@ -26,16 +48,17 @@ pub fn MyPage() -> impl IntoView {
     );
     // Poll while something is in flight (browser only: effects do not run on the server).
     Effect::new(move |_| {
-        if let Some(Ok(rows)) = orders.get() {
-            if rows.iter().any(MyPageRow::in_flight) {
-                set_timeout(
-                    move || tick.update(|t| *t += 1),
-                    Duration::from_millis(1000),
-                );
-            }
+        if let Some(Ok(rows)) = orders.get()
+            && rows.iter().any(MyPageRow::in_flight)
+        {
+            set_timeout(
+                move || tick.update(|t| *t += 1),
+                Duration::from_millis(1000),
+            );
         }
     });
     view! {
+        <PageTitle text=move || t_string!(i18n, mypage_title).to_string() />
         <section>
             <h1>{t!(i18n, mypage_title)}</h1>
             <ErrorBanner error />
@@ -43,12 +66,22 @@ pub fn MyPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match orders.await {
                         Ok(rows) if rows.is_empty() => view! { <p class="empty" data-testid="no-orders">{t!(i18n, no_orders_yet)}</p> }.into_any(),
-                        Ok(rows) => view! {
-                            <ul class="orders" data-testid="orders">
-                                {rows.into_iter().map(|row| view! { <OrderCard row cancel /> }).collect_view()}
-                            </ul>
-                        }.into_any(),
-                        Err(e) => view! { <p class="banner error" role="alert" data-testid="error">{error_text(&e)}</p> }.into_any(),
+                        Ok(rows) => {
+                            let in_flight = rows.iter().any(MyPageRow::in_flight);
+                            view! {
+                                {in_flight.then(|| view! {
+                                    <p class="banner info" role="status" data-testid="pending-note">{t!(i18n, pending_note)}</p>
+                                })}
+                                // Not while a confirmation is open: the reload would close it.
+                                {move || (in_flight && confirming.get().is_none()).then(|| view! {
+                                    <noscript inner_html=format!(r#"<meta http-equiv="refresh" content="{REFRESH_SECS};url=/mypage">"#) />
+                                })}
+                                <ul class="orders" data-testid="orders">
+                                    {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming /> }).collect_view()}
+                                </ul>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <ErrorView error=e /> }.into_any(),
                     }
                 })}
             </Transition>
@@ -57,7 +90,11 @@ pub fn MyPage() -> impl IntoView {
 }
 
 #[component]
-fn OrderCard(row: MyPageRow, cancel: ServerAction<CancelOrder>) -> impl IntoView {
+fn OrderCard(
+    row: MyPageRow,
+    cancel: ServerAction<CancelOrder>,
+    confirming: Signal<Option<Uuid>>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let times = [
         (
@@ -82,10 +119,29 @@ fn OrderCard(row: MyPageRow, cancel: ServerAction<CancelOrder>) -> impl IntoView
         ),
     ];
     let cancellable = row.cancellable();
-    let order_id = row.order_id.to_string();
-    let row_id = order_id.clone();
+    let cancelled = row.status == OrderStatus::Cancelled;
+    let id = row.order_id;
+    let order_id = id.to_string();
+    let anchor = format!("order-{id}");
+    let amount = format_krw(row.amount);
+    let paid = row.paid_at.is_some();
+    let who = row.cancelled_by.map(|by| {
+        let reason = row.cancel_reason.clone();
+        let (text, by_attr) = match by {
+            CancelledBy::Customer => (t!(i18n, cancelled_by_you).into_any(), "customer"),
+            CancelledBy::Owner => (t!(i18n, refunded_by_shop).into_any(), "owner"),
+        };
+        view! {
+            <p class="cancel-note" data-testid="cancelled-by" data-by=by_attr>
+                {text}
+                {reason.map(|r| view! { " " <span data-testid="cancel-reason">{t!(i18n, shop_reason, reason = move || r.clone())}</span> })}
+            </p>
+        }
+    });
+    let (row_id, amount_text) = (order_id.clone(), amount.clone());
+    let ask = format!("/mypage?cancel={id}#{anchor}");
     view! {
-        <li class="order-card" data-testid="order-row" data-order-id=row_id>
+        <li class="order-card" class:cancelled=cancelled id=anchor data-testid="order-row" data-order-id=row_id>
             <div class="order-head">
                 <a class="coupon-name" href=format!("/coupons/{}", row.coupon_id)>{row.coupon_name.clone()}</a>
                 <span class="shop">{row.shop_name.clone()}</span>
@@ -98,10 +154,11 @@ fn OrderCard(row: MyPageRow, cancel: ServerAction<CancelOrder>) -> impl IntoView
                     {payment_status_text(row.payment_status)}
                 </span>
             </div>
+            {who}
             <dl class="order-facts">
                 <dt>{t!(i18n, quantity)}</dt><dd data-testid="order-quantity">{row.quantity}</dd>
                 <dt>{t!(i18n, unit_price)}</dt><dd>{format_krw(row.unit_price)}</dd>
-                <dt>{t!(i18n, amount)}</dt><dd data-testid="order-amount">{format_krw(row.amount)}</dd>
+                <dt>{t!(i18n, amount)}</dt><dd data-testid="order-amount">{amount_text}</dd>
                 {times.into_iter().filter_map(|(label, t, id)| t.map(|t| view! {
                     <dt>{move || label.get()}</dt><dd data-testid=id>{display(t)}</dd>
                 })).collect_view()}
@@ -112,23 +169,47 @@ fn OrderCard(row: MyPageRow, cancel: ServerAction<CancelOrder>) -> impl IntoView
                     <ul>
                         {row.vouchers.iter().map(|v| {
                             let used = v.redeemed_at.is_some();
+                            // Codes of a cancelled order are void: never show them as usable.
+                            let void = cancelled && !used;
                             view! {
-                                <li class:used=used>
+                                <li class:used=used class:void=void data-testid="voucher">
                                     <code data-testid="voucher-code">{v.code.clone()}</code>
                                     {used.then(|| view! { " " <span class="muted">{t!(i18n, redeemed)}</span> })}
+                                    {void.then(|| view! { " " <span class="void-note" data-testid="voucher-void">{t!(i18n, voucher_void)}</span> })}
                                 </li>
                             }
                         }).collect_view()}
                     </ul>
                 </div>
             })}
-            {cancellable.then(|| view! {
-                <ActionForm action=cancel attr:class="inline">
-                    <input type="hidden" name="order_id" value=order_id.clone() />
-                    <button type="submit" class="danger" data-testid="cancel-order" disabled=move || cancel.pending().get()>
-                        {move || if cancel.pending().get() { t_string!(i18n, cancelling).to_string() } else { t_string!(i18n, cancel_purchase).to_string() }}
-                    </button>
-                </ActionForm>
+            {cancellable.then_some({
+                move || {
+                    if confirming.get() == Some(id) {
+                        let (amount, order_id) = (amount.clone(), order_id.clone());
+                        let question = if paid {
+                            t!(i18n, cancel_confirm_paid, amount = move || amount.clone()).into_any()
+                        } else {
+                            t!(i18n, cancel_confirm_unpaid, amount = move || amount.clone()).into_any()
+                        };
+                        view! {
+                            <div class="confirm" role="group" data-testid="cancel-confirm">
+                                <p>{question}</p>
+                                <ActionForm action=cancel attr:class="inline">
+                                    <input type="hidden" name="order_id" value=order_id />
+                                    <button type="submit" class="danger" data-testid="confirm-cancel" disabled=move || cancel.pending().get()>
+                                        {move || if cancel.pending().get() { t_string!(i18n, cancelling).to_string() } else { t_string!(i18n, confirm_cancel_button).to_string() }}
+                                    </button>
+                                </ActionForm>
+                                " "
+                                <a class="button" href="/mypage" data-testid="keep-order">{t!(i18n, keep_order)}</a>
+                            </div>
+                        }.into_any()
+                    } else {
+                        view! {
+                            <a class="button danger" href=ask.clone() data-testid="cancel-order">{t!(i18n, cancel_purchase)}</a>
+                        }.into_any()
+                    }
+                }
             })}
         </li>
     }

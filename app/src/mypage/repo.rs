@@ -5,7 +5,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::domain::{MyPageRow, VoucherView};
+use crate::domain::{CancelledBy, MyPageRow, VoucherView};
 use crate::error::AppError;
 use crate::orders::repo::{order_status, payment_status};
 
@@ -23,7 +23,7 @@ pub async fn for_customer(
     let rows = sqlx::query!(
         r#"select order_id, coupon_id, coupon_name, shop_name, quantity, unit_price, amount, status, payment_status,
                   ordered_at as "ordered_at: DateTime<Utc>", cancelled_at as "cancelled_at: DateTime<Utc>",
-                  paid_at as "paid_at: DateTime<Utc>", refunded_at as "refunded_at: DateTime<Utc>",
+                  paid_at as "paid_at: DateTime<Utc>", refunded_at as "refunded_at: DateTime<Utc>", cancelled_by, cancel_reason,
                   vouchers_issued, vouchers_redeemed, vouchers as "vouchers: Json<Vec<StoredVoucher>>"
            from mypage where customer_id = $1
            order by ordered_at desc, order_id
@@ -49,6 +49,8 @@ pub async fn for_customer(
                 cancelled_at: r.cancelled_at,
                 paid_at: r.paid_at,
                 refunded_at: r.refunded_at,
+                cancelled_by: r.cancelled_by.as_deref().and_then(CancelledBy::parse),
+                cancel_reason: r.cancel_reason,
                 vouchers_issued: r.vouchers_issued,
                 vouchers_redeemed: r.vouchers_redeemed,
                 vouchers: r

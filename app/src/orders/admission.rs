@@ -7,12 +7,14 @@
 //! one task takes whatever has queued up (at most `batch_max`) and decides all of it in one
 //! transaction:
 //!
-//! 1. lock the coupon row (`for update`) and read it: on sale? stock? limit per customer?
+//! 1. lock the coupon row (`repo::lock_coupon`, which says why `for no key update`) and
+//!    read it: on sale? stock? limit per customer?
 //! 2. find earlier orders with the batch's idempotency keys (those are replays);
 //! 3. in arrival order, give each buyer an exact yes/no against the stock left and the
 //!    customer's live quantity (counted under the lock, plus this batch's own yeses);
-//! 4. insert the orders, their `OrderPlaced` events and payment jobs with one statement
-//!    each, take the stock with one update (the `stock >= 0` check still guards it), commit.
+//! 4. insert the orders, their `OrderPlaced` events (`events::append_all`) and payment
+//!    jobs with one statement each, take the stock with one update (the `stock >= 0` check
+//!    still guards it), commit.
 //!
 //! Under load the batches grow by themselves (whatever arrived while the previous batch
 //! committed); alone, a purchase is a batch of one and waits for nobody. Several processes
@@ -34,8 +36,9 @@ use uuid::Uuid;
 
 use super::repo::{self, PlacedOrder};
 use crate::coupons::repo as coupons;
-use crate::domain::{CouponStatus, OrderStatus, OrderView, PaymentStatus};
+use crate::domain::{Coupon, CouponStatus, OrderState, OrderView};
 use crate::error::{AppError, Conflict};
+use crate::events::{self, Event, OrderEvent, OrderPlaced};
 
 /// How long a coupon's queue task stays up without purchases.
 const IDLE: Duration = Duration::from_secs(30);
@@ -297,23 +300,28 @@ pub async fn decide(
     let mut ordered_at = Utc::now();
     if let (Some(c), false) = (&coupon, placed.is_empty()) {
         // Orders whose key another process used first in the meantime are not inserted
-        // (the unique key decides); only the stock of inserted ones is taken.
-        let inserted = repo::insert_placed(&mut tx, c, &placed).await?;
+        // (the unique key decides); only those inserted get an event, a payment job and
+        // their stock taken.
+        let inserted = repo::insert_placed(&mut tx, c, &placed, OrderState::PLACED).await?;
+        let made: Vec<&PlacedOrder> = placed
+            .iter()
+            .filter(|o| inserted.contains_key(&o.id))
+            .collect();
+        let events: Vec<OrderEvent> = made.iter().map(|o| order_placed(c, o)).collect();
+        events::append_all(&mut tx, &events).await?;
+        let ids: Vec<Uuid> = made.iter().map(|o| o.id).collect();
+        repo::enqueue_payments(&mut tx, &ids).await?;
         if let Some(at) = inserted.values().next() {
             ordered_at = *at;
         }
         for v in verdicts.iter_mut() {
-            if let Verdict::Accepted(id) = v {
-                if !inserted.contains_key(id) {
-                    *v = Verdict::LostRace;
-                }
+            if let Verdict::Accepted(id) = v
+                && !inserted.contains_key(id)
+            {
+                *v = Verdict::LostRace;
             }
         }
-        let taken: i64 = placed
-            .iter()
-            .filter(|o| inserted.contains_key(&o.id))
-            .map(|o| i64::from(o.quantity))
-            .sum();
+        let taken: i64 = made.iter().map(|o| i64::from(o.quantity)).sum();
         if taken > 0 {
             repo::add_stock(&mut tx, coupon_id, -taken).await?;
         }
@@ -333,8 +341,8 @@ pub async fn decide(
                 quantity: p.quantity,
                 unit_price,
                 amount: unit_price * i64::from(p.quantity),
-                status: OrderStatus::Ordered,
-                payment_status: PaymentStatus::Pending,
+                status: OrderState::PLACED.status,
+                payment_status: OrderState::PLACED.payment_status,
                 ordered_at,
                 paid_at: None,
                 cancelled_at: None,
@@ -372,6 +380,25 @@ pub async fn decide(
         answers.push(answer);
     }
     Ok(answers)
+}
+
+/// The `OrderPlaced` event of an order the batch made.
+fn order_placed(coupon: &Coupon, o: &PlacedOrder) -> OrderEvent {
+    OrderEvent {
+        order_id: o.id,
+        event: Event::OrderPlaced(OrderPlaced {
+            customer_id: o.customer_id,
+            coupon_id: coupon.id,
+            shop_id: coupon.shop_id,
+            coupon_name: coupon.name.clone(),
+            shop_name: coupon.shop_name.clone(),
+            quantity: o.quantity,
+            unit_price: coupon.price,
+            amount: coupon.price * i64::from(o.quantity),
+            state: OrderState::PLACED,
+        }),
+        request_id: o.request_id.clone(),
+    }
 }
 
 /// The same key must come with the same coupon and quantity.

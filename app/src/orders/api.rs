@@ -8,8 +8,9 @@ use serde::Deserialize;
 use sqlx::PgPool;
 
 use super::service::{self, Canceller};
-use crate::api::{JsonBody, parse_id};
-use crate::auth::server::{BearerAuth, require_customer, require_owner};
+use crate::api::extract::{JsonBody, parse_id};
+use crate::auth::guards::{require_customer, require_owner};
+use crate::auth::tokens::BearerAuth;
 use crate::domain::order::parse_quantity;
 use crate::domain::{BuyInput, OrderView};
 use crate::error::AppError;

@@ -13,7 +13,7 @@ pub mod service;
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::domain::OrderView;
+use crate::domain::{BuyAllowance, OrderView};
 use crate::error::AppError;
 
 /// Buys a coupon. The form carries an idempotency key rendered with the page, so a double
@@ -24,7 +24,8 @@ pub async fn buy_coupon(
     quantity: String,
     idempotency_key: String,
 ) -> Result<OrderView, AppError> {
-    use crate::auth::server::{require_customer, session_user};
+    use crate::auth::guards::require_customer;
+    use crate::auth::sessions::session_user;
     use crate::domain::{FieldError, order::parse_quantity};
     let customer = require_customer(session_user().await?)?;
     let quantity = quantity
@@ -50,34 +51,85 @@ pub async fn buy_coupon(
     Ok(order)
 }
 
+/// What the signed-in customer may still buy of a coupon (the coupon page's buy bar).
+/// Anyone else gets `None`, not an error: the coupon page is public, and only a customer
+/// has a buy bar. The count covers the caller's own orders only (their id from the session).
+#[server(prefix = "/sfn", endpoint = "orders/allowance")]
+pub async fn my_buy_allowance(coupon_id: Uuid) -> Result<Option<BuyAllowance>, AppError> {
+    use crate::auth::sessions::session_user;
+    use crate::domain::Role;
+    let Some(customer) = session_user().await?.filter(|p| p.role == Role::Customer) else {
+        return Ok(None);
+    };
+    let state = crate::state::app_state()?;
+    let mut conn = state.pool.acquire().await?;
+    let coupon = crate::coupons::repo::get(&mut conn, coupon_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let held = match coupon.per_customer_limit {
+        Some(_) => repo::live_quantities(&mut conn, coupon_id, &[customer.user_id])
+            .await?
+            .get(&customer.user_id)
+            .copied()
+            .unwrap_or(0),
+        None => 0,
+    };
+    Ok(Some(BuyAllowance::new(
+        coupon.per_customer_limit,
+        held,
+        coupon.stock_left,
+    )))
+}
+
 #[server(prefix = "/sfn", endpoint = "orders/cancel")]
 pub async fn cancel_order(order_id: Uuid) -> Result<OrderView, AppError> {
-    use crate::auth::server::{require_customer, session_user};
+    use crate::auth::guards::require_customer;
+    use crate::auth::sessions::session_user;
     let customer = require_customer(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    service::cancel(
+    let order = service::cancel(
         &state.pool,
         service::Canceller::Customer(customer),
         order_id,
         None,
         request_id.as_deref(),
     )
-    .await
+    .await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::Cancelled {
+            amount: order.amount,
+            refund: order.paid_at.is_some(),
+        },
+    );
+    // Back to my page without the confirmation step (`?cancel=`).
+    leptos_axum::redirect("/mypage");
+    Ok(order)
 }
 
 #[server(prefix = "/sfn", endpoint = "owner/orders/refund")]
 pub async fn refund_order(order_id: Uuid, reason: Option<String>) -> Result<OrderView, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    service::cancel(
+    let order = service::cancel(
         &state.pool,
         service::Canceller::Owner(owner),
         order_id,
         reason.as_deref(),
         request_id.as_deref(),
     )
-    .await
+    .await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::Refunded {
+            amount: order.amount,
+        },
+    );
+    // Back to the dashboard without the confirmation step (`?refund=`).
+    leptos_axum::redirect("/owner/dashboard");
+    Ok(order)
 }

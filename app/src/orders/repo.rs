@@ -1,4 +1,6 @@
-//! SQL for orders: the guarded stock decrement, the order rows, the payment work queue.
+//! SQL for orders: the coupon row lock and stock, the order rows, the payment work queue.
+//! Functions that move a status take the target `OrderState`, which the caller asked the
+//! status machines for (`OrderState::to`); no status is written as a literal here.
 
 use std::collections::HashMap;
 
@@ -6,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::domain::{Coupon, OrderStatus, OrderView, PaymentStatus};
+use crate::domain::{CancelledBy, Coupon, OrderState, OrderStatus, OrderView, PaymentStatus};
 use crate::error::AppError;
 
 pub(crate) fn order_status(s: &str) -> Result<OrderStatus, AppError> {
@@ -109,13 +111,14 @@ pub struct PlacedOrder {
     pub request_id: Option<String>,
 }
 
-/// Inserts the orders of a batch of `coupon`, each with its `OrderPlaced` event and its
-/// payment job, one statement each. An order whose (customer, idempotency key) another
-/// transaction committed first is skipped; returns the inserted ids with their order time.
+/// Inserts the orders of a batch of `coupon` in one statement, in `state` (a new order's).
+/// An order whose (customer, idempotency key) another transaction committed first is
+/// skipped; returns the inserted ids with their order time.
 pub async fn insert_placed(
     conn: &mut PgConnection,
     coupon: &Coupon,
     orders: &[PlacedOrder],
+    state: OrderState,
 ) -> Result<HashMap<Uuid, DateTime<Utc>>, AppError> {
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
     let customers: Vec<Uuid> = orders.iter().map(|o| o.customer_id).collect();
@@ -123,8 +126,9 @@ pub async fn insert_placed(
     let keys: Vec<Option<String>> = orders.iter().map(|o| o.idempotency_key.clone()).collect();
     let request_ids: Vec<Option<String>> = orders.iter().map(|o| o.request_id.clone()).collect();
     let rows = sqlx::query!(
-        r#"insert into orders (id, customer_id, coupon_id, quantity, unit_price, amount, idempotency_key, request_id)
-           select t.id, t.customer_id, $3, t.quantity, $4, $4::bigint * t.quantity, t.key, t.request_id
+        r#"insert into orders (id, customer_id, coupon_id, quantity, unit_price, amount, idempotency_key, request_id,
+                               status, payment_status)
+           select t.id, t.customer_id, $3, t.quantity, $4, $4::bigint * t.quantity, t.key, t.request_id, $8, $9
            from unnest($1::uuid[], $2::uuid[], $5::int[], $6::text[], $7::text[])
                 as t(id, customer_id, quantity, key, request_id)
            on conflict on constraint orders_customer_idempotency_key do nothing
@@ -136,33 +140,12 @@ pub async fn insert_placed(
         &quantities,
         &keys as _,
         &request_ids as _,
+        state.status.as_str(),
+        state.payment_status.as_str(),
     )
     .fetch_all(&mut *conn)
     .await?;
-    let inserted: HashMap<Uuid, DateTime<Utc>> =
-        rows.into_iter().map(|r| (r.id, r.ordered_at)).collect();
-    let events: Vec<(Uuid, serde_json::Value, Option<String>)> = orders
-        .iter()
-        .filter(|o| inserted.contains_key(&o.id))
-        .map(|o| {
-            let payload = serde_json::json!({
-                "customer_id": o.customer_id, "coupon_id": coupon.id, "shop_id": coupon.shop_id,
-                "coupon_name": coupon.name, "shop_name": coupon.shop_name, "quantity": o.quantity,
-                "unit_price": coupon.price, "amount": coupon.price * i64::from(o.quantity),
-                "status": OrderStatus::Ordered.as_str(), "payment_status": PaymentStatus::Pending.as_str(),
-            });
-            (o.id, payload, o.request_id.clone())
-        })
-        .collect();
-    crate::events::append_order_events(&mut *conn, crate::events::ORDER_PLACED, &events).await?;
-    let jobs: Vec<Uuid> = events.iter().map(|e| e.0).collect();
-    sqlx::query!(
-        "insert into payment_jobs (order_id) select unnest($1::uuid[]) on conflict (order_id) do nothing",
-        &jobs
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(inserted)
+    Ok(rows.into_iter().map(|r| (r.id, r.ordered_at)).collect())
 }
 
 /// An order row with everything the saga needs.
@@ -188,6 +171,10 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
+    pub fn state(&self) -> OrderState {
+        OrderState::new(self.status, self.payment_status)
+    }
+
     pub fn view(&self) -> OrderView {
         OrderView {
             id: self.id,
@@ -295,19 +282,21 @@ pub async fn find_by_idempotency_key(
     }
 }
 
+/// Cancels the order: `state` (the caller asked the status machines), who and why.
 pub async fn mark_cancelled(
     conn: &mut PgConnection,
     id: Uuid,
-    payment_status: PaymentStatus,
-    by: &str,
+    state: OrderState,
+    by: CancelledBy,
     reason: Option<&str>,
 ) -> Result<(), AppError> {
     sqlx::query!(
-        r#"update orders set status = 'cancelled', cancelled_at = now(), payment_status = $2, cancelled_by = $3, cancel_reason = $4
+        r#"update orders set status = $2, payment_status = $3, cancelled_at = now(), cancelled_by = $4, cancel_reason = $5
            where id = $1"#,
         id,
-        payment_status.as_str(),
-        by,
+        state.status.as_str(),
+        state.payment_status.as_str(),
+        by.as_str(),
         reason
     )
     .execute(&mut *conn)
@@ -315,42 +304,49 @@ pub async fn mark_cancelled(
     Ok(())
 }
 
-pub async fn set_statuses(
+/// Moves the order to `state` (the caller asked the status machines).
+pub async fn set_state(
     conn: &mut PgConnection,
     id: Uuid,
-    status: OrderStatus,
-    payment: PaymentStatus,
+    state: OrderState,
 ) -> Result<(), AppError> {
     sqlx::query!(
         "update orders set status = $2, payment_status = $3 where id = $1",
         id,
-        status.as_str(),
-        payment.as_str()
+        state.status.as_str(),
+        state.payment_status.as_str()
     )
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Orders paid: each charge's key and time and the statuses `paid` / `completed`, one
-/// update per order row (a second update of a row in the same transaction would check its
-/// foreign keys again, locking the coupon's row `for key share` until the commit).
-pub async fn mark_paid(conn: &mut PgConnection, paid: &[(Uuid, String)]) -> Result<(), AppError> {
+/// Orders paid: each charge's key and time, and `state` (the caller asked the status
+/// machines for each order), one update per order row (a second update of a row in the
+/// same transaction would check its foreign keys again, locking the coupon's row
+/// `for key share` until the commit).
+pub async fn mark_paid(
+    conn: &mut PgConnection,
+    paid: &[(Uuid, String)],
+    state: OrderState,
+) -> Result<(), AppError> {
     let ids: Vec<Uuid> = paid.iter().map(|p| p.0).collect();
     let keys: Vec<String> = paid.iter().map(|p| p.1.clone()).collect();
     sqlx::query!(
-        "update orders o set payment_key = v.key, paid_at = now(), status = 'paid', payment_status = 'completed'
+        "update orders o set payment_key = v.key, paid_at = now(), status = $3, payment_status = $4
          from unnest($1::uuid[], $2::text[]) as v(id, key)
          where o.id = v.id",
         &ids,
-        &keys
+        &keys,
+        state.status.as_str(),
+        state.payment_status.as_str()
     )
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Records a completed charge: its key and time; the statuses are set by the caller.
+/// Records a completed charge: its key and time; no status moves.
 pub async fn record_charge(
     conn: &mut PgConnection,
     id: Uuid,
@@ -366,21 +362,32 @@ pub async fn record_charge(
     Ok(())
 }
 
-pub async fn record_refund(conn: &mut PgConnection, id: Uuid) -> Result<(), AppError> {
+/// Records the refund's time and `state` (the caller asked the status machines).
+pub async fn record_refund(
+    conn: &mut PgConnection,
+    id: Uuid,
+    state: OrderState,
+) -> Result<(), AppError> {
     sqlx::query!(
-        "update orders set payment_status = 'refunded', refunded_at = now() where id = $1",
-        id
+        "update orders set status = $2, payment_status = $3, refunded_at = now() where id = $1",
+        id,
+        state.status.as_str(),
+        state.payment_status.as_str()
     )
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Queues payment work for the order (a no-op if some is queued already).
-pub async fn enqueue_payment(conn: &mut PgConnection, order_id: Uuid) -> Result<(), AppError> {
+/// Queues payment work for each order (a no-op for an order with work queued already), in
+/// one statement; the table's trigger wakes the workers.
+pub async fn enqueue_payments(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), AppError> {
+    if order_ids.is_empty() {
+        return Ok(());
+    }
     sqlx::query!(
-        "insert into payment_jobs (order_id) values ($1) on conflict (order_id) do nothing",
-        order_id
+        "insert into payment_jobs (order_id) select unnest($1::uuid[]) on conflict (order_id) do nothing",
+        order_ids
     )
     .execute(&mut *conn)
     .await?;

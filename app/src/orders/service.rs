@@ -1,16 +1,15 @@
 //! Buying and cancelling: the transactions at the heart of the saga. Callers ran the
 //! guard already and pass its `Principal`.
 
-use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::admission::Purchase;
 use super::repo;
-use crate::auth::server::Principal;
-use crate::domain::{OrderStatus, OrderView, PaymentStatus};
+use crate::auth::guards::Principal;
+use crate::domain::{CancelledBy, OrderState, OrderStatus, OrderView};
 use crate::error::{AppError, Conflict};
-use crate::events;
+use crate::events::{self, Event, OrderCancelled};
 use crate::state::AppState;
 
 /// Buys `quantity` units for `customer`: within the customer's purchase rate limit (429
@@ -67,8 +66,9 @@ pub enum Canceller {
     Owner(Principal),
 }
 
-/// Cancels an order: status `cancelled`, stock back, `OrderCancelled`, and payment work
-/// queued to refund (or void) the payment. Someone else's order is `NotFound`.
+/// Cancels an order: status `cancelled` (if the status machines allow it from where the
+/// order is), stock back, `OrderCancelled`, and payment work queued to refund (or void)
+/// the payment. Someone else's order is `NotFound`.
 pub async fn cancel(
     pool: &PgPool,
     by: Canceller,
@@ -81,43 +81,43 @@ pub async fn cancel(
         .await?
         .ok_or(AppError::NotFound)?;
     let (who, allowed) = match by {
-        Canceller::Customer(p) => ("customer", order.customer_id == p.user_id),
-        Canceller::Owner(p) => ("owner", order.shop_owner_id == p.user_id),
+        Canceller::Customer(p) => (CancelledBy::Customer, order.customer_id == p.user_id),
+        Canceller::Owner(p) => (CancelledBy::Owner, order.shop_owner_id == p.user_id),
     };
     if !allowed {
         return Err(AppError::NotFound);
     }
-    match order.status {
-        OrderStatus::Cancelled => return Err(AppError::Conflict(Conflict::AlreadyCancelled)),
-        OrderStatus::PaymentFailed => return Err(AppError::Conflict(Conflict::NotCancellable)),
-        OrderStatus::Ordered | OrderStatus::Paid => {}
+    if order.status == OrderStatus::Cancelled {
+        return Err(AppError::Conflict(Conflict::AlreadyCancelled));
     }
+    // Refund pending: a charge may still be under way; the worker refunds it or voids the
+    // payment.
+    let state = order
+        .state()
+        .to(OrderState::CANCELLED)
+        .map_err(|_| AppError::Conflict(Conflict::NotCancellable))?;
     if repo::redeemed_vouchers(&mut tx, order_id).await? > 0 {
         return Err(AppError::Conflict(Conflict::VoucherRedeemed));
     }
-    // Pending: a charge may still be under way; the worker refunds it or voids the order.
-    let payment = PaymentStatus::RefundPending;
     let reason = reason
         .map(str::trim)
         .filter(|r| !r.is_empty())
         .map(|r| r.chars().take(500).collect::<String>());
-    repo::mark_cancelled(&mut tx, order_id, payment, who, reason.as_deref()).await?;
+    repo::mark_cancelled(&mut tx, order_id, state, who, reason.as_deref()).await?;
     repo::add_stock(&mut tx, order.coupon_id, i64::from(order.quantity)).await?;
-    events::append_order_event(
-        &mut tx,
-        order_id,
-        events::ORDER_CANCELLED,
-        json!({ "status": OrderStatus::Cancelled.as_str(), "payment_status": payment.as_str(),
-                "by": who, "reason": reason, "quantity": order.quantity }),
-        request_id,
-    )
-    .await?;
-    repo::enqueue_payment(&mut tx, order_id).await?;
+    let cancelled = Event::OrderCancelled(OrderCancelled {
+        state,
+        by: who,
+        reason,
+        quantity: order.quantity,
+    });
+    events::append(&mut tx, order_id, &cancelled, request_id).await?;
+    repo::enqueue_payments(&mut tx, &[order_id]).await?;
     let order = repo::get(&mut tx, order_id, false)
         .await?
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
-    tracing::info!(order = %order_id, by = who, "order cancelled");
+    tracing::info!(order = %order_id, by = who.as_str(), "order cancelled");
     Ok(order.view())
 }
 

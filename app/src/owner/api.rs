@@ -6,7 +6,8 @@ use axum::{Json, Router};
 use sqlx::PgPool;
 
 use super::repo;
-use crate::auth::server::{BearerAuth, require_owner};
+use crate::auth::guards::require_owner;
+use crate::auth::tokens::BearerAuth;
 use crate::domain::order::Dashboard;
 use crate::error::AppError;
 use crate::state::AppState;

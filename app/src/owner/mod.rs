@@ -15,7 +15,8 @@ use crate::error::AppError;
 
 #[server(prefix = "/sfn", endpoint = "owner/dashboard")]
 pub async fn owner_dashboard() -> Result<Dashboard, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     repo::dashboard(&state.pool, owner).await

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::auth::server::Principal;
+use crate::auth::guards::Principal;
 use crate::domain::order::{CouponStats, Dashboard, RecentOrder, SalesPoint};
 use crate::error::AppError;
 use crate::orders::repo::{order_status, payment_status};

@@ -6,9 +6,10 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::{Redeemed, repo};
-use crate::api::JsonBody;
-use crate::auth::server::{BearerAuth, require_owner};
+use super::{Redeemed, service};
+use crate::api::extract::JsonBody;
+use crate::auth::guards::require_owner;
+use crate::auth::tokens::BearerAuth;
 use crate::error::AppError;
 use crate::request_id::CurrentRequestId;
 use crate::state::AppState;
@@ -30,6 +31,6 @@ async fn redeem(
 ) -> Result<Json<Redeemed>, AppError> {
     let owner = require_owner(auth.0)?;
     Ok(Json(
-        repo::redeem(&pool, owner, &body.code, request_id.as_deref()).await?,
+        service::redeem(&pool, owner, &body.code, request_id.as_deref()).await?,
     ))
 }

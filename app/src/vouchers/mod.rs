@@ -5,6 +5,8 @@
 pub mod api;
 #[cfg(feature = "ssr")]
 pub mod repo;
+#[cfg(feature = "ssr")]
+pub mod service;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -36,11 +38,20 @@ pub fn normalise_code(input: &str) -> String {
 
 #[server(prefix = "/sfn", endpoint = "owner/vouchers/redeem")]
 pub async fn redeem_voucher(code: String) -> Result<Redeemed, AppError> {
-    use crate::auth::server::{require_owner, session_user};
+    use crate::auth::guards::require_owner;
+    use crate::auth::sessions::session_user;
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    repo::redeem(&state.pool, owner, &code, request_id.as_deref()).await
+    let redeemed = service::redeem(&state.pool, owner, &code, request_id.as_deref()).await?;
+    crate::flash::set(
+        &state,
+        &crate::flash::Flash::Redeemed {
+            code: redeemed.code.clone(),
+            coupon: redeemed.coupon_name.clone(),
+        },
+    );
+    Ok(redeemed)
 }
 
 #[cfg(test)]

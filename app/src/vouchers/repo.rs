@@ -1,15 +1,15 @@
-//! SQL for vouchers: issuing codes when a payment completes, redeeming them at the shop.
+//! SQL for vouchers: issuing codes when a payment completes, redeeming them at the shop
+//! (`service::redeem` holds the redemption's transaction).
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use serde_json::json;
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Redeemed, normalise_code};
-use crate::auth::server::Principal;
-use crate::error::{AppError, Conflict};
-use crate::events;
+use super::normalise_code;
+use crate::domain::OrderStatus;
+use crate::error::AppError;
+use crate::orders::repo::order_status;
 
 /// 32 symbols without look-alikes (no 0/O, 1/I): 16 of them carry 80 random bits.
 const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
@@ -54,24 +54,32 @@ pub async fn issue(
     Ok(codes)
 }
 
-/// Redeems `code` at `owner`'s shop: valid once, only for a paid, unexpired order of this
-/// shop. Each refusal has its own code; a refused redemption changes nothing.
-pub async fn redeem(
-    pool: &PgPool,
-    owner: Principal,
+/// The order `code` belongs to.
+pub async fn order_of(conn: &mut PgConnection, code: &str) -> Result<Option<Uuid>, AppError> {
+    Ok(
+        sqlx::query_scalar!("select order_id from vouchers where code = $1", code)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// What deciding a redemption reads.
+pub struct ForRedemption {
+    pub status: OrderStatus,
+    pub coupon_name: String,
+    pub owner_id: Uuid,
+    pub redeemed_at: Option<DateTime<Utc>>,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// The order and its voucher `code`, both locked for the rest of the transaction (the
+/// order first, as a cancel locks it: a cancel and a redemption of one order are
+/// serialised).
+pub async fn lock_for_redemption(
+    conn: &mut PgConnection,
+    order_id: Uuid,
     code: &str,
-    request_id: Option<&str>,
-) -> Result<Redeemed, AppError> {
-    let code = normalise_code(code);
-    let mut tx = pool.begin().await?;
-    // Lock the order first (as cancel does), then the voucher: a cancel and a redemption
-    // of the same order are serialised.
-    let Some(order_id) = sqlx::query_scalar!("select order_id from vouchers where code = $1", code)
-        .fetch_optional(&mut *tx)
-        .await?
-    else {
-        return Err(AppError::NotFound);
-    };
+) -> Result<ForRedemption, AppError> {
     let row = sqlx::query!(
         r#"select o.status, c.name as coupon_name, s.owner_id, v.redeemed_at as "redeemed_at: DateTime<Utc>",
                   v.valid_until as "valid_until: DateTime<Utc>"
@@ -82,45 +90,24 @@ pub async fn redeem(
         order_id,
         code
     )
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    let refusal = if row.owner_id != owner.user_id {
-        Some(Conflict::VoucherOtherShop)
-    } else if row.status == "cancelled" {
-        Some(Conflict::VoucherCancelled)
-    } else if row.status != "paid" {
-        Some(Conflict::VoucherUnpaid)
-    } else if row.redeemed_at.is_some() {
-        Some(Conflict::VoucherAlreadyRedeemed)
-    } else if row.valid_until.is_some_and(|v| v < Utc::now()) {
-        Some(Conflict::VoucherExpired)
-    } else {
-        None
-    };
-    if let Some(r) = refusal {
-        return Err(AppError::Conflict(r));
-    }
-    let redeemed_at = sqlx::query_scalar!(
+    Ok(ForRedemption {
+        status: order_status(&row.status)?,
+        coupon_name: row.coupon_name,
+        owner_id: row.owner_id,
+        redeemed_at: row.redeemed_at,
+        valid_until: row.valid_until,
+    })
+}
+
+/// Marks `code` redeemed now; returns that time.
+pub async fn mark_redeemed(conn: &mut PgConnection, code: &str) -> Result<DateTime<Utc>, AppError> {
+    Ok(sqlx::query_scalar!(
         r#"update vouchers set redeemed_at = now() where code = $1 and redeemed_at is null
            returning redeemed_at as "redeemed_at!: DateTime<Utc>""#,
         code
     )
-    .fetch_one(&mut *tx)
-    .await?;
-    events::append_order_event(
-        &mut tx,
-        order_id,
-        events::VOUCHER_REDEEMED,
-        json!({ "code": code }),
-        request_id,
-    )
-    .await?;
-    tx.commit().await?;
-    tracing::info!(order = %order_id, "voucher redeemed");
-    Ok(Redeemed {
-        code,
-        coupon_name: row.coupon_name,
-        order_id,
-        redeemed_at,
-    })
+    .fetch_one(&mut *conn)
+    .await?)
 }

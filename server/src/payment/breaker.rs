@@ -54,8 +54,6 @@ fn transition(to: BreakerState) {
 
 impl Breaker {
     pub fn new(threshold: u32, open_for: Duration) -> Breaker {
-        // The recorder must exist before the first transition is recorded.
-        crate::metrics::install();
         Breaker {
             inner: Mutex::new(Inner::Closed { failures: 0 }),
             threshold: threshold.max(1),

@@ -1,17 +1,12 @@
-//! The payment worker: drives every order with queued payment work to a final state.
+//! The payment worker: drives every order with queued payment work to a final state, in
+//! batches. One turn (`run_batch`) is one transaction:
 //!
-//! Job rows (`payment_jobs`, one per order) are claimed in batches with `for update skip
-//! locked` and stay locked, in one transaction, while the gateway is called (the batch's
-//! calls run concurrently) and every outcome is recorded; the batch commits once. Several
-//! workers and several app processes never work on the same order at once, and a crashed
-//! worker's jobs simply become claimable again. What to do is read from the order itself:
+//! 1. claim ready jobs (`claim`), read their orders and decide each one's action (`plan`);
+//! 2. make the batch's gateway calls concurrently (`call`);
+//! 3. lock the orders called for, decide and record what each call came to, paid orders
+//!    together (`settle`); commit once.
 //!
-//! | order, payment            | call                     | result                                      |
-//! |---------------------------|--------------------------|---------------------------------------------|
-//! | ordered, pending          | confirm                  | paid + vouchers, or payment_failed + stock back |
-//! | cancelled, refund_pending | cancel (refund) / lookup | refunded, or voided if nothing was charged  |
-//! | anything else             | none                     | job removed                                 |
-//!
+//! The loops sleep until `NOTIFY payment_jobs` wakes them (`listen`) or they poll.
 //! A charge that completes after the customer cancelled is recorded and then refunded on
 //! the next turn. Gateway trouble (unreachable, 5xx, timeout) leaves the order as it is
 //! and retries with exponential backoff and jitter; the circuit breaker stops calls while
@@ -23,20 +18,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering as AtomicOrdering};
 use std::time::Duration;
 
-use app::domain::{OrderStatus, PaymentStatus};
 use app::error::AppError;
-use app::events;
 use app::orders::repo::{self as orders, OrderRow};
-use app::vouchers::repo as vouchers;
 use rand::Rng;
-use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::breaker::Breaker;
-use super::gateway::{CallError, Gateway};
+use super::claim::{self, Claimed, Job};
+use super::gateway::Gateway;
+use super::plan;
+use super::settle::Step;
+use super::{call, listen, settle};
 
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
@@ -60,19 +55,6 @@ impl Default for WorkerSettings {
     }
 }
 
-/// What one turn of the worker did.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Step {
-    /// No job was ready.
-    Idle,
-    /// The order's payment reached a final state.
-    Done(Uuid),
-    /// More work follows for the order (a refund after a late charge).
-    Continue(Uuid),
-    /// The gateway failed or the breaker is open: retried later.
-    Retry(Uuid),
-}
-
 #[derive(Clone)]
 pub struct Worker {
     pool: PgPool,
@@ -83,32 +65,8 @@ pub struct Worker {
     heartbeat: Arc<AtomicI64>,
 }
 
-/// A claimed job.
-struct Job {
-    order_id: Uuid,
-    attempts: i32,
-    span: tracing::Span,
-}
-
-/// What a claimed job needs.
-enum Plan {
-    /// A gateway call: charge (`true`) or refund the order.
-    Call(OrderRow, bool),
-    /// The breaker is open: try again after this.
-    Defer(Duration),
-    /// Nothing (the order's payment is settled already): drop the job.
-    Remove,
-}
-
 fn count(jobs: usize, outcome: &'static str) {
     metrics::counter!(crate::metrics::PAYMENT_JOBS, "outcome" => outcome).increment(jobs as u64);
-}
-
-enum Outcome {
-    Charged(String),
-    Declined(String),
-    Refunded(Option<String>),
-    Voided,
 }
 
 impl Worker {
@@ -137,12 +95,9 @@ impl Worker {
     }
 
     fn backoff(&self, attempts: i32) -> Duration {
-        let exp = self
-            .settings
-            .backoff_base
-            .saturating_mul(1u32 << attempts.clamp(0, 16) as u32);
-        let capped = exp.min(self.settings.backoff_max);
-        capped.mul_f64(rand::thread_rng().gen_range(0.5..1.5))
+        let jitter = rand::thread_rng().gen_range(0.5..1.5);
+        let s = &self.settings;
+        plan::backoff(attempts, s.backoff_base, s.backoff_max, jitter)
     }
 
     /// Claims one ready job and moves its order one step (a batch of one: the same path
@@ -165,33 +120,14 @@ impl Worker {
     /// (a `payment_job` span), and each job counts in `coupan_payment_jobs_total{outcome}`.
     pub async fn run_batch(&self, max: usize) -> Result<Vec<Step>, AppError> {
         let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query!(
-            "select order_id, attempts from payment_jobs where run_after <= now()
-             order by run_after limit $1 for update skip locked",
-            max.max(1) as i64
-        )
-        .fetch_all(&mut *tx)
-        .await?;
+        let claimed = claim::claim(&mut tx, max).await?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        let jobs: Vec<Job> = claimed
-            .into_iter()
-            .map(|j| Job {
-                span: tracing::info_span!(
-                    "payment_job",
-                    order_id = %j.order_id,
-                    attempt = j.attempts + 1
-                ),
-                order_id: j.order_id,
-                attempts: j.attempts,
-            })
-            .collect();
-        match self.process(&mut *tx, &jobs).await {
+        let n = claimed.len();
+        match self.process(&mut tx, claimed).await {
             Ok(done) => {
-                tx.commit()
-                    .await
-                    .inspect_err(|_| count(jobs.len(), "error"))?;
+                tx.commit().await.inspect_err(|_| count(n, "error"))?;
                 Ok(done
                     .into_iter()
                     .map(|(step, outcome)| {
@@ -201,156 +137,64 @@ impl Worker {
                     .collect())
             }
             Err(e) => {
-                count(jobs.len(), "error");
+                count(n, "error");
                 Err(e)
             }
         }
     }
 
-    /// The batch's work in its transaction: what each job needs (from its order), the
-    /// gateway calls (concurrently), then each outcome recorded; a step and an outcome
-    /// label per job.
+    /// The batch's work in its transaction: plan, call (concurrently), settle.
     async fn process(
         &self,
         tx: &mut PgConnection,
-        jobs: &[Job],
+        claimed: Vec<Claimed>,
     ) -> Result<Vec<(Step, &'static str)>, AppError> {
-        let ids: Vec<Uuid> = jobs.iter().map(|j| j.order_id).collect();
-        let mut orders_by_id: HashMap<Uuid, OrderRow> = orders::get_many(&mut *tx, &ids, false)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect();
-        let mut plans = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            let order = orders_by_id
-                .remove(&job.order_id)
-                .ok_or(AppError::Internal)?;
-            let plan = match (order.status, order.payment_status) {
-                (OrderStatus::Ordered, PaymentStatus::Pending) => Plan::Call(order, true),
-                (OrderStatus::Cancelled, PaymentStatus::RefundPending) => Plan::Call(order, false),
-                _ => Plan::Remove,
-            };
-            // In the half-open state the breaker lets one call through: the rest wait.
-            let plan = match plan {
-                Plan::Call(..) => match self.breaker.allow() {
-                    Ok(()) => plan,
-                    Err(wait) => Plan::Defer(wait),
-                },
-                other => other,
-            };
-            plans.push(plan);
-        }
-        let calls = jobs.iter().zip(&plans).map(|(job, plan)| {
+        let mut jobs = self.plan(tx, claimed).await?;
+        let calls = jobs.iter_mut().map(|job| {
+            let span = job.span.clone();
             async move {
-                let Plan::Call(order, charge) = plan else {
-                    return None;
-                };
-                let called = if *charge {
-                    self.charge(order).await
-                } else {
-                    self.refund(order).await
-                };
-                match &called {
-                    Ok(_) => self.breaker.record_success(),
-                    Err(_) => self.breaker.record_failure(),
-                }
-                Some(called)
+                job.called =
+                    call::call(&self.gateway, &self.breaker, &job.order, &job.action).await;
             }
-            .instrument(job.span.clone())
+            .instrument(span)
         });
-        let results = futures::future::join_all(calls).await;
-        // The orders called for, locked now (a cancel may have come in meanwhile).
-        let called: Vec<Uuid> = jobs
-            .iter()
-            .zip(&plans)
-            .filter(|(_, p)| matches!(p, Plan::Call(..)))
-            .map(|(j, _)| j.order_id)
-            .collect();
-        let mut locked: HashMap<Uuid, OrderRow> = orders::get_many(&mut *tx, &called, true)
+        futures::future::join_all(calls).await;
+        settle::settle(tx, jobs, |attempts| self.backoff(attempts)).await
+    }
+
+    /// Reads the claimed jobs' orders and plans each job.
+    async fn plan(
+        &self,
+        tx: &mut PgConnection,
+        claimed: Vec<Claimed>,
+    ) -> Result<Vec<Job>, AppError> {
+        let ids: Vec<Uuid> = claimed.iter().map(|j| j.order_id).collect();
+        let mut orders: HashMap<Uuid, OrderRow> = orders::get_many(tx, &ids, false)
             .await?
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
-        let mut paid = Vec::new();
-        let mut done = Vec::with_capacity(jobs.len());
-        for ((job, plan), called) in jobs.iter().zip(plans).zip(results) {
-            let settled = async {
-                match (plan, called) {
-                    (Plan::Remove, _) => {
-                        delete_jobs(&mut *tx, &[job.order_id]).await?;
-                        Ok((Step::Done(job.order_id), "removed"))
-                    }
-                    (Plan::Defer(wait), _) => {
-                        reschedule(&mut *tx, job.order_id, wait, None).await?;
-                        Ok((Step::Retry(job.order_id), "deferred"))
-                    }
-                    (Plan::Call(..), Some(Ok(outcome))) => {
-                        let order = locked.remove(&job.order_id).ok_or(AppError::Internal)?;
-                        apply(&mut *tx, order, outcome, &mut paid).await
-                    }
-                    (Plan::Call(..), failed) => {
-                        let e = match failed {
-                            Some(Err(e)) => e,
-                            _ => "no call was made".to_string(),
-                        };
-                        let wait = self.backoff(job.attempts);
-                        tracing::warn!(retry_in_ms = wait.as_millis() as u64, error = %e, "payment call failed; will retry");
-                        reschedule(&mut *tx, job.order_id, wait, Some(&e)).await?;
-                        Ok((Step::Retry(job.order_id), "retry"))
-                    }
-                }
-            }
-            .instrument(job.span.clone())
-            .await?;
-            done.push(settled);
-        }
-        settle_paid(&mut *tx, paid).await?;
-        Ok(done)
-    }
-
-    async fn charge(&self, order: &OrderRow) -> Result<Outcome, String> {
-        match self
-            .gateway
-            .confirm(order.id, order.amount, "Coupan coupon")
-            .await
-        {
-            Ok(p) => Ok(Outcome::Charged(p.payment_key)),
-            Err(CallError::Declined(code)) => Ok(Outcome::Declined(code)),
-            Err(CallError::Transient(e)) => Err(e),
-        }
-    }
-
-    async fn refund(&self, order: &OrderRow) -> Result<Outcome, String> {
-        // Without a recorded charge, ask the gateway: a charge may have gone through
-        // before a crash. Nothing there means nothing to give back.
-        let key = match &order.payment_key {
-            Some(k) => Some(k.clone()),
-            None => match self.gateway.lookup(order.id).await {
-                Ok(Some(p)) if p.status == "DONE" || p.status == "CANCELED" => Some(p.payment_key),
-                Ok(_) => None,
-                Err(CallError::Transient(e)) => return Err(e),
-                Err(CallError::Declined(e)) => return Err(format!("lookup refused: {e}")),
-            },
-        };
-        let Some(key) = key else {
-            return Ok(Outcome::Voided);
-        };
-        match self
-            .gateway
-            .cancel(order.id, &key, "cancelled by the customer or the shop")
-            .await
-        {
-            Ok(_) => Ok(Outcome::Refunded(
-                order.payment_key.is_none().then_some(key),
-            )),
-            Err(CallError::Declined(code)) => {
-                // A refund must not be dropped silently: keep retrying, loudly.
-                tracing::error!(code, "the gateway refused a refund");
-                Err(format!("refund refused: {code}"))
-            }
-            Err(CallError::Transient(e)) => Err(e),
-        }
+        claimed
+            .into_iter()
+            .map(|c| {
+                let order = orders.remove(&c.order_id).ok_or(AppError::Internal)?;
+                let action = plan::plan(order.state(), order.payment_key.as_deref(), || {
+                    self.breaker.allow()
+                });
+                Ok(Job {
+                    span: tracing::info_span!(
+                        "payment_job",
+                        order_id = %c.order_id,
+                        attempt = c.attempts + 1
+                    ),
+                    order_id: c.order_id,
+                    attempts: c.attempts,
+                    order,
+                    action,
+                    called: None,
+                })
+            })
+            .collect()
     }
 
     /// Processes ready jobs until none is left (tests drive the saga with this).
@@ -365,10 +209,10 @@ impl Worker {
     }
 
     /// Runs `settings.tasks` worker loops until `shutdown` turns true; each finishes the
-    /// job in hand first. Woken by `NOTIFY payment_jobs`, polling as the fallback.
+    /// batch in hand first. Woken by `NOTIFY payment_jobs`, polling as the fallback.
     pub fn spawn(self, shutdown: watch::Receiver<bool>) -> Vec<tokio::task::JoinHandle<()>> {
         let wake = Arc::new(Notify::new());
-        let mut handles = vec![tokio::spawn(listen(
+        let mut handles = vec![tokio::spawn(listen::listen(
             self.pool.clone(),
             wake.clone(),
             shutdown.clone(),
@@ -398,239 +242,4 @@ impl Worker {
         }
         handles
     }
-}
-
-/// Wakes the worker loops on `NOTIFY payment_jobs`. The LISTEN connection is opened again
-/// whenever it breaks (PostgreSQL restarted, the connection was killed): right away by
-/// sqlx when the database answers, else here, with a pause growing from 0.5 s to 5 s;
-/// until then the loops poll. Once listening again the loops are woken, so that work
-/// queued meanwhile does not wait for the next poll.
-async fn listen(pool: PgPool, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
-    const FIRST_PAUSE: Duration = Duration::from_millis(500);
-    const MAX_PAUSE: Duration = Duration::from_secs(5);
-    let mut pause = FIRST_PAUSE;
-    let mut lost = false;
-    while !*shutdown.borrow() {
-        let connect = async {
-            let mut listener = sqlx::postgres::PgListener::connect_with(&pool).await?;
-            listener.listen("payment_jobs").await?;
-            Ok::<_, sqlx::Error>(listener)
-        };
-        let mut listener = match connect.await {
-            Ok(l) => l,
-            Err(e) => {
-                if !lost {
-                    tracing::warn!(error = %e, "cannot LISTEN for payment work; polling");
-                    lost = true;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(pause) => {}
-                    _ = shutdown.changed() => return,
-                }
-                pause = (pause * 2).min(MAX_PAUSE);
-                continue;
-            }
-        };
-        if lost {
-            tracing::info!("listening for payment work again");
-        }
-        pause = FIRST_PAUSE;
-        wake.notify_waiters();
-        loop {
-            tokio::select! {
-                n = listener.recv() => match n {
-                    Ok(_) => wake.notify_waiters(),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "lost the LISTEN connection; polling until it is back");
-                        lost = true;
-                        break;
-                    }
-                },
-                _ = shutdown.changed() => return,
-            }
-        }
-    }
-}
-
-async fn delete_jobs(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), AppError> {
-    sqlx::query!(
-        "delete from payment_jobs where order_id = any($1)",
-        order_ids
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-async fn reschedule(
-    conn: &mut PgConnection,
-    order_id: Uuid,
-    wait: Duration,
-    error: Option<&str>,
-) -> Result<(), AppError> {
-    sqlx::query!(
-        "update payment_jobs set run_after = now() + make_interval(secs => $2),
-                attempts = attempts + case when $3::text is null then 0 else 1 end,
-                last_error = coalesce($3, last_error)
-         where order_id = $1",
-        order_id,
-        wait.as_secs_f64(),
-        error
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// An order whose charge went through while it was still `ordered`: settled with the
-/// batch's other paid orders by `settle_paid`.
-struct Paid {
-    order: OrderRow,
-    payment_key: String,
-    /// The job's span, for the line logged once it is recorded.
-    span: tracing::Span,
-}
-
-/// Records the outcome of a gateway call for the (locked) order, with its event, in the
-/// batch's transaction; the step and its outcome label. A charge of an order still
-/// `ordered` (the common case) is only collected into `paid`: the batch records those
-/// together (`settle_paid`).
-async fn apply(
-    conn: &mut PgConnection,
-    order: OrderRow,
-    outcome: Outcome,
-    paid: &mut Vec<Paid>,
-) -> Result<(Step, &'static str), AppError> {
-    let order_id = order.id;
-    let request_id = order.request_id.as_deref();
-    match outcome {
-        Outcome::Charged(key) => {
-            if order.status == OrderStatus::Ordered {
-                paid.push(Paid {
-                    order,
-                    payment_key: key,
-                    span: tracing::Span::current(),
-                });
-                Ok((Step::Done(order_id), "paid"))
-            } else {
-                // Cancelled while the charge was under way: record it, refund it next.
-                orders::record_charge(conn, order_id, &key).await?;
-                let payload = json!({ "status": order.status.as_str(), "payment_status": order.payment_status.as_str(),
-                                      "payment_key": key, "vouchers": [] });
-                events::append_order_event(
-                    conn,
-                    order_id,
-                    events::PAYMENT_COMPLETED,
-                    payload,
-                    request_id,
-                )
-                .await?;
-                reschedule(conn, order_id, Duration::ZERO, None).await?;
-                tracing::info!("payment completed after cancel; refunding");
-                Ok((Step::Continue(order_id), "continued"))
-            }
-        }
-        Outcome::Declined(code) => {
-            if order.status == OrderStatus::Ordered {
-                orders::set_statuses(
-                    conn,
-                    order_id,
-                    OrderStatus::PaymentFailed,
-                    PaymentStatus::Failed,
-                )
-                .await?;
-                orders::add_stock(conn, order.coupon_id, i64::from(order.quantity)).await?;
-                let payload = json!({ "status": "payment_failed", "payment_status": "failed", "reason": code });
-                events::append_order_event(
-                    conn,
-                    order_id,
-                    events::PAYMENT_FAILED,
-                    payload,
-                    request_id,
-                )
-                .await?;
-                tracing::info!(code, "payment declined; stock restored");
-            } else {
-                void(conn, &order).await?;
-            }
-            delete_jobs(conn, &[order_id]).await?;
-            Ok((Step::Done(order_id), "declined"))
-        }
-        Outcome::Refunded(found_key) => {
-            if let Some(key) = found_key {
-                orders::record_charge(conn, order_id, &key).await?;
-            }
-            orders::record_refund(conn, order_id).await?;
-            let payload = json!({ "status": "cancelled", "payment_status": "refunded" });
-            events::append_order_event(
-                conn,
-                order_id,
-                events::PAYMENT_REFUNDED,
-                payload,
-                request_id,
-            )
-            .await?;
-            delete_jobs(conn, &[order_id]).await?;
-            tracing::info!("payment refunded");
-            Ok((Step::Done(order_id), "refunded"))
-        }
-        Outcome::Voided => {
-            void(conn, &order).await?;
-            delete_jobs(conn, &[order_id]).await?;
-            Ok((Step::Done(order_id), "voided"))
-        }
-    }
-}
-
-/// Records the batch's paid orders with one statement each: statuses and charge keys,
-/// their vouchers, their `PaymentCompleted` events (the my-page trigger runs per event),
-/// and their jobs gone.
-async fn settle_paid(conn: &mut PgConnection, paid: Vec<Paid>) -> Result<(), AppError> {
-    if paid.is_empty() {
-        return Ok(());
-    }
-    let keys: Vec<(Uuid, String)> = paid
-        .iter()
-        .map(|p| (p.order.id, p.payment_key.clone()))
-        .collect();
-    orders::mark_paid(conn, &keys).await?;
-    let issue: Vec<_> = paid
-        .iter()
-        .map(|p| {
-            let o = &p.order;
-            (o.id, o.shop_id, o.valid_until, o.quantity)
-        })
-        .collect();
-    let codes = vouchers::issue(conn, &issue).await?;
-    let completed: Vec<_> = paid
-        .iter()
-        .zip(codes)
-        .map(|(p, codes)| {
-            let payload = json!({ "status": "paid", "payment_status": "completed",
-                                  "payment_key": p.payment_key, "vouchers": codes });
-            (p.order.id, payload, p.order.request_id.clone())
-        })
-        .collect();
-    events::append_order_events(conn, events::PAYMENT_COMPLETED, &completed).await?;
-    let ids: Vec<Uuid> = paid.iter().map(|p| p.order.id).collect();
-    delete_jobs(conn, &ids).await?;
-    for p in &paid {
-        p.span.in_scope(|| tracing::info!("payment completed"));
-    }
-    Ok(())
-}
-
-async fn void(conn: &mut PgConnection, order: &OrderRow) -> Result<(), AppError> {
-    orders::set_statuses(conn, order.id, order.status, PaymentStatus::Voided).await?;
-    let payload = json!({ "status": order.status.as_str(), "payment_status": "voided" });
-    events::append_order_event(
-        conn,
-        order.id,
-        events::PAYMENT_VOIDED,
-        payload,
-        order.request_id.as_deref(),
-    )
-    .await?;
-    tracing::info!("payment voided: nothing was charged");
-    Ok(())
 }

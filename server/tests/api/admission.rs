@@ -11,26 +11,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, coupon_body, quick_customers, test_config};
-
-async fn coupon(app: &TestApp, stock: i64, limit: Option<i64>) -> Uuid {
-    let owner = app
-        .owner(
-            &format!("owner-{}@example.com", Uuid::new_v4()),
-            "Batch Shop",
-        )
-        .await;
-    let mut body = coupon_body("Batch Deal");
-    body["stock"] = json!(stock);
-    if let Some(l) = limit {
-        body["per_customer_limit"] = json!(l);
-    }
-    app.create_coupon(&owner, body).await["id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use crate::helpers::{NewCoupon, TestApp, quick_customers, test_config};
 
 async fn customers(pool: &PgPool, n: usize) -> Vec<Uuid> {
     quick_customers(pool, n).await;
@@ -57,7 +38,14 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_batch_answers_each_purchase_exactly_in_arrival_order(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon_id = coupon(&app, 5, Some(2)).await;
+    let coupon_id: Uuid = NewCoupon::named("Batch Deal")
+        .stock(5)
+        .set("per_customer_limit", json!(2))
+        .create_in_new_shop(&app, "Batch Shop")
+        .await
+        .id
+        .parse()
+        .unwrap();
     let c = customers(&pool, 3).await;
     let (a, b, z) = (c[0], c[1], c[2]);
     let batch = [
@@ -130,7 +118,13 @@ async fn a_batch_answers_each_purchase_exactly_in_arrival_order(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn two_replicas_batching_one_coupon_sell_exactly_the_stock(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon_id = coupon(&app, 150, None).await;
+    let coupon_id: Uuid = NewCoupon::named("Batch Deal")
+        .stock(150)
+        .create_in_new_shop(&app, "Batch Shop")
+        .await
+        .id
+        .parse()
+        .unwrap();
     let buyers = customers(&pool, 400).await;
     let settings = AdmissionSettings {
         batch_max: 16,
@@ -165,15 +159,30 @@ async fn two_replicas_batching_one_coupon_sell_exactly_the_stock(pool: PgPool) {
         .collect();
     assert_eq!((made, sold_out), (150, 250), "other answers: {others:?}");
     assert_eq!(app.stock(&coupon_id.to_string()).await, 0);
-    assert_eq!(count(&pool, "select count(*) from orders").await, 150);
-    assert_eq!(
-        count(
-            &pool,
-            "select count(*) from events where event_type = 'OrderPlaced'"
-        )
-        .await,
-        150
-    );
+    // The saga's invariants: stock, orders = the purchases answered with a new order, one
+    // OrderPlaced per order, my-page rows, a payment job per order.
+    let answered: Vec<Uuid> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Ok((order, true)) => Some(order.id),
+            _ => None,
+        })
+        .collect();
+    let report = invariants::verify(
+        &pool,
+        invariants::Scope::Coupon(coupon_id),
+        &paygate::Ledger::default(),
+        &invariants::Expect {
+            initial_stock: Some(150),
+            answered: Some(&answered),
+            no_cancellations: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    report.assert_holds();
+    assert_eq!(report.orders, 150);
     let batches = replicas[0].batches() + replicas[1].batches();
     println!("400 purchases in {batches} batches");
     assert!(batches < 100, "purchases were batched ({batches} batches)");
@@ -190,7 +199,7 @@ async fn two_replicas_batching_one_coupon_sell_exactly_the_stock(pool: PgPool) {
         .unwrap();
     app::orders::service::cancel(
         &pool,
-        app::orders::service::Canceller::Customer(app::auth::server::Principal {
+        app::orders::service::Canceller::Customer(app::auth::guards::Principal {
             user_id: owner_of,
             role: app::domain::Role::Customer,
         }),
@@ -222,7 +231,13 @@ async fn a_full_queue_sheds_with_503_and_retry_after(pool: PgPool) {
         max_waiting: 4,
     };
     let app = Arc::new(TestApp::spawn_with(pool.clone(), config).await);
-    let coupon_id = coupon(&app, 100, None).await;
+    let coupon_id: Uuid = NewCoupon::named("Batch Deal")
+        .stock(100)
+        .create_in_new_shop(&app, "Batch Shop")
+        .await
+        .id
+        .parse()
+        .unwrap();
     let tokens = quick_customers(&pool, 12).await;
 
     // Hold the coupon's row so that the first batch cannot finish.
@@ -275,7 +290,11 @@ async fn purchases_beyond_the_customers_rate_limit_get_429(pool: PgPool) {
     let mut config = test_config();
     config.limits.purchase_per_min = 3;
     let app = TestApp::spawn_with(pool.clone(), config).await;
-    let coupon_id = coupon(&app, 100, None).await.to_string();
+    let coupon_id = NewCoupon::named("Batch Deal")
+        .stock(100)
+        .create_in_new_shop(&app, "Batch Shop")
+        .await
+        .id;
     let tokens = quick_customers(&pool, 2).await;
     let counted = |samples: &[crate::metrics::Sample], outcome: &str| {
         crate::metrics::value(samples, "coupan_purchases_total", &[("outcome", outcome)])
@@ -313,7 +332,13 @@ async fn a_foreign_key_check_on_the_coupon_does_not_hold_up_purchases(pool: PgPo
     // keys and holds `for key share` on the coupon's row until it commits. Purchases of
     // that coupon must not wait for it.
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon = coupon(&app, 10, None).await;
+    let coupon: Uuid = NewCoupon::named("Batch Deal")
+        .stock(10)
+        .create_in_new_shop(&app, "Batch Shop")
+        .await
+        .id
+        .parse()
+        .unwrap();
     let tokens = quick_customers(&pool, 2).await;
     let first = app.buy(&tokens[0], &coupon.to_string(), 1, None).await;
     assert_eq!(first.status(), StatusCode::CREATED);

@@ -16,12 +16,10 @@ async fn customer_signs_up_gets_a_token_and_sees_itself(pool: PgPool) {
         .to_string();
 
     let res = app
-        .post(
-            "/api/v1/auth/token",
-            json!({"email": "kim@example.com", "password": PASSWORD}),
-            None,
-        )
-        .await;
+        .token_request("kim@example.com", PASSWORD)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["token_type"], "Bearer");
@@ -118,19 +116,15 @@ async fn wrong_password_and_unknown_account_answer_alike(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.signup("a@example.com", "customer", None).await;
     let wrong = app
-        .post(
-            "/api/v1/auth/token",
-            json!({"email": "a@example.com", "password": "wrong password"}),
-            None,
-        )
-        .await;
+        .token_request("a@example.com", "wrong password")
+        .send()
+        .await
+        .unwrap();
     let unknown = app
-        .post(
-            "/api/v1/auth/token",
-            json!({"email": "b@example.com", "password": "wrong password"}),
-            None,
-        )
-        .await;
+        .token_request("b@example.com", "wrong password")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
     let (wrong, unknown): (Value, Value) =
@@ -145,22 +139,18 @@ async fn repeated_failed_logins_are_throttled(pool: PgPool) {
     app.signup("t@example.com", "customer", None).await;
     for _ in 0..5 {
         let res = app
-            .post(
-                "/api/v1/auth/token",
-                json!({"email": "t@example.com", "password": "guess guess"}),
-                None,
-            )
-            .await;
+            .token_request("t@example.com", "guess guess")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     }
     // Now even the right password waits; the answer says how long.
     let res = app
-        .post(
-            "/api/v1/auth/token",
-            json!({"email": "t@example.com", "password": PASSWORD}),
-            None,
-        )
-        .await;
+        .token_request("t@example.com", PASSWORD)
+        .send()
+        .await
+        .unwrap();
     let retry: u64 = res.headers()["retry-after"]
         .to_str()
         .unwrap()
@@ -294,14 +284,11 @@ async fn browser_sessions_are_cycled_at_login_and_ended_at_logout(pool: PgPool) 
     app.signup("s@example.com", "customer", None).await;
     let browser = app.browser();
     let login = || async {
-        let res = browser
-            .post(app.url("/sfn/auth/login"))
-            .header("accept", "text/html")
-            .header("referer", app.url("/login"))
-            .form(&[("email", "s@example.com"), ("password", PASSWORD)])
+        let res = app
+            .log_in(&browser, "s@example.com")
+            .without_javascript()
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(res.status(), StatusCode::FOUND);
         assert_eq!(res.headers()["location"], "/");
         let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
@@ -369,17 +356,11 @@ async fn login_redirects_only_within_the_site(pool: PgPool) {
         ("//evil.example", "/"),
     ] {
         let res = app
-            .browser()
-            .post(app.url("/sfn/auth/login"))
+            .log_in(&app.browser(), "r@example.com")
+            .next(next)
             .header("accept", "text/html")
-            .form(&[
-                ("email", "r@example.com"),
-                ("password", PASSWORD),
-                ("next", next),
-            ])
             .send()
-            .await
-            .unwrap();
+            .await;
         assert_eq!(res.headers()["location"], expected, "next={next}");
     }
 }
@@ -400,19 +381,17 @@ async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let res = client
-        .post(app.url("/sfn/auth/login"))
+    let res = app
+        .log_in(&client, "r@example.com")
         .header("accept", "text/html")
-        .form(&[("email", "r@example.com"), ("password", PASSWORD)])
         .send()
-        .await
-        .unwrap();
+        .await;
     let session_cookie = crate::helpers::session_cookie;
     let cookie = session_cookie(&res).expect("the login sets the session cookie");
     let value = cookie.split(';').next().unwrap().to_string();
     let id: Id = value.split_once('=').unwrap().1.parse().unwrap();
     let store = tower_sessions_sqlx_store::PostgresStore::new(pool.clone());
-    let idle = Duration::days(app::auth::server::SESSION_IDLE_DAYS);
+    let idle = Duration::days(app::auth::sessions::SESSION_IDLE_DAYS);
     let visit = |path: &'static str| {
         let req = if path.starts_with("/sfn/") {
             client.post(app.url(path))

@@ -2,7 +2,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, coupon_body, expect_error};
+use crate::helpers::{NewCoupon, TestApp, expect_error};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn owner_registers_a_coupon_with_the_contract_fields(pool: PgPool) {
@@ -53,14 +53,19 @@ async fn only_owners_register_coupons(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let customer = app.customer("c@example.com").await;
     expect_error(
-        app.post("/api/v1/coupons", coupon_body("x"), None).await,
+        app.post("/api/v1/coupons", NewCoupon::named("x").body(), None)
+            .await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
     .await;
     expect_error(
-        app.post("/api/v1/coupons", coupon_body("x"), Some(&customer))
-            .await,
+        app.post(
+            "/api/v1/coupons",
+            NewCoupon::named("x").body(),
+            Some(&customer),
+        )
+        .await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
@@ -113,7 +118,7 @@ async fn owners_edit_only_their_own_coupons(pool: PgPool) {
     let alice = app.owner("alice@example.com", "Alice Cafe").await;
     let bob = app.owner("bob@example.com", "Bob BBQ").await;
     let customer = app.customer("c@example.com").await;
-    let c = app.create_coupon(&alice, coupon_body("Latte")).await;
+    let c = NewCoupon::named("Latte").create(&app, &alice).await;
     let path = format!("/api/v1/coupons/{}", c["id"].as_str().unwrap());
 
     expect_error(
@@ -177,10 +182,12 @@ async fn catalogue_searches_by_text_and_shop_and_pages(pool: PgPool) {
     let cafe = app.owner("cafe@example.com", "모닝커피").await;
     let bbq = app.owner("bbq@example.com", "Seoul BBQ").await;
     for i in 0..25 {
-        app.create_coupon(&cafe, coupon_body(&format!("Coffee {i}")))
+        NewCoupon::named(&format!("Coffee {i}"))
+            .create(&app, &cafe)
             .await;
     }
-    app.create_coupon(&bbq, coupon_body("삼겹살 100% pork"))
+    NewCoupon::named("삼겹살 100% pork")
+        .create(&app, &bbq)
         .await;
 
     let page: Value = app.get("/api/v1/coupons", None).await.json().await.unwrap();
@@ -242,14 +249,16 @@ async fn catalogue_searches_by_text_and_shop_and_pages(pool: PgPool) {
 async fn stopped_and_ended_coupons_leave_the_catalogue(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner("o@example.com", "Shop").await;
-    let c = app.create_coupon(&owner, coupon_body("Stopped")).await;
-    let mut ended = coupon_body("Ended");
-    ended["sale_starts_at"] = json!("2020-01-01T00:00:00Z");
-    ended["sale_ends_at"] = json!("2020-02-01T00:00:00Z");
-    app.create_coupon(&owner, ended).await;
-    let mut sold_out = coupon_body("Sold out");
-    sold_out["stock"] = json!(0);
-    app.create_coupon(&owner, sold_out).await;
+    let c = NewCoupon::named("Stopped").create(&app, &owner).await;
+    NewCoupon::named("Ended")
+        .set("sale_starts_at", json!("2020-01-01T00:00:00Z"))
+        .set("sale_ends_at", json!("2020-02-01T00:00:00Z"))
+        .create(&app, &owner)
+        .await;
+    NewCoupon::named("Sold out")
+        .stock(0)
+        .create(&app, &owner)
+        .await;
 
     let path = format!("/api/v1/coupons/{}", c["id"].as_str().unwrap());
     let stopped: Value = app
@@ -278,7 +287,7 @@ async fn stopped_and_ended_coupons_leave_the_catalogue(pool: PgPool) {
 async fn the_database_refuses_negative_stock(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let owner = app.owner("o@example.com", "Shop").await;
-    let c = app.create_coupon(&owner, coupon_body("Latte")).await;
+    let c = NewCoupon::named("Latte").create(&app, &owner).await;
     let id = uuid::Uuid::parse_str(c["id"].as_str().unwrap()).unwrap();
     let err = sqlx::query("update coupons set stock = -1 where id = $1")
         .bind(id)

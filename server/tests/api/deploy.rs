@@ -4,7 +4,8 @@
 //! and shutdown settings keep requests from failing during a deploy.
 //!
 //! `check` collects every problem; `mutations_are_caught` breaks the manifests in memory
-//! one way at a time and proves that `check` notices each.
+//! one way at a time and proves that `check` notices each. The NetworkPolicies have a
+//! module of their own (`network`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -17,6 +18,8 @@ use sqlx::PgPool;
 
 use crate::helpers::TestApp;
 
+mod network;
+
 /// Marks the values of the Secret template; the server must refuse such a `JWT_SECRET`.
 const PLACEHOLDER: &str = "REPLACE_ME";
 /// PostgreSQL's defaults: `max_connections` and `superuser_reserved_connections`.
@@ -27,6 +30,8 @@ const APP_MEMORY_LIMIT_MAX: u64 = 256 * 1024 * 1024;
 
 const APP_BINARY: &str = "/app/server";
 const PAYGATE_BINARY: &str = "/app/paygate";
+/// The image the Dockerfile builds, as the manifests name it.
+const IMAGE: &str = "coupan";
 
 fn k8s_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/k8s")
@@ -473,20 +478,19 @@ fn service_target<'a>(
         let pod = &workload["spec"]["template"]["spec"];
         for container in arr(pod, "/containers") {
             let target = sp.get("targetPort").unwrap_or(&sp["port"]);
-            if let Some(p) = resolve_port(target, container) {
-                if arr(container, "/ports")
+            if let Some(p) = resolve_port(target, container)
+                && arr(container, "/ports")
                     .iter()
                     .any(|cp| u(cp, "/containerPort") == Some(p))
-                {
-                    return Some((
-                        Container {
-                            workload,
-                            pod,
-                            container,
-                        },
-                        Some(p),
-                    ));
-                }
+            {
+                return Some((
+                    Container {
+                        workload,
+                        pod,
+                        container,
+                    },
+                    Some(p),
+                ));
             }
         }
     }
@@ -514,6 +518,28 @@ fn check(m: &Manifests) -> Vec<String> {
         problems.push(format!(
             "kustomization.yaml lists {extra}, which does not exist"
         ));
+    }
+    // The programs' image is the one this workspace builds, tagged with its version.
+    let version = env!("CARGO_PKG_VERSION");
+    let tag = arr(&m.kustomization, "/images")
+        .iter()
+        .find(|i| s(i, "/name").as_deref() == Some(IMAGE))
+        .and_then(|i| s(i, "/newTag"));
+    if tag.as_deref() != Some(version) {
+        problems.push(format!(
+            "kustomization.yaml: image {IMAGE} newTag {tag:?} is not the workspace version {version}"
+        ));
+    }
+    for binary in [APP_BINARY, PAYGATE_BINARY] {
+        for c in m.containers_running(binary) {
+            let image = s(c.container, "/image").unwrap_or_default();
+            let image_name = image.split(['@', ':']).next().unwrap_or_default();
+            if image_name != IMAGE {
+                problems.push(format!(
+                    "{binary}: image {image:?} is not {IMAGE} (kustomization.yaml sets its tag)"
+                ));
+            }
+        }
     }
     for doc in &m.docs {
         if s(&doc.value, "/apiVersion").is_none() || kind(&doc.value).is_empty() {
@@ -584,6 +610,7 @@ fn check(m: &Manifests) -> Vec<String> {
     }
 
     check_ingress(m, &mut problems);
+    network::check_network_policies(m, app.as_ref().map(|(_, env)| env), &mut problems);
     problems
 }
 
@@ -639,7 +666,7 @@ fn check_app(
     if m.of_kind("Ingress").next().is_some() {
         match env.get("COUPAN_TRUSTED_PROXIES") {
             Some(Some(list)) => match app::limits::TrustedProxies::parse(list) {
-                Ok(t) if !t.is_empty() => {}
+                Ok(t) if !t.is_empty() => check_trusted_proxies_are_narrow(list, problems),
                 _ => problems.push(format!(
                     "app: COUPAN_TRUSTED_PROXIES={list:?} is not a list of addresses"
                 )),
@@ -658,6 +685,14 @@ fn check_app(
                 "app: prometheus.io/port {scrape_port} is not the app's port {port}"
             ));
         }
+    }
+    // Pictures: each replica would keep its uploads in a directory of its own pod (lost with
+    // the pod, missing on the others); several replicas need one shared store.
+    if !config.images.describe().starts_with("s3://") {
+        problems.push(format!(
+            "app: COUPAN_IMAGE_STORE must name a shared store (s3://bucket/prefix), not the {} of one pod",
+            config.images.describe()
+        ));
     }
     for required in ["DATABASE_URL", "JWT_SECRET"] {
         if !env.contains_key(required) {
@@ -769,7 +804,21 @@ fn check_app(
     let pg_env = container_env(m, pg.container, "postgres", &mut pg_problems);
     problems.extend(pg_problems);
     let pg_var = |n: &str| pg_env.get(n).cloned().flatten();
-    if pg_var("POSTGRES_PASSWORD").as_deref() != Some(url.password.as_str()) {
+    // The image reads the password from POSTGRES_PASSWORD or from the file
+    // POSTGRES_PASSWORD_FILE names (a Secret volume here, so it is not in the environment).
+    let pg_password = match pg_var("POSTGRES_PASSWORD_FILE") {
+        Some(path) => {
+            let value = secret_file(m, &pg, &path);
+            if value.is_none() {
+                problems.push(format!(
+                    "postgres: POSTGRES_PASSWORD_FILE={path} is not a key of a Secret mounted in the container"
+                ));
+            }
+            value
+        }
+        None => pg_var("POSTGRES_PASSWORD"),
+    };
+    if pg_password.as_deref() != Some(url.password.as_str()) {
         problems
             .push("app: the DATABASE_URL password is not PostgreSQL's POSTGRES_PASSWORD".into());
     }
@@ -811,6 +860,47 @@ fn check_app(
             "app: up to {most_pods} pods x {pool} connections exceed PostgreSQL's max_connections {max_connections} - {PG_RESERVED_CONNECTIONS} reserved"
         ));
     }
+}
+
+/// The trusted proxies name the ingress controller's addresses, not a whole private range:
+/// every address in them may set the client address the rate limits key on. IPv4 blocks up
+/// to /16 and IPv6 up to /48 pass (a pod network); the README here says which to choose.
+fn check_trusted_proxies_are_narrow(list: &str, problems: &mut Vec<String>) {
+    for block in list.split(',').map(str::trim).filter(|b| !b.is_empty()) {
+        let (addr, len) = block.split_once('/').unwrap_or((block, ""));
+        let v6 = addr.contains(':');
+        let (full, widest) = if v6 { (128, 48) } else { (32, 16) };
+        let len: u32 = len.parse().unwrap_or(full);
+        if len < widest {
+            problems.push(format!(
+                "app: COUPAN_TRUSTED_PROXIES block {block} is wider than /{widest}: name the ingress controller's addresses"
+            ));
+        }
+    }
+}
+
+/// The value of the Secret key that the file `path` of a container is, when a Secret volume
+/// is mounted there (e.g. the official images' `*_FILE` variables).
+fn secret_file(m: &Manifests, c: &Container<'_>, path: &str) -> Option<String> {
+    let (mount, file) = arr(c.container, "/volumeMounts").iter().find_map(|mount| {
+        let dir = s(mount, "/mountPath")?;
+        let file = path.strip_prefix(&format!("{}/", dir.trim_end_matches('/')))?;
+        Some((mount, file.to_string()))
+    })?;
+    let volume_name = s(mount, "/name")?;
+    let volume = arr(c.pod, "/volumes")
+        .iter()
+        .find(|v| s(v, "/name").as_deref() == Some(volume_name.as_str()))?;
+    let secret = s(volume, "/secret/secretName")?;
+    // `items` maps keys to file names; without it every key is a file of its own name.
+    let key = match volume.pointer("/secret/items").and_then(Value::as_array) {
+        Some(items) => items
+            .iter()
+            .find(|i| s(i, "/path").as_deref() == Some(file.as_str()))
+            .and_then(|i| s(i, "/key"))?,
+        None => file,
+    };
+    m.config_value("Secret", &secret, &key)
 }
 
 /// Every Ingress backend exists; `/` reaches the app; `/metrics` does not.
@@ -975,8 +1065,7 @@ fn app_container(m: &mut Manifests) -> &mut Value {
 /// Each way of breaking the manifests is reported.
 #[test]
 fn mutations_are_caught() {
-    type Mutation = fn(&mut Manifests);
-    let mutations: Vec<(&str, &str, Mutation)> = vec![
+    let mutations: Vec<Mutation> = vec![
         ("file not in kustomization", "does not list", |m| {
             let r = m.kustomization["resources"].as_array_mut().unwrap();
             r.retain(|f| f != "paygate.yaml");
@@ -1109,6 +1198,10 @@ fn mutations_are_caught() {
         ("too many connections", "max_connections", |m| {
             doc_mut(m, "HorizontalPodAutoscaler", "coupan")["spec"]["maxReplicas"] = json!(20);
         }),
+        ("pictures in a pod's directory", "COUPAN_IMAGE_STORE", |m| {
+            let data = &mut doc_mut(m, "ConfigMap", "coupan-config")["data"];
+            data.as_object_mut().unwrap().remove("COUPAN_IMAGE_STORE");
+        }),
         ("memory", "memory", |m| {
             app_container(m)["resources"]["limits"]["memory"] = json!("1Gi");
         }),
@@ -1122,7 +1215,41 @@ fn mutations_are_caught() {
             doc_mut(m, "Ingress", "coupan")["spec"]["rules"][0]["http"]["paths"][1]["backend"]["service"]
                 ["name"] = json!("nobody");
         }),
+        ("image tag", "newTag", |m| {
+            m.kustomization["images"][0]["newTag"] = json!("latest");
+        }),
+        ("image renamed", "is not coupan", |m| {
+            app_container(m)["image"] = json!("registry.example.com/other:1");
+        }),
+        (
+            "trusted proxies: a whole private range",
+            "COUPAN_TRUSTED_PROXIES block 10.0.0.0/8 is wider than /16",
+            |m| {
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_TRUSTED_PROXIES"] =
+                    json!("10.0.0.0/8");
+            },
+        ),
+        (
+            "postgres password file not mounted",
+            "POSTGRES_PASSWORD_FILE",
+            |m| {
+                doc_mut(m, "StatefulSet", "postgres")["spec"]["template"]["spec"]["containers"][0]
+                    ["volumeMounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|v| v["name"] != "secret");
+            },
+        ),
     ];
+    assert_breaks_are_caught(mutations);
+}
+
+/// A way of breaking the manifests in memory: (what, a problem text that must be reported,
+/// the change).
+type Mutation = (&'static str, &'static str, fn(&mut Manifests));
+
+/// Each mutation, applied alone to the manifests, makes `check` report the expected problem.
+fn assert_breaks_are_caught(mutations: Vec<Mutation>) {
     let base = load();
     assert!(check(&base).is_empty(), "the manifests must pass first");
     for (what, expect, mutate) in mutations {

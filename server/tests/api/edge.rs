@@ -16,10 +16,7 @@ async fn limited_app(pool: PgPool, auth_per_min: u32, proxies: &str) -> TestApp 
 }
 
 async fn token_from(app: &TestApp, email: &str, forwarded_for: Option<&str>) -> Response {
-    let mut req = app
-        .client
-        .post(app.url("/api/v1/auth/token"))
-        .json(&json!({ "email": email, "password": PASSWORD }));
+    let mut req = app.token_request(email, PASSWORD);
     if let Some(ip) = forwarded_for {
         req = req.header("x-forwarded-for", ip);
     }
@@ -113,12 +110,10 @@ async fn forwarded_for_from_an_untrusted_peer_is_ignored(pool: PgPool) {
     // Wrong passwords are limited the same way (before the per-e-mail throttle, which
     // needs five failures).
     let res = app
-        .post(
-            "/api/v1/auth/token",
-            json!({ "email": "other@example.com", "password": "wrong password!" }),
-            None,
-        )
-        .await;
+        .token_request("other@example.com", "wrong password!")
+        .send()
+        .await
+        .unwrap();
     expect_limited(res).await;
 }
 
@@ -131,50 +126,34 @@ async fn login_and_signup_server_functions_are_limited(pool: PgPool) {
     );
     // A plain form post (no JavaScript) keeps its redirect back to the form.
     let res = app
-        .browser()
-        .post(app.url("/sfn/auth/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/login"))
-        .form(&[("email", "f@example.com"), ("password", PASSWORD)])
+        .log_in(&app.browser(), "f@example.com")
+        .without_javascript()
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     assert_eq!(res.headers()["location"], "/");
     // The hydrated form (fetch): third request of the minute still passes.
-    let res = app
-        .browser()
-        .post(app.url("/sfn/auth/login"))
-        .form(&[("email", "f@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let res = app.log_in(&app.browser(), "f@example.com").send().await;
     assert!(res.status().is_success() || res.status().is_redirection());
 
     // Then both server functions answer the limit with 429 + Retry-After, and the body is
     // the error the form shows.
-    for (path, form) in [
+    for (path, request) in [
         (
             "/sfn/auth/login",
-            vec![("email", "f@example.com"), ("password", PASSWORD)],
+            app.log_in(&app.browser(), "f@example.com").request(),
         ),
         (
             "/sfn/auth/signup",
-            vec![
+            app.browser().post(app.url("/sfn/auth/signup")).form(&[
                 ("email", "g@example.com"),
                 ("password", PASSWORD),
                 ("name", "G"),
                 ("role", "customer"),
-            ],
+            ]),
         ),
     ] {
-        let res = app
-            .browser()
-            .post(app.url(path))
-            .form(&form)
-            .send()
-            .await
-            .unwrap();
+        let res = request.send().await.unwrap();
         assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS, "{path}");
         let retry_after: u64 = res.headers()["retry-after"]
             .to_str()
@@ -228,8 +207,8 @@ fn policy_nonce(policy: &str) -> String {
 async fn pages_send_a_nonce_policy_and_every_script_carries_the_nonce(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner("csp@example.com", "CSP Cafe").await;
-    let coupon = app
-        .create_coupon(&owner, crate::helpers::coupon_body("Latte"))
+    let coupon = crate::helpers::NewCoupon::named("Latte")
+        .create(&app, &owner)
         .await;
     let detail = format!("/coupons/{}", coupon["id"].as_str().unwrap());
     let mut nonces = std::collections::HashSet::new();

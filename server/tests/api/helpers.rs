@@ -1,41 +1,69 @@
-use reqwest::{Client, Response, StatusCode};
+use std::sync::LazyLock;
+
+use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use server::config::Config;
+use server::metrics::Metrics;
+use server::shutdown::Report;
+use server::startup::Application;
 use sqlx::PgPool;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
 
+/// The application as `main` runs it (`Application::build`), on a free port, over the
+/// test's database.
 pub struct TestApp {
     pub base: String,
     pub client: Client,
     pub pool: PgPool,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<JoinHandle<Result<Report, String>>>,
 }
 
+/// The test binary's metrics recorder, installed once as `main` installs the server's:
+/// every application of the binary renders it.
+static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
+    Metrics::install().expect("the metrics recorder is installed once per test binary")
+});
+
+/// The settings of the tests: the production defaults (read through the same parsing
+/// as the server's environment) except for what the tests need otherwise. The payment
+/// workers are off (`COUPAN_PAYMENT_WORKERS=0`): tests that pay drive a worker by hand,
+/// or set `payment_workers` themselves.
 pub fn test_config() -> Config {
-    Config {
-        database_url: String::new(),
-        jwt_secret: JWT_SECRET.into(),
-        site_addr: "127.0.0.1:0".parse().unwrap(),
-        db_max_connections: 10,
-        demo_data: false,
-        secure_cookies: false,
-        log_json: false,
-        payment_url: "http://127.0.0.1:9".into(),
-        payment_timeout: std::time::Duration::from_secs(2),
-        payment_workers: 0,
-        payment_batch_max: 16,
-        breaker_failures: 5,
-        breaker_open: std::time::Duration::from_secs(1),
-        admission: Default::default(),
+    // Pictures: a fresh directory per app (made on its first upload).
+    let images = std::env::temp_dir()
+        .join(format!("coupan-test-images-{}", uuid::Uuid::new_v4()))
+        .display()
+        .to_string();
+    let settings: &[(&str, &str)] = &[
+        ("COUPAN_IMAGE_STORE", &images),
+        // Not used to connect: the application gets the test's pool.
+        ("DATABASE_URL", "postgres://sqlx-test-pool/unused"),
+        ("JWT_SECRET", JWT_SECRET),
+        ("LEPTOS_SITE_ADDR", "127.0.0.1:0"),
+        ("COUPAN_DB_MAX_CONNECTIONS", "10"),
+        // Nothing listens there: a test that pays starts its own gateway.
+        ("COUPAN_PAYMENT_URL", "http://127.0.0.1:9"),
+        ("COUPAN_PAYMENT_TIMEOUT_MS", "2000"),
+        ("COUPAN_PAYMENT_WORKERS", "0"),
+        ("COUPAN_PAYMENT_BATCH_MAX", "16"),
+        ("COUPAN_BREAKER_OPEN_SECS", "1"),
         // High: only the tests of the limits (edge.rs) set them low.
-        limits: app::limits::LimitSettings {
-            auth_per_min: 1_000_000,
-            purchase_per_min: 1_000_000,
-            trusted_proxies: Default::default(),
-        },
-        shutdown_timeout: std::time::Duration::from_secs(5),
-    }
+        ("COUPAN_RATE_AUTH_PER_MIN", "1000000"),
+        ("COUPAN_RATE_PURCHASE_PER_MIN", "1000000"),
+        ("COUPAN_SHUTDOWN_TIMEOUT_SECS", "5"),
+    ];
+    Config::from_lookup(&|name: &str| {
+        settings
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("the test settings are valid")
 }
 
 impl TestApp {
@@ -45,17 +73,40 @@ impl TestApp {
 
     /// The app with other settings than `test_config()`.
     pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let router = server::startup::router(pool.clone(), &config)
-            // The peer address, for the limits per client IP (as the server binary does).
-            .into_make_service_with_connect_info::<std::net::SocketAddr>();
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let application = Application::build_with_pool(config, METRICS.clone(), pool.clone())
+            .await
+            .expect("the application starts");
+        let base = format!("http://{}", application.address());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let signal = async move {
+            // Dropping the TestApp without `stop` leaves the app serving until the
+            // test's runtime ends, as before.
+            if stopped.await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        let running = tokio::spawn(application.run_until_stopped(signal));
         TestApp {
-            base: format!("http://{addr}"),
+            base,
             client: Client::new(),
             pool,
+            stop: Some(stop),
+            running: Some(running),
         }
+    }
+
+    /// Stops the app as SIGTERM stops the server (readiness 503, requests in flight
+    /// finish, the payment workers stop) and returns what had to be cut short.
+    pub async fn stop(mut self) -> Report {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.running
+            .take()
+            .expect("running")
+            .await
+            .expect("the app's task")
+            .expect("the shutdown")
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -104,19 +155,34 @@ impl TestApp {
         self.post("/api/v1/auth/signup", body, None).await
     }
 
+    /// The API log-in (`POST /api/v1/auth/token`) before sending: the test may add
+    /// headers.
+    pub fn token_request(&self, email: &str, password: &str) -> RequestBuilder {
+        self.client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&json!({ "email": email, "password": password }))
+    }
+
+    /// A bearer token for `email` (password `PASSWORD`).
     pub async fn token(&self, email: &str) -> String {
-        let res = self
-            .post(
-                "/api/v1/auth/token",
-                json!({ "email": email, "password": PASSWORD }),
-                None,
-            )
-            .await;
+        let res = self.token_request(email, PASSWORD).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         res.json::<Value>().await.unwrap()["access_token"]
             .as_str()
             .unwrap()
             .to_string()
+    }
+
+    /// The browser log-in: the log-in form's post (`/sfn/auth/login`) from `client`, for
+    /// `email` with `PASSWORD` unless the test says otherwise (see [`LogIn`]).
+    pub fn log_in(&self, client: &Client, email: &str) -> LogIn {
+        LogIn {
+            request: client.post(self.url("/sfn/auth/login")),
+            login_page: self.url("/login"),
+            email: email.to_string(),
+            password: PASSWORD.to_string(),
+            next: None,
+        }
     }
 
     /// Signs up an owner with a shop and returns a token.
@@ -143,7 +209,53 @@ impl TestApp {
     }
 }
 
-/// Asserts the error JSON shape and returns the body.
+/// A browser log-in being prepared ([`TestApp::log_in`]): change the password or add the
+/// form's `next`, add headers, then `send` it (or take the `request`).
+pub struct LogIn {
+    request: RequestBuilder,
+    login_page: String,
+    email: String,
+    password: String,
+    next: Option<String>,
+}
+
+impl LogIn {
+    pub fn password(mut self, password: &str) -> LogIn {
+        self.password = password.to_string();
+        self
+    }
+
+    pub fn next(mut self, next: &str) -> LogIn {
+        self.next = Some(next.to_string());
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> LogIn {
+        self.request = self.request.header(name, value);
+        self
+    }
+
+    /// As a browser without JavaScript posts the form: it asks for HTML and names the
+    /// log-in page as the referer (where a failure is sent back).
+    pub fn without_javascript(self) -> LogIn {
+        let page = self.login_page.clone();
+        self.header("accept", "text/html").header("referer", &page)
+    }
+
+    /// The request, ready to send.
+    pub fn request(self) -> RequestBuilder {
+        let mut form = vec![("email", self.email), ("password", self.password)];
+        if let Some(next) = self.next {
+            form.push(("next", next));
+        }
+        self.request.form(&form)
+    }
+
+    pub async fn send(self) -> Response {
+        self.request().send().await.unwrap()
+    }
+}
+
 /// The `coupan_session` Set-Cookie of a response, whole (`coupan_session=<id>; Path=/; ...`).
 pub fn session_cookie(res: &Response) -> Option<String> {
     res.headers()
@@ -154,6 +266,7 @@ pub fn session_cookie(res: &Response) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Asserts the error JSON shape and returns the body.
 pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(res.status(), status);
     let body: Value = res.json().await.unwrap();
@@ -162,8 +275,57 @@ pub async fn expect_error(res: Response, status: StatusCode, code: &str) -> Valu
     body
 }
 
-pub fn coupon_body(name: &str) -> Value {
-    json!({ "name": name, "description": "desc", "price": 15000, "stock": 10 })
+/// A coupon for a test, built from the body every test starts from (a description,
+/// 15,000 won, 10 in stock): `NewCoupon::named("Latte").stock(3).create(&app, &owner)`.
+#[derive(Clone, Debug)]
+pub struct NewCoupon(Value);
+
+/// A coupon created in a shop of its own: the owner's token and the coupon's id.
+pub struct ShopCoupon {
+    pub owner: String,
+    pub id: String,
+}
+
+impl NewCoupon {
+    pub fn named(name: &str) -> NewCoupon {
+        NewCoupon(json!({ "name": name, "description": "desc", "price": 15000, "stock": 10 }))
+    }
+
+    pub fn stock(self, stock: i64) -> NewCoupon {
+        self.set("stock", json!(stock))
+    }
+
+    /// Any other field of the API's coupon body (`per_customer_limit`, `sale_starts_at`...).
+    pub fn set(mut self, field: &str, value: Value) -> NewCoupon {
+        self.0[field] = value;
+        self
+    }
+
+    /// The JSON body, for tests that post it themselves.
+    pub fn body(self) -> Value {
+        self.0
+    }
+
+    /// Creates it for the owner with token `owner` (201 expected): the coupon as answered.
+    pub async fn create(self, app: &TestApp, owner: &str) -> Value {
+        app.create_coupon(owner, self.0).await
+    }
+
+    /// Signs up the owner `owner_email` with shop `shop`, then creates the coupon there.
+    pub async fn create_in_shop(self, app: &TestApp, owner_email: &str, shop: &str) -> ShopCoupon {
+        let owner = app.owner(owner_email, shop).await;
+        let id = self.create(app, &owner).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        ShopCoupon { owner, id }
+    }
+
+    /// The same in a shop of a new owner with a fresh e-mail.
+    pub async fn create_in_new_shop(self, app: &TestApp, shop: &str) -> ShopCoupon {
+        let email = format!("owner-{}@example.com", uuid::Uuid::new_v4());
+        self.create_in_shop(app, &email, shop).await
+    }
 }
 
 /// A customer made directly in the database (no password hashing) with a valid token:
@@ -178,10 +340,10 @@ pub async fn quick_customers(pool: &PgPool, n: usize) -> Vec<String> {
     .fetch_all(pool)
     .await
     .unwrap();
-    let keys = app::auth::server::JwtKeys::new(JWT_SECRET.as_bytes());
+    let keys = app::auth::tokens::JwtKeys::new(JWT_SECRET.as_bytes());
     ids.into_iter()
         .map(|user_id| {
-            keys.issue(app::auth::server::Principal {
+            keys.issue(app::auth::guards::Principal {
                 user_id,
                 role: app::domain::Role::Customer,
             })

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tracing_subscriber::EnvFilter;
 
-use crate::helpers::{JWT_SECRET, PASSWORD, TestApp, coupon_body};
+use crate::helpers::{JWT_SECRET, NewCoupon, PASSWORD, TestApp};
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -122,10 +122,8 @@ async fn request_lines_carry_request_and_user_ids_and_no_secrets(pool: PgPool) {
         .to_string();
 
     let res = app
-        .client
-        .post(app.url("/api/v1/auth/token"))
+        .token_request("c@example.com", PASSWORD)
         .header("x-request-id", "logs-token")
-        .json(&json!({ "email": "c@example.com", "password": PASSWORD }))
         .send()
         .await
         .unwrap();
@@ -158,13 +156,11 @@ async fn request_lines_carry_request_and_user_ids_and_no_secrets(pool: PgPool) {
     // A browser: log in with the form, then the server-rendered my page (the session user
     // is read inside leptos' rendering, not in an axum extractor).
     let browser = app.browser();
-    let login = browser
-        .post(app.url("/sfn/auth/login"))
+    let login = app
+        .log_in(&browser, "c@example.com")
         .header("x-request-id", "logs-login")
-        .form(&[("email", "c@example.com"), ("password", PASSWORD)])
         .send()
-        .await
-        .unwrap();
+        .await;
     assert!(login.status().is_redirection() || login.status().is_success());
     let page = browser
         .get(app.url("/mypage"))
@@ -226,7 +222,7 @@ async fn request_lines_carry_request_and_user_ids_and_no_secrets(pool: PgPool) {
 async fn payment_job_lines_carry_the_order_id(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let owner = app.owner("o@example.com", "Log Shop").await;
-    let coupon = app.create_coupon(&owner, coupon_body("Logged")).await["id"]
+    let coupon = NewCoupon::named("Logged").create(&app, &owner).await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -268,13 +264,7 @@ async fn a_client_leaving_mid_render_is_not_an_error(pool: PgPool) {
     let _capture = capture(&buffer, "info,app::state=debug").await;
     let app = TestApp::spawn(pool).await;
     app.customer("leaver@example.com").await;
-    let login = app
-        .client
-        .post(app.url("/sfn/auth/login"))
-        .form(&[("email", "leaver@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let login = app.log_in(&app.client, "leaver@example.com").send().await;
     let cookie = crate::helpers::session_cookie(&login)
         .expect("the form login sets the session cookie")
         .split(';')

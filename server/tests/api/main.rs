@@ -1,17 +1,24 @@
-//! Integration tests: the real router on a real port, each test with its own fresh
-//! PostgreSQL database (`#[sqlx::test]`, migrations applied).
+//! Integration tests: the real application (`server::startup::Application`, as `main`
+//! runs it) on a free port, each test with its own fresh PostgreSQL database
+//! (`#[sqlx::test]`, migrations applied).
 
 mod admission;
 mod auth;
 mod coupons;
 mod deploy;
 mod edge;
+mod forms;
 mod helpers;
+mod images;
 mod logs;
 mod metrics;
+mod modules;
 mod orders;
 mod pages;
 mod readmodel;
 mod saga;
 mod shell;
+mod startup;
+mod status_machine;
+mod storefront;
 mod worker_batch;

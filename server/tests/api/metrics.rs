@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, TestGateway, coupon_body, quick_customers, settle, test_worker};
+use crate::helpers::{NewCoupon, TestApp, TestGateway, quick_customers, settle, test_worker};
 
 /// One sample line: name, labels, value.
 #[derive(Debug)]
@@ -212,7 +212,7 @@ async fn queue_saga_lag_pool_purchases_and_breaker(pool: PgPool) {
 
     // Two purchases, no worker running: two jobs wait.
     let owner = app.owner("o@example.com", "Metrics Shop").await;
-    let coupon = app.create_coupon(&owner, coupon_body("Metered")).await["id"]
+    let coupon = NewCoupon::named("Metered").create(&app, &owner).await["id"]
         .as_str()
         .unwrap()
         .to_string();

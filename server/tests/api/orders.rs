@@ -7,37 +7,26 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, coupon_body, expect_error, quick_customers};
-
-async fn coupon(app: &TestApp, stock: i64, extra: Value) -> String {
-    let owner = app
-        .owner(
-            &format!("owner-{}@example.com", uuid::Uuid::new_v4()),
-            "Flash Shop",
-        )
-        .await;
-    let mut body = coupon_body("Flash Deal");
-    body["stock"] = json!(stock);
-    for (k, v) in extra.as_object().unwrap() {
-        body[k] = v.clone();
-    }
-    app.create_coupon(&owner, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
+use crate::helpers::{NewCoupon, TestApp, expect_error, quick_customers};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn five_hundred_buyers_never_oversell_a_stock_of_one_hundred(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon_id = coupon(&app, 100, json!({})).await;
+    let coupon_id = NewCoupon::named("Flash Deal")
+        .stock(100)
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
     let tokens = quick_customers(&pool, 520).await;
     let results = join_all(tokens.iter().map(|t| app.buy(t, &coupon_id, 1, None))).await;
-    let mut created = 0;
+    let mut created = Vec::new();
     let mut sold_out = 0;
     for res in results {
         match res.status() {
-            StatusCode::CREATED => created += 1,
+            StatusCode::CREATED => {
+                let body: Value = res.json().await.unwrap();
+                created.push(body["id"].as_str().unwrap().parse().unwrap());
+            }
             StatusCode::CONFLICT => {
                 let body: Value = res.json().await.unwrap();
                 assert_eq!(body["error"]["code"], "out_of_stock");
@@ -46,32 +35,35 @@ async fn five_hundred_buyers_never_oversell_a_stock_of_one_hundred(pool: PgPool)
             other => panic!("unexpected {other}: {}", res.text().await.unwrap()),
         }
     }
-    assert_eq!((created, sold_out), (100, 420));
+    assert_eq!((created.len(), sold_out), (100, 420));
     assert_eq!(app.stock(&coupon_id).await, 0);
-    let orders: i64 = sqlx::query_scalar("select count(*) from orders")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let placed: i64 =
-        sqlx::query_scalar("select count(*) from events where event_type = 'OrderPlaced'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    let rows: i64 = sqlx::query_scalar("select count(*) from mypage")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    let jobs: i64 = sqlx::query_scalar("select count(*) from payment_jobs")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!((orders, placed, rows, jobs), (100, 100, 100, 100));
+    // The saga's invariants before any payment: stock, orders = 201 answers, one
+    // OrderPlaced per order, my-page rows, a payment job per order, nothing charged.
+    let report = invariants::verify(
+        &pool,
+        invariants::Scope::Coupon(coupon_id.parse().unwrap()),
+        &paygate::Ledger::default(),
+        &invariants::Expect {
+            initial_stock: Some(100),
+            answered: Some(&created),
+            no_cancellations: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    report.assert_holds();
+    assert_eq!((report.orders, report.live_units), (100, 100));
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn one_idempotency_key_makes_one_order_even_concurrently(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon_id = coupon(&app, 50, json!({})).await;
+    let coupon_id = NewCoupon::named("Flash Deal")
+        .stock(50)
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
     let token = app.customer("c@example.com").await;
     let results = join_all((0..20).map(|_| app.buy(&token, &coupon_id, 2, Some("key-1")))).await;
     let mut ids = HashSet::new();
@@ -109,7 +101,11 @@ async fn one_idempotency_key_makes_one_order_even_concurrently(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn the_order_json_and_the_request_id(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon_id = coupon(&app, 5, json!({})).await;
+    let coupon_id = NewCoupon::named("Flash Deal")
+        .stock(5)
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
     let token = app.customer("c@example.com").await;
     let res = app
         .client
@@ -175,7 +171,11 @@ async fn every_refusal_has_its_own_answer(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let token = app.customer("c@example.com").await;
     let owner = app.owner("o@example.com", "Shop").await;
-    let open = coupon(&app, 5, json!({})).await;
+    let open = NewCoupon::named("Flash Deal")
+        .stock(5)
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
 
     expect_error(
         app.buy(&token, &open, 0, None).await,
@@ -220,19 +220,25 @@ async fn every_refusal_has_its_own_answer(pool: PgPool) {
     )
     .await;
 
-    let later = coupon(&app, 5, json!({"sale_starts_at": "2099-01-01T00:00:00Z"})).await;
+    let later = NewCoupon::named("Flash Deal")
+        .stock(5)
+        .set("sale_starts_at", json!("2099-01-01T00:00:00Z"))
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
     expect_error(
         app.buy(&token, &later, 1, None).await,
         StatusCode::CONFLICT,
         "sale_not_started",
     )
     .await;
-    let over = coupon(
-        &app,
-        5,
-        json!({"sale_starts_at": "2020-01-01T00:00:00Z", "sale_ends_at": "2020-02-01T00:00:00Z"}),
-    )
-    .await;
+    let over = NewCoupon::named("Flash Deal")
+        .stock(5)
+        .set("sale_starts_at", json!("2020-01-01T00:00:00Z"))
+        .set("sale_ends_at", json!("2020-02-01T00:00:00Z"))
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
     expect_error(
         app.buy(&token, &over, 1, None).await,
         StatusCode::CONFLICT,
@@ -241,8 +247,8 @@ async fn every_refusal_has_its_own_answer(pool: PgPool) {
     .await;
 
     let stopped_owner = app.owner("stop@example.com", "Stop Shop").await;
-    let stopped = app
-        .create_coupon(&stopped_owner, coupon_body("Stopped"))
+    let stopped = NewCoupon::named("Stopped")
+        .create(&app, &stopped_owner)
         .await["id"]
         .as_str()
         .unwrap()
@@ -271,7 +277,12 @@ async fn every_refusal_has_its_own_answer(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn the_per_customer_limit_holds_under_concurrency(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon_id = coupon(&app, 100, json!({"per_customer_limit": 3})).await;
+    let coupon_id = NewCoupon::named("Flash Deal")
+        .stock(100)
+        .set("per_customer_limit", json!(3))
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
     let token = app.customer("c@example.com").await;
     let results = join_all((0..10).map(|_| app.buy(&token, &coupon_id, 1, None))).await;
     let ok = results
@@ -308,7 +319,11 @@ async fn the_per_customer_limit_holds_under_concurrency(pool: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn the_database_enforces_status_transitions_and_an_append_only_log(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let coupon_id = coupon(&app, 5, json!({})).await;
+    let coupon_id = NewCoupon::named("Flash Deal")
+        .stock(5)
+        .create_in_new_shop(&app, "Flash Shop")
+        .await
+        .id;
     let token = app.customer("c@example.com").await;
     let order: Value = app
         .buy(&token, &coupon_id, 1, None)

@@ -1,19 +1,19 @@
 //! Server-rendered pages and server functions (what a browser without JavaScript gets).
 
 use reqwest::StatusCode;
-use serde_json::json;
 use sqlx::PgPool;
 
-use crate::helpers::{PASSWORD, TestApp, coupon_body};
+use crate::helpers::{NewCoupon, TestApp};
 
 #[sqlx::test(migrations = "../migrations")]
 async fn catalogue_is_rendered_on_the_server_with_won_prices_and_sold_out_badges(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner("o@example.com", "Morning Coffee").await;
-    app.create_coupon(&owner, coupon_body("Cafe Latte")).await;
-    let mut gone = coupon_body("Cake Set");
-    gone["stock"] = json!(0);
-    app.create_coupon(&owner, gone).await;
+    NewCoupon::named("Cafe Latte").create(&app, &owner).await;
+    NewCoupon::named("Cake Set")
+        .stock(0)
+        .create(&app, &owner)
+        .await;
 
     let html = app
         .client
@@ -122,16 +122,11 @@ async fn language_follows_accept_language_then_the_switch(pool: PgPool) {
 async fn server_functions_check_the_role(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let owner = app.owner("o@example.com", "Shop").await;
-    app.create_coupon(&owner, coupon_body("Secret stock")).await;
+    NewCoupon::named("Secret stock").create(&app, &owner).await;
     app.customer("c@example.com").await;
 
     let browser = app.browser();
-    browser
-        .post(app.url("/sfn/auth/login"))
-        .form(&[("email", "c@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    app.log_in(&browser, "c@example.com").send().await;
     let res = browser
         .post(app.url("/sfn/owner/coupons"))
         .send()
@@ -183,12 +178,7 @@ async fn coupon_form_works_without_javascript(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     app.owner("o@example.com", "Shop").await;
     let browser = app.browser();
-    browser
-        .post(app.url("/sfn/auth/login"))
-        .form(&[("email", "o@example.com"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    app.log_in(&browser, "o@example.com").send().await;
 
     let post = |price: &'static str| {
         let form = vec![
@@ -248,14 +238,11 @@ async fn coupon_form_works_without_javascript(pool: PgPool) {
 async fn failed_login_without_javascript_shows_the_error(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let res = app
-        .browser()
-        .post(app.url("/sfn/auth/login"))
-        .header("accept", "text/html")
-        .header("referer", app.url("/login"))
-        .form(&[("email", "x@example.com"), ("password", "wrong password")])
+        .log_in(&app.browser(), "x@example.com")
+        .password("wrong password")
+        .without_javascript()
         .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(res.status(), StatusCode::FOUND);
     let back = res.headers()["location"].to_str().unwrap().to_string();
     let html = app

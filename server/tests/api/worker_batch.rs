@@ -6,17 +6,7 @@ use serde_json::{Value, json};
 use server::payment::Step;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, TestGateway, coupon_body, quick_customers, settle, test_worker};
-
-async fn coupon(app: &TestApp, stock: i64) -> String {
-    let owner = app.owner("o@example.com", "Batch Shop").await;
-    let mut body = coupon_body("Batch Coupon");
-    body["stock"] = json!(stock);
-    app.create_coupon(&owner, body).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
+use crate::helpers::{NewCoupon, TestApp, TestGateway, quick_customers, settle, test_worker};
 
 async fn buy(app: &TestApp, token: &str, coupon: &str) -> String {
     let res = app.buy(token, coupon, 1, None).await;
@@ -53,7 +43,11 @@ async fn one_batch_settles_charges_a_decline_a_void_a_refund_a_failed_call_and_a
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
     let worker = test_worker(&pool, &gw.url());
-    let coupon = coupon(&app, 100).await;
+    let coupon = NewCoupon::named("Batch Coupon")
+        .stock(100)
+        .create_in_shop(&app, "o@example.com", "Batch Shop")
+        .await
+        .id;
     let tokens = quick_customers(&pool, 11).await;
 
     // Three orders paid first. Two are cancelled afterwards: one to refund, one whose
@@ -191,7 +185,11 @@ async fn a_failing_gateway_reschedules_the_whole_batch_and_nothing_is_recorded(p
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
     let worker = test_worker(&pool, &gw.url());
-    let coupon = coupon(&app, 100).await;
+    let coupon = NewCoupon::named("Batch Coupon")
+        .stock(100)
+        .create_in_shop(&app, "o@example.com", "Batch Shop")
+        .await
+        .id;
     let tokens = quick_customers(&pool, 5).await;
     let orders: Vec<String> = join_all(tokens.iter().map(|t| buy(&app, t, &coupon))).await;
     gw.set_mode(|m| m.failure_rate = 1.0);
@@ -234,7 +232,11 @@ async fn two_workers_draining_in_batches_pay_every_order_once(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
     gw.set_mode(|m| m.latency_ms = 5);
-    let coupon = coupon(&app, 1000).await;
+    let coupon = NewCoupon::named("Batch Coupon")
+        .stock(1000)
+        .create_in_shop(&app, "o@example.com", "Batch Shop")
+        .await
+        .id;
     let tokens = quick_customers(&pool, 300).await;
     let mut orders = Vec::new();
     for chunk in tokens.chunks(50) {
