@@ -13,6 +13,8 @@ RUN npm install -g binaryen@123.0.0
 
 FROM tools AS build
 WORKDIR /src
+# The sources include .cargo/config.toml: the compiler flags of every build (the server
+# and its wasm must be built with the same view flags to hydrate), as in scripts/lib.sh.
 COPY . .
 ENV SQLX_OFFLINE=true
 RUN cargo leptos build --release && cargo build --release -p paygate
@@ -20,7 +22,8 @@ RUN cargo leptos build --release && cargo build --release -p paygate
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 coupan \
-    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin coupan
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin coupan \
+    && mkdir -p /app/data && chown 10001:10001 /app/data
 WORKDIR /app
 COPY --from=build /src/target/release/server /app/server
 # The stand-in payment gateway: run it as its own container with the command /app/paygate
@@ -33,7 +36,11 @@ ENV LEPTOS_OUTPUT_NAME=coupan \
     LEPTOS_SITE_PKG_DIR=pkg \
     LEPTOS_SITE_ADDR=0.0.0.0:3000 \
     LEPTOS_ENV=PROD \
-    COUPAN_LOG_FORMAT=json
+    COUPAN_LOG_FORMAT=json \
+    COUPAN_DATA_DIR=/app/data
+# Coupon pictures go to /app/data/images unless COUPAN_IMAGE_STORE names another place
+# (Kubernetes: an S3 bucket, see deploy/k8s): mount a volume here to keep them.
+VOLUME /app/data
 # DATABASE_URL and JWT_SECRET come from the environment (a Secret in Kubernetes); see
 # deploy/k8s. Numeric user, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001

@@ -1,5 +1,7 @@
 //! Demo data for a fresh database: two shops with a few coupons and one customer.
 //! Loaded once (only when the database has no users); logins are listed in the README.
+//! The coupons' pictures are drawn in code (`images::drawing`) and uploaded through the
+//! owners' own path (`images::service::add`).
 
 use sqlx::PgPool;
 
@@ -7,6 +9,8 @@ use crate::auth::accounts::register;
 use crate::coupons::service;
 use crate::domain::{CouponInput, SignupInput};
 use crate::error::AppError;
+use crate::images::drawing::{Subject, draw};
+use crate::images::store::ImageStore;
 
 pub const DEMO_PASSWORD: &str = "coupan-demo";
 
@@ -26,8 +30,9 @@ fn coupon(
     price: i64,
     stock: i64,
     limit: Option<i64>,
-) -> CouponInput {
-    CouponInput {
+    pictures: &[Subject],
+) -> (CouponInput, Vec<Subject>) {
+    let input = CouponInput {
         name: name.into(),
         description: description.into(),
         price,
@@ -36,11 +41,12 @@ fn coupon(
         sale_ends_at: None,
         valid_until: Some(chrono::Utc::now() + chrono::Duration::days(90)),
         per_customer_limit: limit,
-    }
+    };
+    (input, pictures.to_vec())
 }
 
 /// Returns whether data was loaded.
-pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, AppError> {
+pub async fn seed_if_empty(pool: &PgPool, images: &ImageStore) -> Result<bool, AppError> {
     let users: i64 = sqlx::query_scalar!(r#"select count(*) as "n!" from users"#)
         .fetch_one(pool)
         .await?;
@@ -62,6 +68,7 @@ pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, AppError> {
                     4_500,
                     100,
                     Some(5),
+                    &[Subject::Americano, Subject::CoffeeBeans],
                 ),
                 coupon(
                     "카페라떼 Cafe Latte",
@@ -69,6 +76,7 @@ pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, AppError> {
                     5_500,
                     50,
                     None,
+                    &[Subject::Latte],
                 ),
                 coupon(
                     "케이크 세트 Cake Set",
@@ -76,6 +84,7 @@ pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, AppError> {
                     15_000,
                     3,
                     Some(1),
+                    &[Subject::Cake],
                 ),
             ],
         ),
@@ -93,15 +102,27 @@ pub async fn seed_if_empty(pool: &PgPool) -> Result<bool, AppError> {
                     32_000,
                     20,
                     Some(2),
+                    &[Subject::PorkBelly],
                 ),
-                coupon("냉면 Cold Noodles", "Mul-naengmyeon.", 9_000, 0, None),
+                coupon(
+                    "냉면 Cold Noodles",
+                    "Mul-naengmyeon.",
+                    9_000,
+                    0,
+                    None,
+                    &[Subject::ColdNoodles],
+                ),
             ],
         ),
     ];
     for (owner, coupons) in shops {
         let owner = register(pool, owner.validate().map_err(|_| AppError::Internal)?).await?;
-        for c in coupons {
-            service::create(pool, owner, c.validate().map_err(|_| AppError::Internal)?).await?;
+        for (c, pictures) in coupons {
+            let created =
+                service::create(pool, owner, c.validate().map_err(|_| AppError::Internal)?).await?;
+            for subject in pictures {
+                crate::images::service::add(pool, images, owner, created.id, draw(subject)).await?;
+            }
         }
     }
     register(

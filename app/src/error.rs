@@ -33,6 +33,8 @@ pub enum Conflict {
     VoucherOtherShop,
     /// A waitlist is only for a sold-out coupon: this one can still be bought.
     NotSoldOut,
+    /// The coupon has `MAX_IMAGES` pictures already.
+    TooManyImages,
 }
 
 impl Conflict {
@@ -53,6 +55,7 @@ impl Conflict {
             Conflict::VoucherExpired => "voucher_expired",
             Conflict::VoucherOtherShop => "voucher_other_shop",
             Conflict::NotSoldOut => "not_sold_out",
+            Conflict::TooManyImages => "too_many_images",
         }
     }
 
@@ -74,7 +77,60 @@ impl Conflict {
             Conflict::VoucherExpired => "this voucher has expired",
             Conflict::VoucherOtherShop => "this voucher belongs to another shop",
             Conflict::NotSoldOut => "the coupon is not sold out: buy it instead of waiting",
+            Conflict::TooManyImages => "a coupon has at most 5 pictures: delete one first",
         }
+    }
+}
+
+/// Why an uploaded picture was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageRefusal {
+    /// Not a whole JPEG, PNG or WebP picture (422 `unsupported_image`).
+    Unsupported,
+    /// More pixels than the server decodes (422 `image_too_large`).
+    TooManyPixels,
+    /// The file is over 5 MiB (413 `file_too_large`).
+    FileTooLarge,
+}
+
+impl ImageRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            ImageRefusal::Unsupported => "unsupported_image",
+            ImageRefusal::TooManyPixels => "image_too_large",
+            ImageRefusal::FileTooLarge => "file_too_large",
+        }
+    }
+
+    /// The English message of the API (the limits are `images::process`'s).
+    pub fn message(self) -> &'static str {
+        match self {
+            ImageRefusal::Unsupported => "the file is not a JPEG, PNG or WebP picture",
+            ImageRefusal::TooManyPixels => {
+                "the picture is too large: at most 10000 px a side and 25 megapixels"
+            }
+            ImageRefusal::FileTooLarge => "the file is too large: at most 5 MiB",
+        }
+    }
+
+    pub fn status(self) -> u16 {
+        match self {
+            ImageRefusal::FileTooLarge => 413,
+            ImageRefusal::Unsupported | ImageRefusal::TooManyPixels => 422,
+        }
+    }
+
+    /// The refusal of an error code (the no-JavaScript upload form carries it back in
+    /// the page's URL).
+    pub fn from_code(code: &str) -> Option<ImageRefusal> {
+        [
+            ImageRefusal::Unsupported,
+            ImageRefusal::TooManyPixels,
+            ImageRefusal::FileTooLarge,
+        ]
+        .into_iter()
+        .find(|r| r.code() == code)
     }
 }
 
@@ -97,6 +153,9 @@ pub enum AppError {
     NotFound,
     #[error("{}", .0.message())]
     Conflict(Conflict),
+    /// An uploaded picture was refused (413 or 422).
+    #[error("{}", .0.message())]
+    Image(ImageRefusal),
     /// The same `Idempotency-Key` was sent with other parameters.
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
@@ -125,6 +184,7 @@ impl AppError {
             AppError::Forbidden => 403,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
+            AppError::Image(r) => r.status(),
             AppError::TooManyRequests { .. } => 429,
             AppError::Unavailable { .. } | AppError::Network => 503,
             AppError::Internal => 500,
@@ -141,6 +201,7 @@ impl AppError {
             AppError::Forbidden => "forbidden",
             AppError::NotFound => "not_found",
             AppError::Conflict(c) => c.code(),
+            AppError::Image(r) => r.code(),
             AppError::IdempotencyKeyReused => "idempotency_key_reused",
             AppError::TooManyRequests { .. } => "rate_limited",
             AppError::Unavailable { .. } | AppError::Network => "unavailable",
@@ -313,6 +374,15 @@ mod tests {
             429
         );
         assert_eq!(AppError::Internal.to_string(), "an internal error occurred");
+        let big = AppError::Image(ImageRefusal::FileTooLarge);
+        assert_eq!((big.status(), big.code()), (413, "file_too_large"));
+        let bad = AppError::Image(ImageRefusal::Unsupported);
+        assert_eq!((bad.status(), bad.code()), (422, "unsupported_image"));
+        assert_eq!(
+            ImageRefusal::from_code("image_too_large"),
+            Some(ImageRefusal::TooManyPixels)
+        );
+        assert_eq!(ImageRefusal::from_code("nonsense"), None);
         let busy = AppError::Unavailable {
             retry_after_secs: 2,
         };

@@ -9,6 +9,7 @@ pub mod coupons;
 pub mod domain;
 pub mod error;
 pub mod flash;
+pub mod images;
 pub mod mypage;
 pub mod orders;
 pub mod owner;
@@ -31,6 +32,52 @@ pub mod request_span;
 #[cfg(feature = "ssr")]
 pub mod state;
 
+/// Counts the bytes each thread allocates, so tests can show that something was refused
+/// without allocating (`images::process`).
+#[cfg(all(test, feature = "ssr"))]
+pub(crate) mod test_alloc {
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static ALLOCATED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    fn count(bytes: usize) {
+        let _ = ALLOCATED.try_with(|a| a.set(a.get() + bytes as u64));
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is passed to the system allocator unchanged; counting touches
+    // only a thread-local cell that never allocates.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            unsafe { System.alloc_zeroed(layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count(new_size.saturating_sub(layout.size()));
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static GLOBAL: Counting = Counting;
+
+    /// Bytes allocated by the current thread so far.
+    pub fn allocated_on_this_thread() -> u64 {
+        ALLOCATED.with(|a| a.get())
+    }
+}
+
 // Generated from `locales/*.json` by build.rs: the `i18n` module (`use_i18n`, `t!`, `Locale`).
 include!(concat!(env!("OUT_DIR"), "/i18n/mod.rs"));
 
@@ -49,6 +96,28 @@ use crate::i18n::*;
 use crate::mypage::pages::MyPage;
 use crate::owner::pages::DashboardPage;
 
+/// How this build renders views: leptos's type-erased views (`--cfg erase_components`, set
+/// for every build in `.cargo/config.toml`) or typed ones. A server and a wasm built
+/// differently cannot hydrate each other's pages (erased views mark children with `<!>`
+/// placeholders that typed ones do not write), so the server names its kind in every page
+/// (`<meta name="coupan-views">`) and the wasm does not hydrate a page of the other kind.
+pub const VIEW_BUILD: &str = if cfg!(erase_components) {
+    "erased"
+} else {
+    "typed"
+};
+
+/// Until the app has hydrated (`body[data-hydrated]`, set by the wasm), clicks and form
+/// submissions belong to the browser. The router listens for clicks on `window` and
+/// navigates on the client; before hydration, or after a hydration that failed, it would
+/// swallow the click (prevent the default, then never navigate). A listener that captures
+/// at `window` runs before any other: while the attribute is missing it stops the event
+/// there, and the browser follows the link or posts the form as without JavaScript.
+/// Inline (with the response's CSP nonce) so it is in place before the first click.
+const LINK_GUARD_JS: &str = "(function(){function g(e){var b=document.body;\
+if(!b||!b.hasAttribute('data-hydrated'))e.stopImmediatePropagation()}\
+addEventListener('click',g,true);addEventListener('submit',g,true)})()";
+
 /// The HTML document around the app (server-rendered).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -57,6 +126,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="coupan-views" content=VIEW_BUILD />
+                <script nonce=leptos::nonce::use_nonce() inner_html=LINK_GUARD_JS></script>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />

@@ -23,6 +23,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// How long units that came back are held for the waitlist.
     pub waitlist: crate::waitlist::settings::WaitlistSettings,
+    /// Where coupon pictures are kept (`images::store`).
+    pub images: crate::images::store::ImageStore,
 }
 
 /// The state inside a server function (provided by the server's router).

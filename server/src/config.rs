@@ -36,6 +36,22 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_PAYMENT_DEADLINE_SECS",
     "COUPAN_WAITLIST_HOLD_SECS",
     "COUPAN_CONFIG_FILE",
+    "COUPAN_DATA_DIR",
+    "COUPAN_IMAGE_STORE",
+    // Passed to the S3 client of an `s3://` COUPAN_IMAGE_STORE (app::images::store::AWS_VARS).
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT",
+    "AWS_ENDPOINT_URL",
+    "AWS_ALLOW_HTTP",
+    "AWS_VIRTUAL_HOSTED_STYLE_REQUEST",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_ROLE_SESSION_NAME",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
     // Read by leptos itself (site files) and by tracing (log filter).
     "LEPTOS_OUTPUT_NAME",
     "LEPTOS_SITE_ROOT",
@@ -48,6 +64,9 @@ pub const ENV_VARS: &[&str] = &[
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
 /// The payment gateway when `COUPAN_PAYMENT_URL` is not set (what `run.sh` starts).
 const DEFAULT_PAYMENT_URL: &str = "http://127.0.0.1:3002";
+/// The data directory when `COUPAN_DATA_DIR` is not set (the scripts' default too, relative
+/// to the checkout they run from); the server keeps pictures in its `images/` by default.
+const DEFAULT_DATA_DIR: &str = ".data";
 
 /// The server's settings. Each default is written once: in `Config::from_lookup` for the
 /// settings only the configuration knows, in `AdmissionSettings::default` and
@@ -86,6 +105,9 @@ pub struct Config {
     pub payment_deadline: std::time::Duration,
     /// How long units that come back are held for the waitlist.
     pub waitlist: app::waitlist::WaitlistSettings,
+    /// Where coupon pictures are kept: `COUPAN_IMAGE_STORE`, by default `images/` in
+    /// `COUPAN_DATA_DIR` (`.data`, as the scripts use).
+    pub images: app::images::store::ImageStore,
 }
 
 impl std::fmt::Debug for Config {
@@ -95,6 +117,7 @@ impl std::fmt::Debug for Config {
             .field("db_max_connections", &self.db_max_connections)
             .field("demo_data", &self.demo_data)
             .field("secure_cookies", &self.secure_cookies)
+            .field("images", &self.images)
             .finish_non_exhaustive()
     }
 }
@@ -362,7 +385,19 @@ impl Config {
                 &mut errors,
             )),
         };
-        if errors.is_empty() {
+        let data_dir = var("COUPAN_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        let aws: Vec<(String, String)> = app::images::store::AWS_VARS
+            .iter()
+            .filter_map(|name| Some((name.to_string(), var(name)?)))
+            .collect();
+        let images = app::images::store::ImageStore::from_setting(
+            var("COUPAN_IMAGE_STORE").as_deref(),
+            std::path::Path::new(&data_dir),
+            &aws,
+        )
+        .map_err(|e| errors.push(format!("COUPAN_IMAGE_STORE: {e}")))
+        .ok();
+        if let (true, Some(images)) = (errors.is_empty(), images) {
             Ok(Config {
                 database_url,
                 jwt_secret,
@@ -382,6 +417,7 @@ impl Config {
                 shutdown_timeout,
                 payment_deadline,
                 waitlist,
+                images,
             })
         } else {
             Err(errors.join("\n"))
@@ -504,6 +540,35 @@ mod tests {
         );
         assert!(loaded.config.limits.trusted_proxies.is_empty());
         assert!(loaded.exports.is_empty());
+    }
+
+    #[test]
+    fn pictures_go_to_the_data_directory_unless_a_store_is_named() {
+        let base = [("DATABASE_URL", "postgres://u@h/d"), ("JWT_SECRET", SECRET)];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_lookup(&env_of(&pairs))
+        };
+        let default = with(&[]).unwrap().images;
+        let expected = std::path::absolute(".data/images").unwrap();
+        assert_eq!(
+            default.describe(),
+            format!("directory {}", expected.display())
+        );
+        let data = with(&[("COUPAN_DATA_DIR", "/srv/coupan")]).unwrap().images;
+        assert_eq!(data.describe(), "directory /srv/coupan/images");
+        let s3 = with(&[
+            ("COUPAN_IMAGE_STORE", "s3://pictures/coupan"),
+            ("AWS_REGION", "ap-northeast-2"),
+        ])
+        .unwrap()
+        .images;
+        assert_eq!(s3.describe(), "s3://pictures/coupan");
+        let err = with(&[("COUPAN_IMAGE_STORE", "ftp://files")])
+            .err()
+            .unwrap();
+        assert!(err.starts_with("COUPAN_IMAGE_STORE: "), "{err}");
     }
 
     #[test]
@@ -641,6 +706,7 @@ mod tests {
                 "COUPAN_WAITLIST_HOLD_SECS",
                 c.waitlist.hold.as_secs().to_string(),
             ),
+            ("COUPAN_DATA_DIR", DEFAULT_DATA_DIR.to_string()),
         ];
         // Variables without a default value to compare (required, empty, or a format).
         let no_default = [
@@ -649,6 +715,8 @@ mod tests {
             "COUPAN_LOG_FORMAT",
             "COUPAN_TRUSTED_PROXIES",
             "COUPAN_CONFIG_FILE",
+            // A folder of COUPAN_DATA_DIR (checked in `pictures_go_to_the_data_directory...`).
+            "COUPAN_IMAGE_STORE",
         ];
         for (name, value) in &code {
             let shown = table

@@ -25,7 +25,8 @@ use crate::config::Config;
 use crate::health::Readiness;
 use crate::metrics::Metrics;
 
-/// Largest request body accepted (forms and JSON are far smaller).
+/// Largest request body accepted (forms and JSON are far smaller), except picture uploads
+/// (`app::images::api::UPLOAD_BODY_LIMIT`).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 /// The leptos settings: from cargo-leptos' environment when present, else defaults.
@@ -90,9 +91,14 @@ pub fn router(
             app::refill::keep_input,
         ));
 
-    Router::new()
+    // Bodies over 1 MiB get 413, except on the picture routes: their uploads take up to
+    // 5 MiB (plus the multipart framing) and the rest of them never read a body.
+    let limited = Router::new()
         .route("/healthz", get(crate::health::healthz))
-        .route("/readyz", get(crate::health::readyz).layer(axum::Extension(readiness)))
+        .route(
+            "/readyz",
+            get(crate::health::readyz).layer(axum::Extension(readiness)),
+        )
         .route(
             "/metrics",
             get(crate::metrics::endpoint).layer(axum::Extension(metrics)),
@@ -104,6 +110,13 @@ pub fn router(
             AppState,
             _,
         >(context, shell))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            MAX_BODY_BYTES,
+        ));
+
+    Router::new()
+        .merge(limited)
+        .merge(app::images::api::router())
         .layer(sessions)
         // Inside the trace layer: handlers record the caller's id on the request span.
         .layer(axum::middleware::from_fn(crate::telemetry::expose_span))
@@ -116,7 +129,6 @@ pub fn router(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_secs(30),
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
         .layer(SetResponseHeaderLayer::if_not_present(

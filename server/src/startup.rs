@@ -55,7 +55,7 @@ impl Application {
             .await
             .map_err(|e| format!("cannot apply migrations: {e}"))?;
         if config.demo_data
-            && app::demo::seed_if_empty(&pool)
+            && app::demo::seed_if_empty(&pool, &config.images)
                 .await
                 .map_err(|e| format!("demo data: {e}"))?
         {
@@ -68,6 +68,7 @@ impl Application {
             .local_addr()
             .map_err(|e| format!("cannot read the listening address: {e}"))?;
 
+        tracing::info!(store = %config.images.describe(), "coupon pictures are kept here");
         spawn_session_cleanup(pool.clone());
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let (tasks, heartbeat) = if config.payment_workers > 0 {
@@ -129,6 +130,7 @@ pub(crate) fn app_state(pool: PgPool, config: &Config) -> AppState {
         limits: Arc::new(app::limits::Limits::new(&config.limits)),
         secure_cookies: config.secure_cookies,
         waitlist: config.waitlist,
+        images: config.images.clone(),
     }
 }
 

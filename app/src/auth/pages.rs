@@ -7,7 +7,7 @@ use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
 
 use super::{Login, Signup, safe_next, use_auth};
-use crate::components::form::last_error;
+use crate::components::form::{field_error_id, field_has_error, last_error};
 use crate::components::{ErrorBanner, Field, FieldMessage, PageTitle};
 use crate::i18n::*;
 use crate::refill::refill;
@@ -104,7 +104,7 @@ pub fn SignupPage() -> impl IntoView {
             <ActionForm action=signup attr:data-testid="signup-form">
                 <ErrorBanner error />
                 <input type="hidden" name="next" value=next />
-                <fieldset class="field role-choice">
+                <fieldset class="field role-choice" aria-describedby=move || field_has_error(error, "role").then(|| field_error_id("role"))>
                     <legend>{t!(i18n, role)}</legend>
                     <label>
                         <input type="radio" name="role" value="customer" data-testid="role-customer"

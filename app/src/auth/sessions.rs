@@ -33,6 +33,16 @@ pub async fn session_user() -> Result<Option<Principal>, AppError> {
     Ok(principal)
 }
 
+/// The signed-in user of a browser session, in a plain handler (the picture forms post
+/// multipart bodies to routes of their own, not to server functions).
+pub async fn session_principal(session: &Session) -> Result<Option<Principal>, AppError> {
+    let principal = session.get::<Principal>(SESSION_KEY).await?;
+    if let Some(p) = &principal {
+        record_user(None, p.user_id);
+    }
+    Ok(principal)
+}
+
 pub async fn browser_session() -> Result<Session, AppError> {
     leptos_axum::extract::<Session>().await.map_err(|e| {
         tracing::debug!(error = ?e, "no session from the request");

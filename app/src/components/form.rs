@@ -17,13 +17,27 @@ where
     Signal::derive(move || value.get().and_then(|r| r.err()))
 }
 
+/// The id of a field's error message: its input names it in `aria-describedby`.
+pub fn field_error_id(field: &str) -> String {
+    format!("f-{field}-error")
+}
+
+/// Whether the last failed submission has a message for `field`.
+pub fn field_has_error(error: LastError, field: &str) -> bool {
+    error
+        .get()
+        .and_then(|e| e.fields().map(|f| f.contains_key(field)))
+        .unwrap_or(false)
+}
+
 /// The message for one field, from the last failed submission.
 #[component]
 pub fn FieldMessage(error: LastError, #[prop(into)] field: String) -> impl IntoView {
     let testid = format!("error-{field}");
+    let id = field_error_id(&field);
     move || {
         error.get().and_then(|e| e.fields().and_then(|f| f.get(&field).cloned())).map(|fe| {
-            view! { <p class="field-error" data-testid=testid.clone() role="alert">{field_error_text(&fe)}</p> }
+            view! { <p class="field-error" id=id.clone() data-testid=testid.clone() role="alert">{field_error_text(&fe)}</p> }
         })
     }
 }
@@ -44,11 +58,20 @@ pub fn Field(
     let id = format!("f-{name}");
     let invalid = {
         let name = name.clone();
+        move || field_has_error(error, &name)
+    };
+    // The hint and, after a failed submit, the error message describe the input.
+    let hint_id = hint.map(|_| format!("f-{name}-hint"));
+    let described_by = {
+        let (hint_id, error_id) = (hint_id.clone(), field_error_id(&name));
+        let invalid = invalid.clone();
         move || {
-            error
-                .get()
-                .and_then(|e| e.fields().map(|f| f.contains_key(&name)))
-                .unwrap_or(false)
+            let ids: Vec<&str> = hint_id
+                .as_deref()
+                .into_iter()
+                .chain(invalid().then_some(error_id.as_str()))
+                .collect();
+            (!ids.is_empty()).then(|| ids.join(" "))
         }
     };
     view! {
@@ -63,9 +86,10 @@ pub fn Field(
                 autocomplete=autocomplete
                 inputmode=inputmode
                 aria-invalid=move || if invalid() { "true" } else { "false" }
+                aria-describedby=described_by
                 data-testid=format!("input-{name}")
             />
-            {hint.map(|h| view! { <small class="hint">{move || h.get()}</small> })}
+            {hint.map(|h| view! { <small class="hint" id=hint_id>{move || h.get()}</small> })}
             <FieldMessage error field=name.clone() />
         </div>
     }
@@ -73,19 +97,29 @@ pub fn Field(
 
 /// The banner above a form: what went wrong with the last submission as a whole.
 /// `not_found` replaces the generic "not found" text where the form says what was not
-/// found (an unknown voucher code).
+/// found (an unknown voucher code). Once hydrated, a failed submit moves the focus here,
+/// so keyboard and screen-reader users start from the message (the fields it points to
+/// follow it in the tab order).
 #[component]
 pub fn ErrorBanner(
     error: LastError,
     #[prop(optional, into)] not_found: Option<Signal<String>>,
 ) -> impl IntoView {
+    let banner = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        if error.get().is_some()
+            && let Some(el) = banner.get()
+        {
+            let _ = el.focus();
+        }
+    });
     move || {
         error.get().map(|e| {
             let text = match (&e, not_found) {
                 (AppError::NotFound, Some(t)) => t.get(),
                 _ => error_text(&e),
             };
-            view! { <div class="banner error" role="alert" data-testid="form-error">{text}</div> }
+            view! { <div class="banner error" role="alert" tabindex="-1" node_ref=banner data-testid="form-error">{text}</div> }
         })
     }
 }

@@ -1,4 +1,5 @@
-//! The page frame: header with navigation, the signed-in user, and the language switch.
+//! The page frame: header with navigation (a menu on phones), the signed-in user, and the
+//! language switch.
 
 use leptos::form::ActionForm;
 use leptos::prelude::*;
@@ -12,40 +13,56 @@ use crate::i18n::*;
 pub fn Layout(children: Children) -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
+    // A link followed inside the open phone menu navigates in place (client-side routing):
+    // fold the menu again. Without JavaScript every link loads a new, closed page.
+    let menu = NodeRef::<leptos::html::Details>::new();
+    let fold = move |_| {
+        if let Some(menu) = menu.get_untracked() {
+            let _ = menu.remove_attribute("open");
+        }
+    };
     view! {
         <header class="site-header">
             <a href="/" class="brand" data-testid="brand">{t!(i18n, app_name)}</a>
-            <nav>
-                <a href="/">{t!(i18n, nav_catalogue)}</a>
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        match auth.user.await {
-                            Ok(Some(user)) => {
-                                let owner_links = (user.role == Role::Owner).then(|| view! {
-                                    <a href="/owner/dashboard" data-testid="nav-dashboard">{t!(i18n, nav_dashboard)}</a>
-                                    <a href="/owner/coupons" data-testid="nav-my-coupons">{t!(i18n, nav_my_coupons)}</a>
-                                });
-                                let customer_links = (user.role == Role::Customer).then(|| view! {
-                                    <a href="/mypage" data-testid="nav-mypage">{t!(i18n, nav_mypage)}</a>
-                                });
-                                let name = user.name.clone();
-                                view! {
-                                    {owner_links}
-                                    {customer_links}
-                                    <span class="who" data-testid="current-user">{t!(i18n, welcome, name = move || name.clone())}</span>
-                                    <ActionForm action=auth.logout attr:class="inline">
-                                        <button type="submit" class="link" data-testid="logout">{t!(i18n, nav_logout)}</button>
-                                    </ActionForm>
-                                }.into_any()
+            // On phones the links fold into this disclosure (no script needed to open it);
+            // on wider screens CSS shows them in line and hides the summary.
+            <details class="menu" data-testid="menu" node_ref=menu>
+                <summary class="menu-button" data-testid="menu-button">
+                    <span class="menu-icon" aria-hidden="true"></span>
+                    {t!(i18n, menu)}
+                </summary>
+                <nav aria-label=move || t_string!(i18n, nav_main).to_string() data-testid="main-nav" on:click=fold>
+                    <a href="/">{t!(i18n, nav_catalogue)}</a>
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            match auth.user.await {
+                                Ok(Some(user)) => {
+                                    let owner_links = (user.role == Role::Owner).then(|| view! {
+                                        <a href="/owner/dashboard" data-testid="nav-dashboard">{t!(i18n, nav_dashboard)}</a>
+                                        <a href="/owner/coupons" data-testid="nav-my-coupons">{t!(i18n, nav_my_coupons)}</a>
+                                    });
+                                    let customer_links = (user.role == Role::Customer).then(|| view! {
+                                        <a href="/mypage" data-testid="nav-mypage">{t!(i18n, nav_mypage)}</a>
+                                    });
+                                    let name = user.name.clone();
+                                    view! {
+                                        {owner_links}
+                                        {customer_links}
+                                        <span class="who" data-testid="current-user">{t!(i18n, welcome, name = move || name.clone())}</span>
+                                        <ActionForm action=auth.logout attr:class="inline">
+                                            <button type="submit" class="link" data-testid="logout">{t!(i18n, nav_logout)}</button>
+                                        </ActionForm>
+                                    }.into_any()
+                                }
+                                _ => view! {
+                                    <a href="/login" data-testid="nav-login">{t!(i18n, nav_login)}</a>
+                                    <a href="/signup" data-testid="nav-signup">{t!(i18n, nav_signup)}</a>
+                                }.into_any(),
                             }
-                            _ => view! {
-                                <a href="/login" data-testid="nav-login">{t!(i18n, nav_login)}</a>
-                                <a href="/signup" data-testid="nav-signup">{t!(i18n, nav_signup)}</a>
-                            }.into_any(),
-                        }
-                    })}
-                </Transition>
-            </nav>
+                        })}
+                    </Transition>
+                </nav>
+            </details>
             <LanguageSwitch />
         </header>
         <main class="page"><FlashBanner />{children()}</main>
@@ -59,7 +76,7 @@ fn LanguageSwitch() -> impl IntoView {
     let i18n = use_i18n();
     let current = move || i18n.get_locale();
     view! {
-        <div class="lang-switch" aria-label=move || t_string!(i18n, language).to_string()>
+        <div class="lang-switch" role="group" aria-label=move || t_string!(i18n, language).to_string()>
             <a href="/lang/ko" rel="external" data-testid="lang-ko" class:active=move || current() == Locale::ko>"한국어"</a>
             <a href="/lang/en" rel="external" data-testid="lang-en" class:active=move || current() == Locale::en>"English"</a>
         </div>

@@ -9,7 +9,7 @@ pub use layout::Layout;
 pub use page::{ErrorView, PageTitle};
 
 use crate::domain::FieldError;
-use crate::error::{AppError, Conflict};
+use crate::error::{AppError, Conflict, ImageRefusal};
 use crate::i18n::*;
 
 /// The localised text of a field error.
@@ -59,6 +59,13 @@ pub fn error_text(e: &AppError) -> String {
             Conflict::VoucherExpired => t_string!(i18n, err_voucher_expired),
             Conflict::VoucherOtherShop => t_string!(i18n, err_voucher_other_shop),
             Conflict::NotSoldOut => t_string!(i18n, err_not_sold_out),
+            Conflict::TooManyImages => t_string!(i18n, err_too_many_images),
+        }
+        .to_string(),
+        AppError::Image(r) => match r {
+            ImageRefusal::Unsupported => t_string!(i18n, err_unsupported_image),
+            ImageRefusal::TooManyPixels => t_string!(i18n, err_image_too_large),
+            ImageRefusal::FileTooLarge => t_string!(i18n, err_file_too_large),
         }
         .to_string(),
         AppError::IdempotencyKeyReused => t_string!(i18n, err_idempotency).to_string(),

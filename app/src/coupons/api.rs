@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
 
 /// A coupon plus whether it can be bought right now.
 #[derive(Serialize)]
-struct CouponJson {
+pub(crate) struct CouponJson {
     #[serde(flatten)]
     coupon: Coupon,
     status: CouponStatus,

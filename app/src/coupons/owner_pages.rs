@@ -11,13 +11,14 @@ use uuid::Uuid;
 use super::pages::StatusBadge;
 use super::{CreateCoupon, SetCouponOnSale, UpdateCoupon, get_my_coupon, my_coupons};
 use crate::auth::use_auth;
-use crate::components::form::{LastError, last_error};
+use crate::components::form::{LastError, field_error_id, field_has_error, last_error};
 use crate::components::{ErrorBanner, ErrorView, Field, FieldMessage, PageTitle};
 use crate::domain::money::format_krw;
 use crate::domain::{CouponForm, Role};
 use crate::error::AppError;
 use crate::flash::use_flash;
 use crate::i18n::*;
+use crate::images::pages::PictureManager;
 use crate::refill::Refill;
 
 /// The form as it was typed before a failed post without JavaScript, else `form`.
@@ -83,10 +84,11 @@ pub fn MyCouponsPage() -> impl IntoView {
                     match coupons.await {
                         Ok(list) if list.is_empty() => view! { <p class="empty">{t!(i18n, no_coupons_yet)}</p> }.into_any(),
                         Ok(list) => view! {
-                            <table class="table" data-testid="my-coupons">
+                            <table class="table stack" data-testid="my-coupons">
                                 <thead><tr>
-                                    <th>{t!(i18n, coupon_name)}</th><th>{t!(i18n, price)}</th>
-                                    <th>{t!(i18n, stock_left)}</th><th>{t!(i18n, status)}</th><th></th>
+                                    <th scope="col">{t!(i18n, coupon_name)}</th><th scope="col">{t!(i18n, price)}</th>
+                                    <th scope="col">{t!(i18n, stock_left)}</th><th scope="col">{t!(i18n, status)}</th>
+                                    <th scope="col"><span class="sr-only">{t!(i18n, actions)}</span></th>
                                 </tr></thead>
                                 <tbody>
                                     {list.into_iter().map(|c| {
@@ -95,10 +97,10 @@ pub fn MyCouponsPage() -> impl IntoView {
                                         let next = !c.on_sale;
                                         view! {
                                             <tr data-testid="my-coupon-row">
-                                                <td><a href=format!("/coupons/{}", c.id)>{c.name.clone()}</a></td>
-                                                <td>{format_krw(c.price)}</td>
-                                                <td>{c.stock_left}</td>
-                                                <td><StatusBadge status /></td>
+                                                <td class="card-title"><a href=format!("/coupons/{}", c.id)>{c.name.clone()}</a></td>
+                                                <td data-label=move || t_string!(i18n, price).to_string()>{format_krw(c.price)}</td>
+                                                <td data-label=move || t_string!(i18n, stock_left).to_string()>{c.stock_left}</td>
+                                                <td data-label=move || t_string!(i18n, status).to_string()><StatusBadge status /></td>
                                                 <td class="actions">
                                                     <a href=edit data-testid="edit-coupon">{t!(i18n, edit)}</a>
                                                     <ActionForm action=toggle attr:class="inline">
@@ -132,7 +134,8 @@ fn CouponFields(initial: CouponForm, error: LastError) -> impl IntoView {
         <Field name="name" label=Signal::derive(move || t_string!(i18n, coupon_name).to_string()) error value=initial.name required=true />
         <div class="field">
             <label for="f-description">{t!(i18n, description)}</label>
-            <textarea id="f-description" name="description" rows="4" data-testid="input-description">{initial.description}</textarea>
+            <textarea id="f-description" name="description" rows="4" data-testid="input-description"
+                aria-describedby=move || field_has_error(error, "description").then(|| field_error_id("description"))>{initial.description}</textarea>
             <FieldMessage error field="description" />
         </div>
         <div class="row">
@@ -207,7 +210,9 @@ pub fn EditCouponPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match coupon.await {
-                        Ok(c) => view! {
+                        Ok(c) => {
+                            let pictures = c.clone();
+                            view! {
                             <ActionForm action=update attr:data-testid="coupon-form">
                                 <ErrorBanner error />
                                 <input type="hidden" name="id" value=c.id.to_string() />
@@ -219,7 +224,9 @@ pub fn EditCouponPage() -> impl IntoView {
                                     {move || if update.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, save_button).to_string() }}
                                 </button>
                             </ActionForm>
-                        }.into_any(),
+                            <PictureManager coupon=pictures />
+                        }.into_any()
+                        }
                         Err(e) => view! { <Refusal error=e /> }.into_any(),
                     }
                 })}

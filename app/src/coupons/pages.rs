@@ -13,6 +13,7 @@ use crate::domain::time::display;
 use crate::domain::{Coupon, CouponStatus};
 use crate::i18n::*;
 use crate::waitlist::pages::WaitlistBox;
+use crate::images::pages::{CardThumb, Gallery};
 
 /// The badge for a coupon's status (nothing while it is simply on sale).
 #[component]
@@ -52,9 +53,11 @@ fn CouponCard(coupon: Coupon) -> impl IntoView {
     let i18n = use_i18n();
     let status = coupon.status_at(Utc::now());
     let href = format!("/coupons/{}", coupon.id);
+    // One link per card, named by the coupon; CSS stretches its hit area over the card.
     view! {
         <li class="coupon-card" data-testid="coupon-card" class:sold-out=status == CouponStatus::SoldOut>
-            <a href=href class="coupon-name" data-testid="coupon-name">{coupon.name.clone()}</a>
+            <CardThumb coupon=coupon.clone() />
+            <h2 class="coupon-title"><a href=href class="coupon-name card-link" data-testid="coupon-name">{coupon.name.clone()}</a></h2>
             <div class="shop" data-testid="coupon-shop">{coupon.shop_name.clone()}</div>
             <div class="price" data-testid="coupon-price">{format_krw(coupon.price)}</div>
             <div class="meta">
@@ -108,13 +111,18 @@ pub fn CataloguePage() -> impl IntoView {
                             let has_prev = p.page > 1;
                             let has_next = (p.page as i64) * (p.per_page as i64) < p.total;
                             let current = p.page;
+                            let (total, pages) = (p.total, page_count(p.total, p.per_page));
                             view! {
                                 <ul class="coupon-grid" data-testid="coupon-list">
                                     {p.items.into_iter().map(|coupon| view! { <CouponCard coupon /> }).collect_view()}
                                 </ul>
-                                <nav class="pager">
+                                <nav class="pager" aria-label=move || t_string!(i18n, pages_nav).to_string() data-testid="pager">
                                     {has_prev.then(|| view! { <a href=page_link(current - 1)>{t!(i18n, previous_page)}</a> })}
-                                    <span>{t!(i18n, page_n, n = move || current)}</span>
+                                    <span class="pager-status">
+                                        <span data-testid="pager-page">{t!(i18n, page_of, n = move || current, pages = move || pages)}</span>
+                                        " · "
+                                        <span data-testid="catalogue-total">{t!(i18n, total_coupons, n = move || total)}</span>
+                                    </span>
                                     {has_next.then(|| view! { <a href=page_link(current + 1) data-testid="next-page">{t!(i18n, next_page)}</a> })}
                                 </nav>
                             }.into_any()
@@ -125,6 +133,12 @@ pub fn CataloguePage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// How many pages `total` items fill (at least one: an empty catalogue is page 1 of 1).
+fn page_count(total: i64, per_page: u32) -> i64 {
+    let per_page = i64::from(per_page.max(1));
+    ((total + per_page - 1) / per_page).max(1)
 }
 
 fn urlencode(s: &str) -> String {
@@ -168,6 +182,7 @@ pub fn CouponDetailPage() -> impl IntoView {
                         view! {
                             <PageTitle text=move || title.clone() />
                             <article class="card coupon-detail" data-testid="coupon-detail">
+                                <Gallery name=c.name.clone() images=c.images.clone() />
                                 <h1 data-testid="coupon-name">{c.name.clone()}</h1>
                                 <div class="shop">{c.shop_name.clone()}</div>
                                 <div class="price big" data-testid="coupon-price">{format_krw(c.price)}</div>
@@ -182,7 +197,7 @@ pub fn CouponDetailPage() -> impl IntoView {
                                     <dt>{t!(i18n, per_customer_limit)}</dt>
                                     <dd>{match c.per_customer_limit { Some(l) => l.to_string().into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
                                 </dl>
-                                {(status == CouponStatus::Available).then(|| view! { <BuyBox coupon_id=c.id /> })}
+                                {(status == CouponStatus::Available).then(|| view! { <BuyBox coupon_id=c.id price=c.price /> })}
                                 <WaitlistBox coupon_id=c.id sold_out=status == CouponStatus::SoldOut />
                                 <a href="/">{t!(i18n, back_to_catalogue)}</a>
                             </article>
@@ -199,15 +214,19 @@ pub fn CouponDetailPage() -> impl IntoView {
 }
 
 /// The buy form: customers only (the server checks again). The idempotency key rendered
-/// into the form makes a double click or a resent form one order.
+/// into the form makes a double click or a resent form one order. On phones it is a bar
+/// stuck to the bottom of the screen; once hydrated it has a -/+ stepper (up to what the
+/// server says this customer may still buy) and the running total. Without JavaScript the
+/// number field alone sets the quantity.
 #[component]
-fn BuyBox(coupon_id: Uuid) -> impl IntoView {
+fn BuyBox(coupon_id: Uuid, price: i64) -> impl IntoView {
     use crate::auth::use_auth;
-    use crate::components::form::LastError;
+    use crate::components::form::{LastError, field_has_error};
     use crate::components::{ErrorBanner, FieldMessage};
     use crate::domain::Role;
+    use crate::domain::order::MAX_QUANTITY;
     use crate::error::AppError;
-    use crate::orders::BuyCoupon;
+    use crate::orders::{BuyCoupon, my_buy_allowance};
     use leptos::form::ActionForm;
 
     let i18n = use_i18n();
@@ -261,13 +280,41 @@ fn BuyBox(coupon_id: Uuid) -> impl IntoView {
         );
     });
     let waiting = move || buy.pending().get() || retry_in.get().is_some();
+    // What this customer may still buy; `None` for everyone else (decided on the server).
+    let allowance = Resource::new(|| (), move |_| my_buy_allowance(coupon_id));
+    // The quantity as typed or stepped; the stepper and the total appear once hydrated
+    // (false on the server), taking over what was typed before.
+    let qty = RwSignal::new(1i64);
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(input) = quantity.get() {
+            if let Ok(n) = input.value().trim().parse::<i64>() {
+                qty.set(n);
+            }
+            hydrated.set(true);
+        }
+    });
+    let quantity_invalid = move || field_has_error(error, "quantity");
     view! {
         <Transition fallback=|| ()>
             {move || {
                 let key = key.clone();
                 Suspend::new(async move {
-                    match auth.user.await {
-                        Ok(Some(u)) if u.role == Role::Customer => view! {
+                    let user = auth.user.await;
+                    let allowance = allowance.await.ok().flatten();
+                    match user {
+                        Ok(Some(u)) if u.role == Role::Customer => {
+                            let max = allowance.map_or(MAX_QUANTITY, |a| a.may_buy);
+                            let none_left = max < 1;
+                            let step = move |delta: i64| {
+                                let next = (qty.get_untracked() + delta).clamp(1, max.max(1));
+                                qty.set(next);
+                                if let Some(input) = quantity.get_untracked() {
+                                    input.set_value(&next.to_string());
+                                }
+                            };
+                            let left = allowance.and_then(|a| a.limit.map(|limit| (limit, a.left_under_limit().unwrap_or(0))));
+                            view! {
                             <ActionForm action=buy attr:class="buy" attr:data-testid="buy-form">
                                 <ErrorBanner error />
                                 {move || retry_in.get().map(|secs| view! {
@@ -275,21 +322,70 @@ fn BuyBox(coupon_id: Uuid) -> impl IntoView {
                                 })}
                                 <input type="hidden" name="coupon_id" value=coupon_id.to_string() />
                                 <input type="hidden" name="idempotency_key" value=key node_ref=key_input />
-                                <label for="f-quantity">{t!(i18n, quantity)}</label>
-                                <input id="f-quantity" name="quantity" type="number" min="1" max="100" value="1" data-testid="input-quantity" node_ref=quantity />
+                                {left.map(|(limit, n)| view! {
+                                    <p class="allowance" data-testid="buy-allowance" data-left=n>
+                                        {if n > 0 {
+                                            t!(i18n, may_buy_more, n = move || n, limit = move || limit).into_any()
+                                        } else {
+                                            t!(i18n, limit_reached, limit = move || limit).into_any()
+                                        }}
+                                    </p>
+                                })}
+                                <div class="buy-row">
+                                    <div class="stepper">
+                                        <label for="f-quantity">{t!(i18n, quantity)}</label>
+                                        <button type="button" class="step" class:hidden=move || !hydrated.get() data-testid="qty-minus"
+                                            aria-controls="f-quantity" aria-label=move || t_string!(i18n, quantity_decrease).to_string()
+                                            disabled=move || { none_left || qty.get() <= 1 } on:click=move |_| step(-1)>"−"</button>
+                                        <input id="f-quantity" name="quantity" type="number" min="1" max=max.max(1) value="1"
+                                            inputmode="numeric" data-testid="input-quantity" node_ref=quantity disabled=none_left
+                                            aria-invalid=move || if quantity_invalid() { "true" } else { "false" }
+                                            aria-describedby=move || quantity_invalid().then_some("f-quantity-error")
+                                            on:input=move |ev| {
+                                                if let Ok(n) = event_target_value(&ev).trim().parse::<i64>() {
+                                                    qty.set(n);
+                                                }
+                                            } />
+                                        <button type="button" class="step" class:hidden=move || !hydrated.get() data-testid="qty-plus"
+                                            aria-controls="f-quantity" aria-label=move || t_string!(i18n, quantity_increase).to_string()
+                                            disabled=move || { none_left || qty.get() >= max } on:click=move |_| step(1)>"+"</button>
+                                    </div>
+                                    <output class="buy-total" for="f-quantity" data-testid="buy-total" class:hidden=move || !hydrated.get()>
+                                        <span class="buy-total-label">{t!(i18n, buy_total)}</span>
+                                        " "
+                                        <strong data-testid="buy-total-amount">{move || format_krw(price * qty.get().clamp(1, MAX_QUANTITY))}</strong>
+                                    </output>
+                                    <button type="submit" class="primary" data-testid="buy-submit" disabled=move || none_left || waiting()>
+                                        {move || if waiting() { t_string!(i18n, buying).to_string() } else { t_string!(i18n, buy_button).to_string() }}
+                                    </button>
+                                </div>
                                 <FieldMessage error field="quantity" />
-                                <button type="submit" class="primary" data-testid="buy-submit" disabled=waiting>
-                                    {move || if waiting() { t_string!(i18n, buying).to_string() } else { t_string!(i18n, buy_button).to_string() }}
-                                </button>
                             </ActionForm>
-                        }.into_any(),
+                            }.into_any()
+                        }
                         Ok(Some(_)) => ().into_any(),
                         _ => view! {
-                            <a class="button" href=crate::components::page::login_href() data-testid="login-to-buy">{t!(i18n, login_to_buy)}</a>
+                            <div class="buy">
+                                <a class="button" href=crate::components::page::login_href() data-testid="login-to-buy">{t!(i18n, login_to_buy)}</a>
+                            </div>
                         }.into_any(),
                     }
                 })
             }}
         </Transition>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::page_count;
+
+    #[test]
+    fn page_count_rounds_up_and_is_at_least_one() {
+        assert_eq!(page_count(0, 20), 1);
+        assert_eq!(page_count(20, 20), 1);
+        assert_eq!(page_count(21, 20), 2);
+        assert_eq!(page_count(45, 20), 3);
+        assert_eq!(page_count(5, 0), 5, "a zero page size counts as one");
     }
 }

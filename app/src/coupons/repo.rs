@@ -6,10 +6,52 @@ use chrono::{DateTime, Utc};
 // Timestamps are read as chrono types explicitly (`as "x: DateTime<Utc>"`): sqlx prefers the
 // `time` crate when both are enabled, and the session store enables it.
 use sqlx::PgConnection;
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::domain::{Coupon, ValidCoupon};
 use crate::error::AppError;
+use crate::images::repo::StoredImage;
+
+/// A coupon as the queries read it: its pictures come as one JSON array (cover first), so
+/// a page of the catalogue is still one query.
+struct CouponRow {
+    id: Uuid,
+    name: String,
+    description: String,
+    price: i64,
+    stock_left: i32,
+    shop_id: Uuid,
+    shop_name: String,
+    sale_starts_at: Option<DateTime<Utc>>,
+    sale_ends_at: Option<DateTime<Utc>>,
+    valid_until: Option<DateTime<Utc>>,
+    per_customer_limit: Option<i32>,
+    on_sale: bool,
+    created_at: DateTime<Utc>,
+    images: Json<Vec<StoredImage>>,
+}
+
+impl From<CouponRow> for Coupon {
+    fn from(r: CouponRow) -> Coupon {
+        Coupon {
+            id: r.id,
+            name: r.name,
+            description: r.description,
+            price: r.price,
+            stock_left: r.stock_left,
+            shop_id: r.shop_id,
+            shop_name: r.shop_name,
+            sale_starts_at: r.sale_starts_at,
+            sale_ends_at: r.sale_ends_at,
+            valid_until: r.valid_until,
+            per_customer_limit: r.per_customer_limit,
+            on_sale: r.on_sale,
+            created_at: r.created_at,
+            images: r.images.0.into_iter().map(Into::into).collect(),
+        }
+    }
+}
 
 pub async fn shop_of_owner(
     conn: &mut PgConnection,
@@ -48,17 +90,21 @@ pub async fn insert(
 
 pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Coupon>, AppError> {
     Ok(sqlx::query_as!(
-        Coupon,
+        CouponRow,
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>"
+                  c.created_at as "created_at: DateTime<Utc>",
+                  coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
+                                                              'width', i.width, 'height', i.height) order by i.position)
+                            from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
            from coupons c join shops s on s.id = c.shop_id
            where c.id = $1"#,
         id
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(Coupon::from))
 }
 
 /// The coupon if it belongs to `owner_id`'s shop.
@@ -68,18 +114,22 @@ pub async fn get_owned(
     owner_id: Uuid,
 ) -> Result<Option<Coupon>, AppError> {
     Ok(sqlx::query_as!(
-        Coupon,
+        CouponRow,
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>"
+                  c.created_at as "created_at: DateTime<Utc>",
+                  coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
+                                                              'width', i.width, 'height', i.height) order by i.position)
+                            from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
            from coupons c join shops s on s.id = c.shop_id
            where c.id = $1 and s.owner_id = $2"#,
         id,
         owner_id
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(Coupon::from))
 }
 
 /// Row-locks the coupon (owner's only) so a concurrent edit cannot interleave.
@@ -149,18 +199,24 @@ pub async fn list_for_owner(
     owner_id: Uuid,
 ) -> Result<Vec<Coupon>, AppError> {
     Ok(sqlx::query_as!(
-        Coupon,
+        CouponRow,
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>"
+                  c.created_at as "created_at: DateTime<Utc>",
+                  coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
+                                                              'width', i.width, 'height', i.height) order by i.position)
+                            from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
            from coupons c join shops s on s.id = c.shop_id
            where s.owner_id = $1
            order by c.created_at desc"#,
         owner_id
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(Coupon::from)
+    .collect())
 }
 
 /// `%text%` for ILIKE, with the pattern characters of `text` escaped.
@@ -177,7 +233,9 @@ fn contains_pattern(text: &str) -> Option<String> {
 }
 
 /// The public catalogue: coupons whose owner has not stopped sales and whose sale has not
-/// ended, newest first, matching `text` (name, description or shop) and `shop`.
+/// ended, matching `text` (name, description or shop) and `shop`; newest first, sold-out
+/// ones after all others (a shopper sees what can be bought first). No index serves this
+/// order on purpose: one on `stock` would cost every purchase its HOT update.
 pub async fn search(
     conn: &mut PgConnection,
     text: &str,
@@ -188,16 +246,19 @@ pub async fn search(
     let text = contains_pattern(text);
     let shop = contains_pattern(shop);
     let items = sqlx::query_as!(
-        Coupon,
+        CouponRow,
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>"
+                  c.created_at as "created_at: DateTime<Utc>",
+                  coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
+                                                              'width', i.width, 'height', i.height) order by i.position)
+                            from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
            from coupons c join shops s on s.id = c.shop_id
            where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
              and ($1::text is null or c.name ilike $1 or c.description ilike $1 or s.name ilike $1)
              and ($2::text is null or s.name ilike $2)
-           order by c.created_at desc, c.id
+           order by c.stock <= 0, c.created_at desc, c.id
            limit $3 offset $4"#,
         text,
         shop,
@@ -205,7 +266,10 @@ pub async fn search(
         offset,
     )
     .fetch_all(&mut *conn)
-    .await?;
+    .await?
+    .into_iter()
+    .map(Coupon::from)
+    .collect();
     let total = sqlx::query_scalar!(
         r#"select count(*) as "count!"
            from coupons c join shops s on s.id = c.shop_id

@@ -30,6 +30,30 @@ pub struct Coupon {
     /// The owner's switch; `false` once the owner stopped sales.
     pub on_sale: bool,
     pub created_at: DateTime<Utc>,
+    /// Its pictures, the cover first (at most `MAX_IMAGES`).
+    #[serde(default)]
+    pub images: Vec<CouponImage>,
+}
+
+/// Pictures per coupon (the database allows positions 0-4 only).
+pub const MAX_IMAGES: usize = 5;
+
+/// One picture of a coupon as the API and the pages show it: the re-encoded full size
+/// (`width` x `height`, longest side at most 1600 px) and a square thumbnail.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CouponImage {
+    pub id: Uuid,
+    pub url: String,
+    pub thumb_url: String,
+    pub width: i32,
+    pub height: i32,
+}
+
+impl Coupon {
+    /// The first picture, shown on the catalogue card.
+    pub fn cover(&self) -> Option<&CouponImage> {
+        self.images.first()
+    }
 }
 
 /// Whether a coupon can be bought right now, and if not, why.
@@ -482,6 +506,7 @@ mod tests {
             per_customer_limit: Some(2),
             on_sale: true,
             created_at: at(0),
+            images: Vec::new(),
         }
     }
 

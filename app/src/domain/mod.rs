@@ -8,11 +8,14 @@ pub mod order;
 pub mod time;
 pub mod user;
 
-pub use coupon::{Coupon, CouponForm, CouponInput, CouponPatch, CouponStatus, ValidCoupon};
+pub use coupon::{
+    Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, MAX_IMAGES,
+    ValidCoupon,
+};
 pub use fields::{FieldError, FieldErrors};
 pub use money::Krw;
 pub use order::{
-    BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus, OrderView,
-    PaymentStatus, VoucherView,
+    BuyAllowance, BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus,
+    OrderView, PaymentStatus, VoucherView,
 };
 pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};

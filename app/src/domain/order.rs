@@ -234,6 +234,36 @@ pub fn parse_quantity(value: i64) -> Result<i32, FieldError> {
     }
 }
 
+/// How many units of one coupon a customer may still buy: the buy bar's stepper stops
+/// there and the page says it. Admission (`orders::admission`) decides again with the
+/// coupon row locked; this is the same rule read without the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuyAllowance {
+    /// The coupon's limit per customer, if it has one.
+    pub limit: Option<i32>,
+    /// Units this customer holds in live orders (ordered or paid).
+    pub held: i64,
+    /// The most one purchase may ask for now (0: nothing left to buy).
+    pub may_buy: i64,
+}
+
+impl BuyAllowance {
+    pub fn new(limit: Option<i32>, held: i64, stock_left: i32) -> Self {
+        let by_limit = limit.map_or(MAX_QUANTITY, |l| i64::from(l) - held);
+        let may_buy = by_limit.min(i64::from(stock_left)).clamp(0, MAX_QUANTITY);
+        BuyAllowance {
+            limit,
+            held,
+            may_buy,
+        }
+    }
+
+    /// Units left under the per-customer limit (`None` without a limit).
+    pub fn left_under_limit(&self) -> Option<i64> {
+        self.limit.map(|l| (i64::from(l) - self.held).max(0))
+    }
+}
+
 /// `POST /api/v1/orders` body.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BuyInput {
@@ -427,5 +457,24 @@ mod tests {
         assert_eq!(parse_quantity(1), Ok(1));
         assert_eq!(parse_quantity(MAX_QUANTITY), Ok(MAX_QUANTITY as i32));
         assert!(parse_quantity(MAX_QUANTITY + 1).is_err());
+    }
+
+    #[test]
+    fn allowance_is_the_smallest_of_limit_left_stock_and_one_purchase() {
+        let a = BuyAllowance::new(Some(5), 2, 50);
+        assert_eq!((a.may_buy, a.left_under_limit()), (3, Some(3)));
+        assert_eq!(
+            BuyAllowance::new(Some(5), 2, 1).may_buy,
+            1,
+            "stock is lower"
+        );
+        assert_eq!(BuyAllowance::new(None, 7, 1_000).may_buy, MAX_QUANTITY);
+        assert_eq!(BuyAllowance::new(None, 7, 1_000).left_under_limit(), None);
+        let reached = BuyAllowance::new(Some(2), 2, 10);
+        assert_eq!((reached.may_buy, reached.left_under_limit()), (0, Some(0)));
+        // Held above the limit (the owner lowered it later): nothing, never negative.
+        let lowered = BuyAllowance::new(Some(1), 3, 10);
+        assert_eq!((lowered.may_buy, lowered.left_under_limit()), (0, Some(0)));
+        assert_eq!(BuyAllowance::new(Some(5), 0, 0).may_buy, 0, "sold out");
     }
 }

@@ -13,7 +13,7 @@ pub mod service;
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::domain::OrderView;
+use crate::domain::{BuyAllowance, OrderView};
 use crate::error::AppError;
 
 /// A key that is new for every rendering of the buy form: unique per customer is enough,
@@ -63,6 +63,36 @@ pub async fn buy_coupon(
     .inspect_err(crate::error::server_fn_status)?;
     leptos_axum::redirect("/mypage");
     Ok(order)
+}
+
+/// What the signed-in customer may still buy of a coupon (the coupon page's buy bar).
+/// Anyone else gets `None`, not an error: the coupon page is public, and only a customer
+/// has a buy bar. The count covers the caller's own orders only (their id from the session).
+#[server(prefix = "/sfn", endpoint = "orders/allowance")]
+pub async fn my_buy_allowance(coupon_id: Uuid) -> Result<Option<BuyAllowance>, AppError> {
+    use crate::auth::sessions::session_user;
+    use crate::domain::Role;
+    let Some(customer) = session_user().await?.filter(|p| p.role == Role::Customer) else {
+        return Ok(None);
+    };
+    let state = crate::state::app_state()?;
+    let mut conn = state.pool.acquire().await?;
+    let coupon = crate::coupons::repo::get(&mut conn, coupon_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let held = match coupon.per_customer_limit {
+        Some(_) => repo::live_quantities(&mut conn, coupon_id, &[customer.user_id])
+            .await?
+            .get(&customer.user_id)
+            .copied()
+            .unwrap_or(0),
+        None => 0,
+    };
+    Ok(Some(BuyAllowance::new(
+        coupon.per_customer_limit,
+        held,
+        coupon.stock_left,
+    )))
 }
 
 #[server(prefix = "/sfn", endpoint = "orders/cancel")]

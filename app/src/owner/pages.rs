@@ -100,19 +100,21 @@ pub fn DashboardPage() -> impl IntoView {
                                 recent.iter().find(|o| o.order_id == id && o.status.cancellable()).cloned()
                             }).map(|o| view! { <RefundConfirm o refund reason /> })}
                             <h2>{d.shop_name.clone()}</h2>
-                            <table class="table" data-testid="coupon-stats">
+                            <table class="table stack" data-testid="coupon-stats">
                                 <thead><tr>
-                                    <th>{t!(i18n, coupon_name)}</th><th>{t!(i18n, stock_left)}</th><th>{t!(i18n, sold)}</th>
-                                    <th>{t!(i18n, revenue)}</th><th>{t!(i18n, cancelled_count)}</th>
-                                    <th>{t!(i18n, refunded_count)}</th><th>{t!(i18n, redeemed_count)}</th>
+                                    <th scope="col">{t!(i18n, coupon_name)}</th><th scope="col">{t!(i18n, stock_left)}</th><th scope="col">{t!(i18n, sold)}</th>
+                                    <th scope="col">{t!(i18n, revenue)}</th><th scope="col">{t!(i18n, cancelled_count)}</th>
+                                    <th scope="col">{t!(i18n, refunded_count)}</th><th scope="col">{t!(i18n, redeemed_count)}</th>
                                 </tr></thead>
                                 <tbody>
                                     {d.coupons.into_iter().map(|c| view! {
                                         <tr data-testid="coupon-stats-row">
-                                            <td>{c.name}</td><td data-testid="stat-stock">{c.stock_left}</td>
-                                            <td data-testid="stat-sold">{c.sold}</td><td data-testid="stat-revenue">{format_krw(c.revenue)}</td>
-                                            <td data-testid="stat-cancelled">{c.cancelled}</td><td data-testid="stat-refunded">{c.refunded}</td>
-                                            <td data-testid="stat-redeemed">{c.redeemed}</td>
+                                            <td class="card-title">{c.name}</td><td data-testid="stat-stock" data-label=move || t_string!(i18n, stock_left).to_string()>{c.stock_left}</td>
+                                            <td data-testid="stat-sold" data-label=move || t_string!(i18n, sold).to_string()>{c.sold}</td>
+                                            <td data-testid="stat-revenue" data-label=move || t_string!(i18n, revenue).to_string()>{format_krw(c.revenue)}</td>
+                                            <td data-testid="stat-cancelled" data-label=move || t_string!(i18n, cancelled_count).to_string()>{c.cancelled}</td>
+                                            <td data-testid="stat-refunded" data-label=move || t_string!(i18n, refunded_count).to_string()>{c.refunded}</td>
+                                            <td data-testid="stat-redeemed" data-label=move || t_string!(i18n, redeemed_count).to_string()>{c.redeemed}</td>
                                         </tr>
                                     }).collect_view()}
                                 </tbody>
@@ -120,7 +122,13 @@ pub fn DashboardPage() -> impl IntoView {
                             <h2>{t!(i18n, sales_chart)}</h2>
                             <SalesChart points=d.sales />
                             <h2>{t!(i18n, recent_orders)}</h2>
-                            <table class="table" data-testid="recent-orders">
+                            <table class="table stack" data-testid="recent-orders">
+                                <thead><tr>
+                                    <th scope="col">{t!(i18n, ordered_at)}</th><th scope="col">{t!(i18n, coupon_name)}</th>
+                                    <th scope="col">{t!(i18n, quantity)}</th><th scope="col">{t!(i18n, amount)}</th>
+                                    <th scope="col">{t!(i18n, order_status)}</th><th scope="col">{t!(i18n, payment_status)}</th>
+                                    <th scope="col">{t!(i18n, actions)}</th>
+                                </tr></thead>
                                 <tbody>
                                     {d.recent_orders.iter().cloned().map(|o| view! { <RecentOrderRow o /> }).collect_view()}
                                 </tbody>
@@ -177,13 +185,13 @@ fn RecentOrderRow(o: RecentOrder) -> impl IntoView {
     let row_id = id.clone();
     view! {
         <tr data-testid="recent-order" data-order-id=row_id>
-            <td>{display(o.ordered_at)}</td>
-            <td>{o.coupon_name}</td>
-            <td>{o.quantity}</td>
-            <td>{format_krw(o.amount)}</td>
-            <td>{order_status_text(o.status)}</td>
-            <td>{payment_status_text(o.payment_status)}</td>
-            <td>
+            <td data-label=move || t_string!(i18n, ordered_at).to_string()>{display(o.ordered_at)}</td>
+            <td class="card-title">{o.coupon_name}</td>
+            <td data-label=move || t_string!(i18n, quantity).to_string()>{o.quantity}</td>
+            <td data-label=move || t_string!(i18n, amount).to_string()>{format_krw(o.amount)}</td>
+            <td data-label=move || t_string!(i18n, order_status).to_string()>{order_status_text(o.status)}</td>
+            <td data-label=move || t_string!(i18n, payment_status).to_string()>{payment_status_text(o.payment_status)}</td>
+            <td class="actions-cell">
                 {can_refund.then(|| view! {
                     <a href=format!("/owner/dashboard?refund={id}") data-testid="refund-order">{t!(i18n, refund_button)}</a>
                 })}
@@ -192,25 +200,59 @@ fn RecentOrderRow(o: RecentOrder) -> impl IntoView {
     }
 }
 
-/// Units sold per day as SVG bars (no script needed).
+/// Units sold per day as SVG bars (no script needed). The picture is named by a one-line
+/// summary under it, and the same figures are a table for anyone who cannot see the bars.
 #[component]
 fn SalesChart(points: Vec<SalesPoint>) -> impl IntoView {
+    let i18n = use_i18n();
     let max = points.iter().map(|p| p.units).max().unwrap_or(0).max(1);
     let width = 28 * points.len().max(1);
+    let units: i64 = points.iter().map(|p| p.units).sum();
+    let revenue = format_krw(points.iter().map(|p| p.revenue).sum());
+    let day_text = |p: &SalesPoint| {
+        let day = p.day.with_timezone(&crate::domain::time::kst());
+        format!("{:02}-{:02}", day.month(), day.day())
+    };
+    let rows = points
+        .iter()
+        .map(|p| {
+            view! {
+                <tr>
+                    <th scope="row">{day_text(p)}</th>
+                    <td data-label=move || t_string!(i18n, sold).to_string()>{p.units}</td>
+                    <td data-label=move || t_string!(i18n, revenue).to_string()>{format_krw(p.revenue)}</td>
+                </tr>
+            }
+        })
+        .collect_view();
     view! {
-        <svg class="sales-chart" data-testid="sales-chart" width=width height="120" role="img">
-            {points.into_iter().enumerate().map(|(i, p)| {
-                // Integer maths and hand-written date text: float and strftime formatting
-                // would add their machinery to the browser bundle.
-                let h = bar_height(p.units, max);
-                let day = p.day.with_timezone(&crate::domain::time::kst());
-                let label = format!("{:02}-{:02} {} / {}", day.month(), day.day(), p.units, format_krw(p.revenue));
-                view! {
-                    <rect x=i * 28 + 4 y=110 - h width="20" height=h><title>{label}</title></rect>
-                    <text x=i * 28 + 4 y="120" font-size="8">{format!("{:02}", day.day())}</text>
-                }
-            }).collect_view()}
-        </svg>
+        <figure class="chart" data-testid="sales-figure">
+            <svg class="sales-chart" data-testid="sales-chart" width=width height="120" role="img" aria-labelledby="sales-chart-summary">
+                {points.into_iter().enumerate().map(|(i, p)| {
+                    // Integer maths and hand-written date text: float and strftime formatting
+                    // would add their machinery to the browser bundle.
+                    let h = bar_height(p.units, max);
+                    let day = p.day.with_timezone(&crate::domain::time::kst());
+                    let label = format!("{:02}-{:02} {} / {}", day.month(), day.day(), p.units, format_krw(p.revenue));
+                    view! {
+                        <rect x=i * 28 + 4 y=110 - h width="20" height=h><title>{label}</title></rect>
+                        <text x=i * 28 + 4 y="120" font-size="8">{format!("{:02}", day.day())}</text>
+                    }
+                }).collect_view()}
+            </svg>
+            <figcaption id="sales-chart-summary" data-testid="sales-summary">
+                {t!(i18n, chart_summary, units = move || units, revenue = move || revenue.clone())}
+            </figcaption>
+            <details class="chart-data">
+                <summary>{t!(i18n, chart_as_table)}</summary>
+                <table class="table" data-testid="sales-table">
+                    <thead><tr>
+                        <th scope="col">{t!(i18n, day)}</th><th scope="col">{t!(i18n, sold)}</th><th scope="col">{t!(i18n, revenue)}</th>
+                    </tr></thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            </details>
+        </figure>
     }
 }
 

@@ -686,6 +686,14 @@ fn check_app(
             ));
         }
     }
+    // Pictures: each replica would keep its uploads in a directory of its own pod (lost with
+    // the pod, missing on the others); several replicas need one shared store.
+    if !config.images.describe().starts_with("s3://") {
+        problems.push(format!(
+            "app: COUPAN_IMAGE_STORE must name a shared store (s3://bucket/prefix), not the {} of one pod",
+            config.images.describe()
+        ));
+    }
     for required in ["DATABASE_URL", "JWT_SECRET"] {
         if !env.contains_key(required) {
             problems.push(format!("app: {required} is not provided"));
@@ -1189,6 +1197,10 @@ fn mutations_are_caught() {
         }),
         ("too many connections", "max_connections", |m| {
             doc_mut(m, "HorizontalPodAutoscaler", "coupan")["spec"]["maxReplicas"] = json!(20);
+        }),
+        ("pictures in a pod's directory", "COUPAN_IMAGE_STORE", |m| {
+            let data = &mut doc_mut(m, "ConfigMap", "coupan-config")["data"];
+            data.as_object_mut().unwrap().remove("COUPAN_IMAGE_STORE");
         }),
         ("memory", "memory", |m| {
             app_container(m)["resources"]["limits"]["memory"] = json!("1Gi");

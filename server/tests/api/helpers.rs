@@ -34,7 +34,13 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 /// workers are off (`COUPAN_PAYMENT_WORKERS=0`): tests that pay drive a worker by hand,
 /// or set `payment_workers` themselves.
 pub fn test_config() -> Config {
+    // Pictures: a fresh directory per app (made on its first upload).
+    let images = std::env::temp_dir()
+        .join(format!("coupan-test-images-{}", uuid::Uuid::new_v4()))
+        .display()
+        .to_string();
     let settings: &[(&str, &str)] = &[
+        ("COUPAN_IMAGE_STORE", &images),
         // Not used to connect: the application gets the test's pool.
         ("DATABASE_URL", "postgres://sqlx-test-pool/unused"),
         ("JWT_SECRET", JWT_SECRET),

@@ -3,8 +3,8 @@
 //! ingress) between the workloads of the manifests and the pods around them: the peers the
 //! base assumes (the ingress controller, Prometheus, the cluster DNS; deploy/k8s/README.md)
 //! and strangers. Each side must admit exactly the connections the manifests and the code
-//! need: the Ingress backends, the scrape annotations, the app's `DATABASE_URL` and
-//! `COUPAN_PAYMENT_URL`.
+//! need: the Ingress backends, the scrape annotations, the app's `DATABASE_URL`,
+//! `COUPAN_PAYMENT_URL` and S3 picture store (`COUPAN_IMAGE_STORE`, `AWS_ENDPOINT`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -45,6 +45,8 @@ fn extra_peer(what: &str, namespace: Option<&str>, labels: Value, ports: &[(u64,
 const INGRESS_CONTROLLER: &str = "the ingress controller";
 const PROMETHEUS: &str = "Prometheus";
 const CLUSTER_DNS: &str = "the cluster DNS";
+/// An address on the internet (only an `ipBlock` names it): AWS's S3 endpoint, for one.
+const OUTSIDE: &str = "an address outside the cluster";
 
 /// The namespace the kustomization puts every resource in.
 fn namespace_of(m: &Manifests) -> String {
@@ -119,7 +121,7 @@ fn peers(m: &Manifests) -> Vec<Peer> {
             &[(8080, "TCP")],
         ),
         extra_peer(
-            "an address outside the cluster",
+            OUTSIDE,
             None,
             json!({}),
             &[(443, "TCP")],
@@ -369,6 +371,31 @@ fn needed_connections(
                 needs.insert((app_name.into(), CLUSTER_DNS.into(), 53, "UDP".into()));
             }
         }
+        // Coupon pictures in S3 (COUPAN_IMAGE_STORE=s3://...): AWS's https endpoint
+        // outside the cluster, or the S3-compatible service AWS_ENDPOINT names.
+        let var = |n: &str| env.get(n).cloned().flatten();
+        if var("COUPAN_IMAGE_STORE").is_some_and(|v| v.starts_with("s3://")) {
+            let endpoint = var("AWS_ENDPOINT").or_else(|| var("AWS_ENDPOINT_URL"));
+            match endpoint.as_deref().and_then(parse_url) {
+                None => {
+                    needs.insert(tcp(app_name, OUTSIDE, 443));
+                }
+                Some(url) => {
+                    let plain = endpoint.is_some_and(|e| e.starts_with("http://"));
+                    let port = url.port.unwrap_or(if plain { 80 } else { 443 });
+                    match service_target(m, &url.host, port) {
+                        Some((target, Some(target_port))) => {
+                            needs.insert(tcp(app_name, name(target.workload), target_port));
+                        }
+                        _ => {
+                            needs.insert(tcp(app_name, OUTSIDE, port));
+                        }
+                    }
+                }
+            }
+            needs.insert(tcp(app_name, CLUSTER_DNS, 53));
+            needs.insert((app_name.into(), CLUSTER_DNS.into(), 53, "UDP".into()));
+        }
     }
     needs
 }
@@ -613,6 +640,36 @@ fn breaks_are_caught() {
                     .as_array_mut()
                     .unwrap()
                     .push(json!({}));
+            },
+        ),
+        (
+            "no egress to the picture store",
+            "coupan may not connect to an address outside the cluster port 443/TCP",
+            |m| {
+                policy_mut(m, "coupan")["spec"]["egress"]
+                    .as_array_mut()
+                    .unwrap()
+                    .remove(3);
+            },
+        ),
+        (
+            "the picture store's rule on every port",
+            "coupan may connect to a pod of another namespace port 8080/TCP",
+            |m| {
+                policy_mut(m, "coupan")["spec"]["egress"][3]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("ports");
+            },
+        ),
+        (
+            "the picture store moved into the cluster",
+            "coupan may connect to an address outside the cluster port 443/TCP, which nothing needs",
+            |m| {
+                // An S3-compatible service behind a Service of the manifests (any will do
+                // here): the rule for the internet is no longer needed.
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["AWS_ENDPOINT"] =
+                    json!("http://paygate:3002");
             },
         ),
         (
