@@ -11,6 +11,7 @@ pub mod error;
 pub mod flash;
 pub mod images;
 pub mod mypage;
+pub mod notifications;
 pub mod orders;
 pub mod owner;
 pub mod refill;
@@ -24,6 +25,8 @@ pub mod demo;
 pub mod events;
 #[cfg(feature = "ssr")]
 pub mod limits;
+#[cfg(feature = "ssr")]
+pub mod live;
 #[cfg(feature = "ssr")]
 pub mod request_id;
 #[cfg(feature = "ssr")]

@@ -12,7 +12,10 @@
 //! `version` and its branch in [`fold::apply`]); a branch `('Name', version)` in
 //! `mypage_apply_event` (a new migration that replaces the function); a sample in
 //! `server/tests/api/readmodel.rs`, which fails until the variant, the trigger and the
-//! fold agree on every field. Changing a payload's shape: a new version of that event,
+//! fold agree on every field. Then who is told of it: its arm in
+//! `crate::notifications::rules::for_event` (the compiler asks) and, if someone is, its
+//! branch in `notifications_from_event` (a migration replacing the function) and a sample
+//! in `server/tests/api/notifications.rs`, which compares the two. Changing a payload's shape: a new version of that event,
 //! with a new trigger branch beside the old one (rows of the old version stay in the log).
 
 pub mod fold;

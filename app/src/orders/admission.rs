@@ -12,9 +12,10 @@
 //! 2. find earlier orders with the batch's idempotency keys (those are replays);
 //! 3. in arrival order, give each buyer an exact yes/no against the stock left and the
 //!    customer's live quantity (counted under the lock, plus this batch's own yeses);
-//! 4. insert the orders, their `OrderPlaced` events (`events::append_all`) and payment
-//!    jobs with one statement each, take the stock with one update (the `stock >= 0` check
-//!    still guards it), commit.
+//! 4. insert the orders, take the stock with one update (the `stock >= 0` check still
+//!    guards it; one `NOTIFY coupon_live` for the live streams), then the orders'
+//!    `OrderPlaced` events (`events::append_all`) and payment jobs with one statement
+//!    each, commit.
 //!
 //! Under load the batches grow by themselves (whatever arrived while the previous batch
 //! committed); alone, a purchase is a batch of one and waits for nobody. Several processes
@@ -307,6 +308,12 @@ pub async fn decide(
             .iter()
             .filter(|o| inserted.contains_key(&o.id))
             .collect();
+        // The stock first, then the events: the `sold_out` notification's trigger reads
+        // the stock the batch leaves when its `OrderPlaced` events arrive.
+        let taken: i64 = made.iter().map(|o| i64::from(o.quantity)).sum();
+        if taken > 0 {
+            repo::add_stock(&mut tx, coupon_id, -taken).await?;
+        }
         let events: Vec<OrderEvent> = made.iter().map(|o| order_placed(c, o)).collect();
         events::append_all(&mut tx, &events).await?;
         let ids: Vec<Uuid> = made.iter().map(|o| o.id).collect();
@@ -320,10 +327,6 @@ pub async fn decide(
             {
                 *v = Verdict::LostRace;
             }
-        }
-        let taken: i64 = made.iter().map(|o| i64::from(o.quantity)).sum();
-        if taken > 0 {
-            repo::add_stock(&mut tx, coupon_id, -taken).await?;
         }
     }
     tx.commit().await?;
