@@ -2,6 +2,8 @@
 //! by database triggers from the event log (never by request code; see `rules.rs`), shown
 //! on the notifications page and live in the header's bell (`api.rs` streams them).
 
+pub mod pages;
+
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
