@@ -25,6 +25,8 @@ pub struct AppState {
     pub waitlist: crate::waitlist::settings::WaitlistSettings,
     /// Where coupon pictures are kept (`images::store`).
     pub images: crate::images::store::ImageStore,
+    /// The process's LISTEN connection and its fan-out to the live streams.
+    pub live: Arc<crate::live::Hub>,
 }
 
 /// The state inside a server function (provided by the server's router).

@@ -79,7 +79,7 @@ impl Application {
             (Vec::new(), None)
         };
         let readiness = Readiness::new(pool.clone(), heartbeat);
-        let state = app_state(pool, &config);
+        let state = app_state(pool, &config, &readiness);
         let router = crate::router::router(state, &config, readiness.clone(), metrics);
         Ok(Application {
             listener,
@@ -120,9 +120,11 @@ impl Application {
     }
 }
 
-/// What every handler and server function reaches, from the configuration.
-pub(crate) fn app_state(pool: PgPool, config: &Config) -> AppState {
+/// What every handler and server function reaches, from the configuration. The live
+/// streams end when `readiness` starts draining, so they do not hold the shutdown.
+pub(crate) fn app_state(pool: PgPool, config: &Config, readiness: &Readiness) -> AppState {
     AppState {
+        live: app::live::Hub::new(pool.clone(), readiness.draining()),
         leptos_options: crate::router::leptos_options(config),
         pool: pool.clone(),
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),

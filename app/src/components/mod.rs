@@ -2,6 +2,7 @@
 
 pub mod form;
 pub mod layout;
+pub mod live;
 pub mod page;
 
 pub use form::{ErrorBanner, Field, FieldMessage};

@@ -19,8 +19,11 @@
 //! `server/tests/api/readmodel.rs`, which fails until the variant, the trigger and the
 //! fold agree on every field. An event about another aggregate gets no my-page branch:
 //! its [`Event::aggregate_type`] says which, and the test checks that the projection passes
-//! over it. Changing a payload's shape: a new version of that event, with a new trigger
-//! branch beside the old one (rows of the old version stay in the log).
+//! over it. Then who is told of it: its arm in `crate::notifications::rules::for_event`
+//! (the compiler asks) and, if someone is, its branch in `notifications_from_event` (a
+//! migration replacing the function) and a sample in `server/tests/api/notifications.rs`,
+//! which compares the two. Changing a payload's shape: a new version of that event, with a
+//! new trigger branch beside the old one (rows of the old version stay in the log).
 
 pub mod fold;
 

@@ -16,9 +16,10 @@
 //!    instead, and nobody else can have it (`coupons.held`, read with the lock; the
 //!    waitlist is looked at only when it is not 0, so a sale nobody waits for pays
 //!    nothing for it);
-//! 4. insert the orders, their `OrderPlaced` events (`events::append_all`) and payment
-//!    jobs with one statement each, take the stock with one update (the `stock >= 0` check
-//!    still guards it), and the holds used with one delete, commit.
+//! 4. insert the orders, take the stock with one update (the `stock >= 0` check still
+//!    guards it; one `NOTIFY coupon_live` for the live streams) and the holds used with
+//!    one delete, then the orders' `OrderPlaced` events (`events::append_all`) and
+//!    payment jobs with one statement each, commit.
 //!
 //! Under load the batches grow by themselves (whatever arrived while the previous batch
 //! committed); alone, a purchase is a batch of one and waits for nobody. Several processes
@@ -334,6 +335,19 @@ pub async fn decide(
             .iter()
             .filter(|o| inserted.contains_key(&o.id))
             .collect();
+        // The stock and the holds used first, then the events: the `sold_out`
+        // notification's trigger reads the stock the batch leaves when its `OrderPlaced`
+        // events arrive (a held unit bought takes no stock: it tells nobody).
+        let (held, public): (Vec<&&PlacedOrder>, Vec<&&PlacedOrder>) =
+            made.iter().partition(|o| on_hold.contains(&o.id));
+        let taken: i64 = public.iter().map(|o| i64::from(o.quantity)).sum();
+        if taken > 0 {
+            repo::add_stock(&mut tx, coupon_id, -taken).await?;
+        }
+        if !held.is_empty() {
+            let served: Vec<Uuid> = held.iter().map(|o| o.customer_id).collect();
+            waitlist::consume_holds(&mut tx, coupon_id, &served).await?;
+        }
         let events: Vec<OrderEvent> = made.iter().map(|o| order_placed(c, o)).collect();
         events::append_all(&mut tx, &events).await?;
         let ids: Vec<Uuid> = made.iter().map(|o| o.id).collect();
@@ -347,16 +361,6 @@ pub async fn decide(
             {
                 *v = Verdict::LostRace;
             }
-        }
-        let (held, public): (Vec<&&PlacedOrder>, Vec<&&PlacedOrder>) =
-            made.iter().partition(|o| on_hold.contains(&o.id));
-        let taken: i64 = public.iter().map(|o| i64::from(o.quantity)).sum();
-        if taken > 0 {
-            repo::add_stock(&mut tx, coupon_id, -taken).await?;
-        }
-        if !held.is_empty() {
-            let served: Vec<Uuid> = held.iter().map(|o| o.customer_id).collect();
-            waitlist::consume_holds(&mut tx, coupon_id, &served).await?;
         }
     }
     tx.commit().await?;

@@ -29,9 +29,9 @@ fn left_text(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
 }
 
 /// What the signed-in customer sees of the coupon's waitlist; `sold_out`: the public cannot
-/// buy the coupon because its stock is gone.
+/// buy the coupon because its stock is gone (live: the page's stock stream).
 #[component]
-pub fn WaitlistBox(coupon_id: Uuid, sold_out: bool) -> impl IntoView {
+pub fn WaitlistBox(coupon_id: Uuid, #[prop(into)] sold_out: Signal<bool>) -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
     let join = ServerAction::<JoinWaitlist>::new();
@@ -83,6 +83,8 @@ pub fn WaitlistBox(coupon_id: Uuid, sold_out: bool) -> impl IntoView {
         <Transition fallback=|| ()>
             {move || {
                 let key = key.clone();
+                // Tracked here: the box changes as the live stock sells out or comes back.
+                let sold_out = sold_out.get();
                 Suspend::new(async move {
                     let customer = matches!(auth.user.await, Ok(Some(ref u)) if u.role == Role::Customer);
                     if !customer {
