@@ -31,9 +31,23 @@ async function apiBuyer(request: APIRequestContext, couponId: string, quantity =
   return { headers, order: await order.json() };
 }
 
-test("a customer waits in line for a sold-out coupon, gets the unit a buyer gave back and buys it in time", async ({ browser, request }) => {
+test("a customer watches the last unit sell, waits in line, is told of the hold and buys it in time", async ({ browser, request }) => {
   const name = `Restock Bingsu ${Date.now()}`;
   const coupon = await couponWithStock(request, name, 1);
+
+  // The waiting customer has the coupon page open while it can still be bought.
+  const waiterContext = await browser.newContext();
+  const waiter = await waiterContext.newPage();
+  await waiter.goto("/signup");
+  await hydrated(waiter);
+  await signUpInBrowser(waiter, { role: "customer", email: uniqueEmail("waiter"), name: "Patient Waiter" });
+  await expect(waiter.getByTestId("current-user")).toBeVisible();
+  await waiter.goto(`/coupons/${coupon.id}`);
+  await hydrated(waiter);
+  await expect(waiter.getByTestId("buy-submit")).toBeVisible();
+  await expect(waiter.getByTestId("bell-count")).toHaveText("0");
+  // Marks the page, to tell later that it was never reloaded.
+  await waiter.evaluate(() => ((window as unknown as { __notReloaded: boolean }).__notReloaded = true));
 
   // The first buyer takes the last unit in their browser.
   const buyerContext = await browser.newContext();
@@ -47,31 +61,26 @@ test("a customer waits in line for a sold-out coupon, gets the unit a buyer gave
   await buyer.getByTestId("buy-submit").click();
   await expect(buyer).toHaveURL(/\/mypage$/);
 
-  // The waiting customer finds it sold out and joins the waitlist.
-  const waiterContext = await browser.newContext();
-  const waiter = await waiterContext.newPage();
-  await waiter.goto("/signup");
-  await hydrated(waiter);
-  await signUpInBrowser(waiter, { role: "customer", email: uniqueEmail("waiter"), name: "Patient Waiter" });
-  await expect(waiter.getByTestId("current-user")).toBeVisible();
-  await waiter.goto(`/coupons/${coupon.id}`);
-  await hydrated(waiter);
+  // The waiting customer's page flips to sold out without a reload and offers the line.
   await expect(waiter.getByTestId("badge-sold-out")).toBeVisible();
   await expect(waiter.getByTestId("buy-submit")).toHaveCount(0);
   await waiter.getByTestId("waitlist-join").click();
   await expect(waiter.getByTestId("waitlist-position")).toHaveAttribute("data-position", "1");
   await expect(waiter.getByTestId("waitlist-position")).toContainText("#1");
+  expect(await waiter.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded)).toBe(true);
 
-  // The first buyer cancels: the unit is held for the waiting customer, whose page shows
-  // the hold without a reload, counting down.
+  // The first buyer cancels: the unit is held for the waiting customer, whose bell and
+  // page show the hold without a reload, counting down.
   const row = buyer.getByTestId("order-row").filter({ hasText: name });
   await row.getByTestId("cancel-order").click();
   await expect(row.getByTestId("order-status")).toHaveAttribute("data-status", "cancelled");
+  await expect(waiter.getByTestId("bell-count")).toHaveText("1", { timeout: 20_000 });
   await expect(waiter.getByTestId("waitlist-hold")).toBeVisible({ timeout: 20_000 });
   const countdown = waiter.getByTestId("waitlist-countdown");
   await expect(countdown).toContainText(/\d+:\d\d/);
   const first = await countdown.textContent();
   await expect(countdown).not.toHaveText(first ?? "");
+  expect(await waiter.evaluate(() => (window as unknown as { __notReloaded?: boolean }).__notReloaded)).toBe(true);
 
   // Nobody else can buy the held unit.
   const otherEmail = uniqueEmail("line-other");
@@ -90,6 +99,12 @@ test("a customer waits in line for a sold-out coupon, gets the unit a buyer gave
   await expect(waiter.getByTestId("order-row").filter({ hasText: name })).toHaveCount(1);
   const shown = await (await request.get(`/api/v1/coupons/${coupon.id}`)).json();
   expect(shown.stock_left).toBe(0);
+
+  // The hold is on the notifications page, linking to the coupon.
+  await waiter.getByTestId("nav-bell").click();
+  const item = waiter.getByTestId("notification").filter({ hasText: name });
+  await expect(item).toHaveAttribute("data-kind", "restock_hold");
+  await expect(item.getByTestId("notification-link")).toHaveAttribute("href", `/coupons/${coupon.id}`);
 
   await buyerContext.close();
   await waiterContext.close();

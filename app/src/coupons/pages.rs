@@ -16,8 +16,8 @@ use crate::domain::money::format_krw;
 use crate::domain::time::display;
 use crate::domain::{Coupon, CouponStatus};
 use crate::i18n::*;
-use crate::waitlist::pages::WaitlistBox;
 use crate::images::pages::{CardThumb, Gallery};
+use crate::waitlist::pages::WaitlistBox;
 
 /// The badge for a coupon's status (nothing while it is simply on sale).
 #[component]

@@ -8,9 +8,9 @@ use leptos_router::hooks::use_query_map;
 
 use super::{MarkAllNotificationsRead, MarkNotificationRead, PAGE_SIZE, my_notifications};
 use crate::components::ErrorBanner;
-use crate::components::{ErrorView, PageTitle};
 use crate::components::form::last_error;
 use crate::components::live::use_notification_feed;
+use crate::components::{ErrorView, PageTitle};
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
 use crate::domain::{Notification, NotificationKind};
@@ -37,7 +37,9 @@ pub fn sentence(n: &Notification) -> String {
         K::VoucherRedeemed => {
             t_string!(i18n, n_voucher_redeemed, coupon = coupon, amount = amount).to_string()
         }
-        K::RestockHold => t_string!(i18n, n_restock_hold, coupon = coupon).to_string(),
+        K::RestockHold => {
+            t_string!(i18n, n_restock_hold, coupon = coupon, amount = amount).to_string()
+        }
         K::OrderExpired => {
             t_string!(i18n, n_order_expired, coupon = coupon, amount = amount).to_string()
         }

@@ -13,13 +13,15 @@ use uuid::Uuid;
 use super::{JoinWaitlist, LeaveWaitlist, WaitlistEntry, my_waitlist_entry};
 use crate::auth::use_auth;
 use crate::components::form::last_error;
+use crate::components::live::{use_live_stock, use_notification_feed};
 use crate::components::{ErrorBanner, error_text};
 use crate::domain::Role;
 use crate::domain::time::display;
 use crate::i18n::*;
 use crate::orders::BuyCoupon;
 
-/// How often the place in line is asked again while waiting (browser only).
+/// How often the place in line is asked again while waiting (browser only; the live
+/// streams usually tell sooner).
 const REFRESH_WAITING: Duration = Duration::from_secs(5);
 
 /// `m:ss` left until `end`, none below zero.
@@ -42,6 +44,17 @@ pub fn WaitlistBox(coupon_id: Uuid, #[prop(into)] sold_out: Signal<bool>) -> imp
     let buy_error = last_error(buy.value());
     let tick = RwSignal::new(0u32);
     let now = RwSignal::new(Utc::now());
+    // The line moves when the coupon's held units change (someone ahead was served,
+    // bought or let a hold run out) and a hold is told by a notification: both arrive on
+    // the page's live streams, so the place in line follows them.
+    let live = use_live_stock(coupon_id);
+    let feed = use_notification_feed();
+    let told = move || {
+        feed.latest
+            .get()
+            .filter(|n| n.coupon_id == Some(coupon_id))
+            .map(|n| n.id)
+    };
     let entry = Resource::new(
         move || {
             (
@@ -49,6 +62,8 @@ pub fn WaitlistBox(coupon_id: Uuid, #[prop(into)] sold_out: Signal<bool>) -> imp
                 leave.version().get(),
                 buy.version().get(),
                 tick.get(),
+                live.get().map(|l| (l.stock_left, l.held)),
+                told(),
             )
         },
         move |_| my_waitlist_entry(coupon_id),

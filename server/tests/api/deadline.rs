@@ -75,6 +75,18 @@ async fn events(pool: &PgPool, order: &str, event_type: &str) -> i64 {
         .unwrap()
 }
 
+/// The notifications about the order, sorted by kind: `(kind, to its customer)`.
+async fn told(pool: &PgPool, order: &str) -> Vec<(String, bool)> {
+    sqlx::query_as(
+        "select n.kind, n.user_id = o.customer_id from notifications n
+         join orders o on o.id = n.order_id where n.order_id = $1 order by n.kind",
+    )
+    .bind(Uuid::parse_str(order).unwrap())
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 /// The charge goes through at the gateway, but its answer never reaches a worker (a call
 /// that timed out, a worker that died after it): the same call the worker makes.
 async fn charge_lost(gw: &TestGateway, order: &str, amount: i64) {
@@ -140,6 +152,10 @@ async fn an_unpaid_order_expires_at_its_deadline_and_its_units_come_back(pool: P
     )
     .await;
     assert_eq!(worker.sweep().await.unwrap().expired, 0, "expired once");
+    assert_eq!(
+        told(&pool, &order).await,
+        [("order_expired".to_string(), true)]
+    );
 
     // Back up: the last turn asks the gateway, finds nothing, and the job is gone.
     gw.restart().await;
@@ -203,6 +219,13 @@ async fn a_charge_that_landed_unseen_is_refunded_once_after_the_expiry(pool: PgP
         "charged once, refunded once"
     );
     assert_eq!(events(&pool, &order, "PaymentRefunded").await, 1);
+    assert_eq!(
+        told(&pool, &order).await,
+        [
+            ("order_expired".to_string(), true),
+            ("refunded".to_string(), true)
+        ]
+    );
     let mypage: Value = app
         .get("/api/v1/mypage", Some(&token))
         .await
@@ -329,6 +352,15 @@ async fn expiry_racing_late_charges_refunds_each_charge_once(pool: PgPool) {
         let (status, payment) = app.order_status(o).await;
         let ledger = counts.get(o).copied().unwrap_or((0, 0));
         let refunds = events(&pool, o, "PaymentRefunded").await;
+        // Told once of each outcome, the customer only; an expiry's late charge as a refund.
+        let kinds: Vec<(String, bool)> = match (status.as_str(), payment.as_str()) {
+            ("paid", _) => vec![("payment_completed".into(), true)],
+            ("expired", "refunded") => {
+                vec![("order_expired".into(), true), ("refunded".into(), true)]
+            }
+            _ => vec![("order_expired".into(), true)],
+        };
+        assert_eq!(told(&pool, o).await, kinds, "{o}");
         match (status.as_str(), payment.as_str()) {
             ("paid", "completed") => {
                 assert_eq!(ledger, (1, 0), "{o}");

@@ -13,13 +13,13 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::{SseStream, TestApp, coupon_body, expect_error, quick_customers};
+use crate::helpers::{NewCoupon, SseStream, TestApp, expect_error, quick_customers};
 
 async fn coupon(app: &TestApp, stock: i64) -> (String, String) {
     let owner = app
         .owner(&format!("o-{}@example.com", Uuid::new_v4()), "Live Shop")
         .await;
-    let mut body = coupon_body("Live Latte");
+    let mut body = NewCoupon::named("Live Latte").body();
     body["stock"] = json!(stock);
     let id = app.create_coupon(&owner, body).await["id"]
         .as_str()
@@ -320,4 +320,69 @@ async fn open_streams_end_when_the_shutdown_starts(pool: PgPool) {
         assert_eq!(s.next_within(Duration::from_secs(1)).await, None);
         assert!(s.ended, "the server ended the stream");
     }
+}
+
+/// Units that move without a purchase reach the streams too, with `held`: an order that
+/// expires gives its unit to the waitlist (held, not on sale), the hold running out with
+/// nobody left puts it back on sale. Through the other process's stream.
+#[sqlx::test(migrations = "../migrations")]
+async fn expiry_and_waitlist_holds_reach_the_stream_with_held(pool: PgPool) {
+    let a = TestApp::spawn(pool.clone()).await;
+    let b = TestApp::spawn(pool.clone()).await;
+    let worker = crate::helpers::test_worker(&pool, "http://127.0.0.1:9");
+    let (_, id) = coupon(&a, 1).await;
+    let mut on_b = stream(&b, &format!("/api/v1/coupons/{id}/live")).await;
+    assert_eq!(stock(&on_b.next().await)["stock_left"], 1);
+
+    let buyer = a.customer("buyer@example.com").await;
+    let res = a.buy(&buyer, &id, 1, None).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let order: Value = res.json().await.unwrap();
+    on_b.until(Duration::from_secs(3), |e| stock(e)["stock_left"] == 0)
+        .await;
+    let waiter = a.customer("waiter@example.com").await;
+    let res = a
+        .post(
+            &format!("/api/v1/coupons/{id}/waitlist"),
+            json!({}),
+            Some(&waiter),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+
+    // The order passes its payment deadline: the sweep expires it, its unit is held.
+    sqlx::query("update orders set ordered_at = now() - interval '1 hour' where id = $1")
+        .bind(Uuid::parse_str(order["id"].as_str().unwrap()).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(worker.sweep().await.unwrap().expired, 1);
+    let seen = on_b
+        .until(Duration::from_secs(3), |e| stock(e)["held"] == 1)
+        .await;
+    assert_eq!(
+        stock(seen.last().unwrap()),
+        json!({ "coupon_id": id, "stock_left": 0, "held": 1, "on_sale": true })
+    );
+
+    // The hold runs out and nobody else waits: back on public sale.
+    sqlx::query(
+        "update waitlist set hold_until = now() - interval '1 second' where coupon_id = $1",
+    )
+    .bind(Uuid::parse_str(&id).unwrap())
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        worker.sweep().await.unwrap().holds,
+        0,
+        "nobody left to hold it for"
+    );
+    let seen = on_b
+        .until(Duration::from_secs(3), |e| stock(e)["held"] == 0)
+        .await;
+    assert_eq!(
+        stock(seen.last().unwrap()),
+        json!({ "coupon_id": id, "stock_left": 1, "held": 0, "on_sale": true })
+    );
 }

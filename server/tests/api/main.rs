@@ -23,6 +23,6 @@ mod saga;
 mod shell;
 mod startup;
 mod status_machine;
-mod waitlist;
 mod storefront;
+mod waitlist;
 mod worker_batch;

@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::helpers::{
-    PASSWORD, SseStream, TestApp, TestGateway, coupon_body, expect_error, quick_customers, settle,
+    NewCoupon, PASSWORD, SseStream, TestApp, TestGateway, expect_error, quick_customers, settle,
     test_worker,
 };
 
@@ -42,7 +42,7 @@ async fn user_id(app: &TestApp, token: &str) -> Uuid {
 
 async fn shop(app: &TestApp, email: &str, name: &str, stock: i64) -> Shop {
     let owner = app.owner(email, &format!("{name} Shop")).await;
-    let mut body = coupon_body(name);
+    let mut body = NewCoupon::named(name).body();
     body["stock"] = json!(stock);
     body["price"] = json!(2500);
     let coupon = app.create_coupon(&owner, body).await["id"]
@@ -386,6 +386,114 @@ async fn each_person_is_told_of_their_own_events_once(pool: PgPool) {
     }
     assert_eq!(rows.len(), 10);
     assert!(per_order.values().all(|n| *n == 1), "{per_order:?}");
+}
+
+/// The waitlist's and the deadline's notifications go to their customer only: the order
+/// that expires tells its buyer (`order_expired`), the unit it gives back tells the first
+/// in line (`restock_hold`, live on their stream too); the shop hears of neither, and
+/// other customers and owners see nothing and cannot mark them read.
+#[sqlx::test(migrations = "../migrations")]
+async fn expiry_and_restock_holds_are_told_to_their_customer_only(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let worker = test_worker(&pool, "http://127.0.0.1:9");
+    let s = shop(&app, "o@example.com", "Line", 1).await;
+    let other_shop = shop(&app, "o2@example.com", "Elsewhere", 10).await;
+    let alice = app.customer("alice@example.com").await;
+    let bob = app.customer("bob@example.com").await;
+    let carol = app.customer("carol@example.com").await;
+    let (alice_id, bob_id, carol_id) = (
+        user_id(&app, &alice).await,
+        user_id(&app, &bob).await,
+        user_id(&app, &carol).await,
+    );
+
+    // Alice takes the only unit; Bob and then Carol wait for it.
+    let order = buy_ok(&app, &alice, &s.coupon, 1).await;
+    for token in [&bob, &carol] {
+        let res = app
+            .post(
+                &format!("/api/v1/coupons/{}/waitlist", s.coupon),
+                json!({}),
+                Some(token),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+    }
+    let mut bobs_stream = SseStream::open(
+        app.client
+            .get(app.url("/api/v1/notifications/live"))
+            .bearer_auth(&bob),
+    )
+    .await;
+    assert_eq!(bobs_stream.next().await.json(), json!({ "unread": 0 }));
+
+    // Alice never pays: past the deadline the sweep expires her order.
+    sqlx::query("update orders set ordered_at = now() - interval '1 hour' where id = $1")
+        .bind(Uuid::parse_str(&order).unwrap())
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(worker.sweep().await.unwrap().expired, 1);
+    // Swept again: nothing more.
+    worker.sweep().await.unwrap();
+
+    assert_eq!(kinds_of(&pool, alice_id).await, ["order_expired"]);
+    assert_eq!(kinds_of(&pool, bob_id).await, ["restock_hold"]);
+    assert_eq!(kinds_of(&pool, carol_id).await, Vec::<String>::new());
+    assert_eq!(kinds_of(&pool, s.owner_id).await, ["sold_out"]);
+    assert_eq!(
+        kinds_of(&pool, other_shop.owner_id).await,
+        Vec::<String>::new()
+    );
+
+    // Bob's stream tells the hold as it happens.
+    let item = bobs_stream.next().await;
+    assert_eq!(item.event, "notification");
+    let n = item.json();
+    assert_eq!(n["kind"], "restock_hold");
+    assert_eq!(n["coupon_id"], s.coupon.as_str());
+    assert!(n["order_id"].is_null());
+    assert_eq!(n["coupon_name"], "Line");
+    assert_eq!(bobs_stream.next().await.json(), json!({ "unread": 1 }));
+
+    // Through the API each sees their own only.
+    let alices = list(&app, &alice, "").await;
+    assert_eq!(alices["items"].as_array().unwrap().len(), 1, "{alices}");
+    assert_eq!(alices["items"][0]["kind"], "order_expired");
+    assert_eq!(alices["items"][0]["order_id"], order.as_str());
+    for (token, n) in [
+        (&bob, 1),
+        (&carol, 0),
+        (&s.owner, 1),
+        (&other_shop.owner, 0),
+    ] {
+        let body = list(&app, token, "").await;
+        assert_eq!(body["items"].as_array().unwrap().len(), n, "{body}");
+        assert_eq!(body["unread"], n);
+    }
+    // Nobody else can mark Alice's or Bob's read.
+    for (mine, others) in [
+        (&alice, [&bob, &carol, &s.owner]),
+        (&bob, [&alice, &carol, &s.owner]),
+    ] {
+        let id = list(&app, mine, "").await["items"][0]["id"]
+            .as_i64()
+            .unwrap();
+        for token in others {
+            expect_error(
+                app.post(
+                    &format!("/api/v1/notifications/{id}/read"),
+                    json!({}),
+                    Some(token),
+                )
+                .await,
+                StatusCode::NOT_FOUND,
+                "not_found",
+            )
+            .await;
+        }
+        assert_eq!(list(&app, mine, "").await["unread"], 1);
+    }
 }
 
 /// `sold_out` once per sell-out, also when many buy the last units at once; not when the

@@ -112,6 +112,18 @@ async fn stock_and_held(pool: &PgPool, coupon: &str) -> (i64, i64) {
     )
 }
 
+/// Who of `people` got a `restock_hold` notification, one row per notification, sorted.
+async fn told_of_holds(pool: &PgPool, people: &[Uuid]) -> Vec<Uuid> {
+    sqlx::query_scalar(
+        "select user_id from notifications where kind = 'restock_hold' and user_id = any($1)
+         order by user_id",
+    )
+    .bind(people)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
 /// Holds run out: their times are moved into the past.
 async fn run_out_holds(pool: &PgPool, coupon: &str) {
     sqlx::query(
@@ -319,6 +331,9 @@ async fn fifty_waiting_five_units_back_first_five_hold_then_the_next_five(pool: 
         held_for, first_five,
         "one RestockHeld per hold, for the first five"
     );
+    // Each of them, and nobody else in line, is told once (`restock_hold`, by the trigger).
+    let everyone_waiting = join_all(line.iter().map(|t| user_id(&pool, t))).await;
+    assert_eq!(told_of_holds(&pool, &everyone_waiting).await, first_five);
 
     // Nobody else can buy the held units: the other 45 and a newcomer, on both processes.
     let newcomer = quick_customers(&pool, 1).await;
@@ -354,8 +369,13 @@ async fn fifty_waiting_five_units_back_first_five_hold_then_the_next_five(pool: 
         )
         .await;
     }
+    let mut next_five = join_all(line[5..10].iter().map(|t| user_id(&pool, t))).await;
     line.drain(..5);
     assert_line(&app, &line, &coupon, 5).await;
+    let mut told = first_five.clone();
+    told.append(&mut next_five);
+    told.sort();
+    assert_eq!(told_of_holds(&pool, &everyone_waiting).await, told);
     assert_eq!(stock_and_held(&pool, &coupon).await, (0, 5));
 
     // A holder buys inside the hold (through the other process): served, out of the line.
