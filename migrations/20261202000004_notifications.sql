@@ -69,7 +69,9 @@ begin
         when (new.event_type, new.version) = ('PaymentCompleted', 1) and p->>'status' = 'paid' then 'payment_completed'
         when (new.event_type, new.version) = ('PaymentFailed', 1) then 'payment_failed'
         when (new.event_type, new.version) = ('PaymentRefunded', 1) then 'refunded'
-        when (new.event_type, new.version) = ('PaymentVoided', 1) then 'payment_voided'
+        -- An expired order's payment is void from its expiry on (`order_expired` told it);
+        -- the worker's last turn, finding no charge, voids it again: nothing new to tell.
+        when (new.event_type, new.version) = ('PaymentVoided', 1) and p->>'status' <> 'expired' then 'payment_voided'
         when (new.event_type, new.version) = ('VoucherRedeemed', 1) then 'voucher_redeemed'
         when (new.event_type, new.version) = ('OrderExpired', 1) then 'order_expired'
         -- The shop is told when its customer cancels (not of its own refunds).

@@ -31,6 +31,9 @@ pub fn for_event(event: &Event) -> Option<(Recipient, NotificationKind)> {
         Event::PaymentCompleted(_) => None,
         Event::PaymentFailed(_) => Some((Recipient::Customer, K::PaymentFailed)),
         Event::PaymentRefunded(_) => Some((Recipient::Customer, K::Refunded)),
+        // An expired order's payment is void since its expiry (`OrderExpired` told it); the
+        // worker's last turn, finding no charge, voids it again: nothing new to tell.
+        Event::PaymentVoided(p) if p.state.status == OrderStatus::Expired => None,
         Event::PaymentVoided(_) => Some((Recipient::Customer, K::PaymentVoided)),
         Event::VoucherRedeemed(_) => Some((Recipient::Customer, K::VoucherRedeemed)),
         // The shop hears of its customers' cancellations, not of its own refunds.

@@ -259,7 +259,15 @@ async fn streams_catch_up_after_the_listen_connection_breaks(pool: PgPool) {
         .await
         .unwrap()
     };
-    let before = listening().await;
+    // The hub connects in the background: wait until it listens.
+    let mut before = listening().await;
+    for _ in 0..100 {
+        if !before.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        before = listening().await;
+    }
     assert_eq!(before.len(), 1, "one LISTEN connection per process");
     // Killed and changed in one transaction: the change commits while the hub reconnects.
     let mut tx = pool.begin().await.unwrap();

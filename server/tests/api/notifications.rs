@@ -148,6 +148,10 @@ async fn every_event_type_notifies_as_the_rules_say(pool: PgPool) {
         Event::PaymentVoided(PaymentVoided {
             state: OrderState::CANCELLED.with_payment(PaymentStatus::Voided),
         }),
+        // The last turn of an expired order: its payment was void already, nobody is told.
+        Event::PaymentVoided(PaymentVoided {
+            state: OrderState::EXPIRED,
+        }),
         Event::VoucherRedeemed(VoucherRedeemed {
             code: "AAAA-BBBB-CCCC-DDDD".into(),
         }),
