@@ -90,6 +90,16 @@ async fn list(app: &TestApp, token: &str, query: &str) -> Value {
     res.json().await.unwrap()
 }
 
+/// A notification row as the trigger wrote it: user, kind, order, coupon, name, amount.
+type Written = (
+    Uuid,
+    String,
+    Option<Uuid>,
+    Option<Uuid>,
+    String,
+    Option<i64>,
+);
+
 /// One event of every type, each on its own real order (the trigger reads the order's
 /// customer and shop from my page); the rows written for it must be what
 /// `rules::for_event` says, to the right person.
@@ -196,14 +206,7 @@ async fn every_event_type_notifies_as_the_rules_say(pool: PgPool) {
                 .fetch_one(&pool)
                 .await
                 .unwrap();
-        let written: Vec<(
-            Uuid,
-            String,
-            Option<Uuid>,
-            Option<Uuid>,
-            String,
-            Option<i64>,
-        )> = sqlx::query_as(
+        let written: Vec<Written> = sqlx::query_as(
             "select user_id, kind, order_id, coupon_id, coupon_name, amount
                  from notifications where event_id = $1",
         )
