@@ -23,6 +23,10 @@ pub struct TestApp {
     running: Option<JoinHandle<Result<Report, String>>>,
 }
 
+/// A request of a test that has no answer after this long fails the test: a stall ends
+/// the run with a message, not at CI's time limit.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The test binary's metrics recorder, installed once as `main` installs the server's:
 /// every application of the binary renders it.
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -88,7 +92,10 @@ impl TestApp {
         let running = tokio::spawn(application.run_until_stopped(signal));
         TestApp {
             base,
-            client: Client::new(),
+            client: Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .unwrap(),
             pool,
             stop: Some(stop),
             running: Some(running),
@@ -116,6 +123,7 @@ impl TestApp {
     /// A client with its own cookie jar (a browser).
     pub fn browser(&self) -> Client {
         Client::builder()
+            .timeout(REQUEST_TIMEOUT)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
