@@ -92,10 +92,7 @@ impl TestApp {
         let running = tokio::spawn(application.run_until_stopped(signal));
         TestApp {
             base,
-            client: Client::builder()
-                .timeout(REQUEST_TIMEOUT)
-                .build()
-                .unwrap(),
+            client: Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap(),
             pool,
             stop: Some(stop),
             running: Some(running),
