@@ -98,6 +98,11 @@ fn Bell(served: Option<i64>) -> impl IntoView {
     view! {
         <a href="/notifications" class="bell" data-testid="nav-bell"
             aria-label=move || t_string!(i18n, bell_label, n = count()).to_string()>
+            // A drawn bell on a phone, where the word takes too much room (an emoji bell
+            // needs a font that not every device has).
+            <svg class="bell-icon" aria-hidden="true" viewBox="0 0 24 24" width="20" height="20">
+                <path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6v-5a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z" />
+            </svg>
             <span class="bell-label" aria-hidden="true">{t!(i18n, nav_notifications)}</span>
             <span class="bell-count" class:zero=move || count() == 0 data-testid="bell-count">{count}</span>
         </a>
