@@ -42,6 +42,9 @@ pub struct LiveRun {
     pub rss_open_kb: Option<u64>,
     pub without: FlashRun,
     pub with: FlashRun,
+    /// CPU seconds used during each sale (app, this driver and its clients, whole machine).
+    pub cpu_without: sys::CpuUse,
+    pub cpu_with: sys::CpuUse,
     /// Stock changes the driver's LISTEN saw during the sale.
     pub changes: usize,
     /// Per change: until the last client had it.
@@ -149,7 +152,9 @@ pub async fn run(
         "live: flash sale C={CUSTOMERS} without streams, {} s",
         opts.flash_secs
     ));
+    let cpu_start = sys::CpuUse::now(opts.app_pid);
     let without = flash::flash_sale(opts, api, pool, world, CUSTOMERS, stock).await?;
+    let cpu_without = sys::CpuUse::now(opts.app_pid).since(&cpu_start);
     eprintln!("    {}", without.one_line());
 
     let coupon = flash::sale_coupon(api, world, CUSTOMERS, stock).await?;
@@ -217,7 +222,9 @@ pub async fn run(
         opts.flash_secs
     ));
     let sale_start = Instant::now();
+    let cpu_start = sys::CpuUse::now(opts.app_pid);
     let with = flash::flash_sale_of(opts, api, pool, world, CUSTOMERS, stock, &coupon).await?;
+    let cpu_with = sys::CpuUse::now(opts.app_pid).since(&cpu_start);
     eprintln!("    {}", with.one_line());
     // The last change is paced at most 200 ms behind: give it time to arrive everywhere.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -299,6 +306,8 @@ pub async fn run(
         rss_open_kb,
         without,
         with,
+        cpu_without,
+        cpu_with,
         changes: seen_changes.len(),
         every_client,
         per_client,

@@ -395,6 +395,10 @@ impl Report {
 
     fn render_live(&self, s: &mut String) {
         let Some(l) = &self.live else { return };
+        let secs = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.1} s"));
+        let pair = |a: Option<f64>, b: Option<f64>| format!("{} / {}", secs(a), secs(b));
+        let per_thousand =
+            |cpu: Option<f64>, n: u64| cpu.filter(|_| n > 0).map(|c| c * 1000.0 / n as f64);
         let mib = |kb: Option<u64>| kb.map_or("–".into(), |k| format!("{:.1} MB", mb_kib(k)));
         let per_stream = match (l.rss_before_kb, l.rss_open_kb) {
             (Some(a), Some(b)) if l.opened > 0 => {
@@ -427,7 +431,11 @@ impl Report {
              | **commit → every client** p50 / p95 / p99 / max | {} |\n\
              | commit → one client p50 / p95 / p99 / max | {} |\n\
              | events received by all clients during the sale | {} ({:.1} per client per second) |\n\
-             | shortest gap between two events of a client | {} |\n",
+             | shortest gap between two events of a client | {} |\n\
+             | CPU seconds during the sale without / with streams: app | {} |\n\
+             | the same: driver (buyers, and the stream clients in the second sale) | {} |\n\
+             | the same: whole machine (2 cores) | {} |\n\
+             | app CPU per 1,000 purchases without / with streams | {} |\n",
             l.opened,
             l.streams,
             l.open_time.as_secs_f64(),
@@ -446,7 +454,14 @@ impl Report {
             l.events,
             l.events as f64 / l.opened.max(1) as f64 / l.with.load.as_secs_f64(),
             l.min_gap
-                .map_or("–".into(), |g| fmt_ms(Some(g.as_secs_f64() * 1000.0)))
+                .map_or("–".into(), |g| fmt_ms(Some(g.as_secs_f64() * 1000.0))),
+            pair(l.cpu_without.app, l.cpu_with.app),
+            pair(l.cpu_without.driver, l.cpu_with.driver),
+            pair(l.cpu_without.machine, l.cpu_with.machine),
+            pair(
+                per_thousand(l.cpu_without.app, l.without.tally.created),
+                per_thousand(l.cpu_with.app, l.with.tally.created)
+            ),
         );
     }
 

@@ -25,6 +25,79 @@ pub fn memory(pid: Option<u32>) -> Option<Memory> {
     })
 }
 
+/// Clock ticks per second of /proc's CPU times (`getconf CLK_TCK`, 100 on Linux).
+fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    })
+}
+
+/// CPU time a process has used so far (user + system), in seconds.
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command name in parentheses: state is field 3, utime 14, stime 15.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / clock_ticks())
+}
+
+/// CPU time the whole machine has been busy so far (every state but idle and iowait),
+/// in seconds summed over the cores.
+pub fn machine_busy_secs() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is inside user).
+    let busy: f64 = v
+        .iter()
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .map(|(_, x)| x)
+        .sum();
+    Some(busy / clock_ticks())
+}
+
+/// CPU seconds used in a span of time: by the app, by this driver, by the whole machine.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuUse {
+    pub app: Option<f64>,
+    pub driver: Option<f64>,
+    pub machine: Option<f64>,
+}
+
+impl CpuUse {
+    /// The counters now; `since` of a later call gives the use in between.
+    pub fn now(app_pid: Option<u32>) -> CpuUse {
+        CpuUse {
+            app: app_pid.and_then(cpu_secs),
+            driver: cpu_secs(std::process::id()),
+            machine: machine_busy_secs(),
+        }
+    }
+
+    pub fn since(&self, start: &CpuUse) -> CpuUse {
+        let d = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        CpuUse {
+            app: d(self.app, start.app),
+            driver: d(self.driver, start.driver),
+            machine: d(self.machine, start.machine),
+        }
+    }
+}
+
 pub struct Machine {
     pub cores: usize,
     pub cpu_model: String,
@@ -140,5 +213,29 @@ pub fn machine(root: &Path) -> Machine {
         commit,
         loadavg: loadavg(),
         busy: busy_processes(),
+    }
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::*;
+
+    #[test]
+    fn cpu_time_of_this_process_grows_while_it_works() {
+        let start = CpuUse::now(Some(std::process::id()));
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
+        let mut x = 0u64;
+        while std::time::Instant::now() < until {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        let used = CpuUse::now(Some(std::process::id())).since(&start);
+        // 300 ms of spinning: at least 0.1 s counted (ticks are 10 ms), at most the wall
+        // time of two cores.
+        let app = used.app.expect("read /proc/PID/stat");
+        assert!((0.1..2.0).contains(&app), "{app}");
+        assert!(used.driver.expect("read /proc/self/stat") >= 0.1);
+        assert!(used.machine.expect("read /proc/stat") >= 0.1);
+        assert_eq!(CpuUse::now(None).since(&CpuUse::now(None)).app, None);
     }
 }
