@@ -20,6 +20,8 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_DB_MAX_CONNECTIONS",
     "COUPAN_DEMO_DATA",
     "COUPAN_SECURE_COOKIES",
+    "COUPAN_PUBLIC_ORIGIN",
+    "COUPAN_DB_STATEMENT_TIMEOUT_MS",
     "COUPAN_LOG_FORMAT",
     "COUPAN_PAYMENT_URL",
     "COUPAN_PAYMENT_TIMEOUT_MS",
@@ -79,8 +81,14 @@ pub struct Config {
     pub db_max_connections: u32,
     /// Load the demo shops and customer into an empty database.
     pub demo_data: bool,
-    /// Mark session cookies `Secure` (behind HTTPS).
+    /// Behind HTTPS: cookies `__Host-`-prefixed and `Secure`, and HSTS on every answer.
     pub secure_cookies: bool,
+    /// The origin browsers reach the site at (`COUPAN_PUBLIC_ORIGIN`, normalised like a
+    /// browser's `Origin` header); `None`: derived from the listening address, see
+    /// [`Config::allowed_origins`].
+    pub public_origin: Option<String>,
+    /// Longest any one statement of the app's pool may run (`statement_timeout`).
+    pub statement_timeout: std::time::Duration,
     pub log_json: bool,
     /// Base URL of the payment gateway (`COUPAN_PAYMENT_URL`).
     pub payment_url: String,
@@ -112,6 +120,7 @@ impl std::fmt::Debug for Config {
             .field("demo_data", &self.demo_data)
             .field("secure_cookies", &self.secure_cookies)
             .field("images", &self.images)
+            .field("public_origin", &self.public_origin)
             .finish_non_exhaustive()
     }
 }
@@ -164,6 +173,28 @@ pub fn parse_file(text: &str) -> Result<HashMap<String, String>, Vec<String>> {
     } else {
         Err(errors)
     }
+}
+
+/// `scheme://host[:port]` as browsers send it in `Origin`: lower case, no default port,
+/// no path (a trailing `/` is dropped); `http` or `https` only.
+pub fn parse_origin(value: &str) -> Result<String, String> {
+    let v = value.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, rest) = v
+        .split_once("://")
+        .ok_or_else(|| format!("{value:?} is not an origin like https://coupan.example.com"))?;
+    let default_port = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return Err(format!("{value:?} must start with http:// or https://")),
+    };
+    let host = rest.strip_suffix(default_port).unwrap_or(rest);
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-.:[]".contains(c);
+    if host.is_empty() || !host.chars().all(plain) {
+        return Err(format!(
+            "{value:?} must be only a scheme and a host (and port), like https://coupan.example.com"
+        ));
+    }
+    Ok(format!("{scheme}://{host}"))
 }
 
 fn non_empty(v: Option<String>) -> Option<String> {
@@ -237,6 +268,33 @@ fn parse_number(
 }
 
 impl Config {
+    /// The origins whose requests may change things on behalf of a browser session (and
+    /// log in or sign up): `COUPAN_PUBLIC_ORIGIN` when set, else derived for a local run
+    /// from `bound`, the address the server listens on: `http://` + that address, plus
+    /// `http://localhost:PORT` and `http://127.0.0.1:PORT` when it is a loopback or
+    /// unspecified (`0.0.0.0`) address.
+    pub fn allowed_origins(&self, bound: SocketAddr) -> Vec<String> {
+        if let Some(o) = &self.public_origin {
+            return vec![o.clone()];
+        }
+        let port = bound.port();
+        let mut origins = Vec::new();
+        if !bound.ip().is_unspecified() {
+            origins.push(format!("http://{bound}"));
+        }
+        if bound.ip().is_loopback() || bound.ip().is_unspecified() {
+            for local in [
+                format!("http://127.0.0.1:{port}"),
+                format!("http://localhost:{port}"),
+            ] {
+                if !origins.contains(&local) {
+                    origins.push(local);
+                }
+            }
+        }
+        origins
+    }
+
     /// The settings from the environment and `COUPAN_CONFIG_FILE` (see `load`).
     pub fn from_env() -> Result<Config, String> {
         load().map(|l| l.config)
@@ -281,6 +339,29 @@ impl Config {
             number("COUPAN_DB_MAX_CONNECTIONS", 20, 1, 1000, &mut errors) as u32;
         let demo_data = flag("COUPAN_DEMO_DATA", false, &mut errors);
         let secure_cookies = flag("COUPAN_SECURE_COOKIES", false, &mut errors);
+        let public_origin = var("COUPAN_PUBLIC_ORIGIN").and_then(|v| {
+            parse_origin(&v)
+                .map_err(|e| errors.push(format!("COUPAN_PUBLIC_ORIGIN: {e}")))
+                .ok()
+        });
+        match (&public_origin, secure_cookies) {
+            (None, true) => errors.push(
+                "COUPAN_PUBLIC_ORIGIN must be set with COUPAN_SECURE_COOKIES=true: the https:// \
+                 address browsers use (forms from any other origin are refused)"
+                    .into(),
+            ),
+            (Some(o), true) if !o.starts_with("https://") => errors.push(format!(
+                "COUPAN_PUBLIC_ORIGIN={o:?} must be https:// with COUPAN_SECURE_COOKIES=true"
+            )),
+            _ => {}
+        }
+        let statement_timeout = std::time::Duration::from_millis(number(
+            "COUPAN_DB_STATEMENT_TIMEOUT_MS",
+            5000,
+            100,
+            600_000,
+            &mut errors,
+        ));
         let log_json = var("COUPAN_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
         let payment_url = var("COUPAN_PAYMENT_URL").unwrap_or_else(|| DEFAULT_PAYMENT_URL.into());
         if !payment_url.starts_with("http://") && !payment_url.starts_with("https://") {
@@ -382,6 +463,8 @@ impl Config {
                 db_max_connections,
                 demo_data,
                 secure_cookies,
+                public_origin,
+                statement_timeout,
                 log_json,
                 payment_url,
                 payment_timeout,
@@ -590,6 +673,80 @@ mod tests {
         assert_eq!(err.lines().count(), 6, "{err}");
     }
 
+    #[test]
+    fn the_public_origin_is_normalised_and_required_behind_https() {
+        for (typed, origin) in [
+            ("https://Coupan.Example.com/", "https://coupan.example.com"),
+            (
+                "https://coupan.example.com:443",
+                "https://coupan.example.com",
+            ),
+            ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+            ("http://[::1]:3000", "http://[::1]:3000"),
+            ("https://shop.example:8443", "https://shop.example:8443"),
+        ] {
+            assert_eq!(parse_origin(typed).as_deref(), Ok(origin), "{typed}");
+        }
+        for bad in [
+            "coupan.example.com",
+            "ftp://coupan.example.com",
+            "https://",
+            "https://coupan.example.com/shop",
+            "https://user@coupan.example.com",
+            "https://coupan.example.com?x",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("DATABASE_URL", "postgres://u@h/d"), ("JWT_SECRET", SECRET)];
+            all.extend_from_slice(pairs);
+            Config::from_lookup(&env_of(&all))
+        };
+        let err = with(&[("COUPAN_SECURE_COOKIES", "true")]).err().unwrap();
+        assert!(err.contains("COUPAN_PUBLIC_ORIGIN must be set"), "{err}");
+        let err = with(&[
+            ("COUPAN_SECURE_COOKIES", "true"),
+            ("COUPAN_PUBLIC_ORIGIN", "http://coupan.example.com"),
+        ])
+        .err()
+        .unwrap();
+        assert!(err.contains("must be https://"), "{err}");
+        let c = with(&[
+            ("COUPAN_SECURE_COOKIES", "true"),
+            ("COUPAN_PUBLIC_ORIGIN", "https://coupan.example.com"),
+        ])
+        .unwrap();
+        let any: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        assert_eq!(c.allowed_origins(any), ["https://coupan.example.com"]);
+    }
+
+    #[test]
+    fn a_local_run_accepts_the_address_it_listens_on() {
+        let c = Config::from_lookup(&env_of(&[
+            ("DATABASE_URL", "postgres://u@h/d"),
+            ("JWT_SECRET", SECRET),
+        ]))
+        .unwrap();
+        let at = |a: &str| c.allowed_origins(a.parse().unwrap());
+        assert_eq!(
+            at("127.0.0.1:3000"),
+            ["http://127.0.0.1:3000", "http://localhost:3000"]
+        );
+        assert_eq!(
+            at("0.0.0.0:8080"),
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        assert_eq!(at("192.0.2.5:3000"), ["http://192.0.2.5:3000"]);
+        assert_eq!(
+            at("[::1]:3000"),
+            [
+                "http://[::1]:3000",
+                "http://127.0.0.1:3000",
+                "http://localhost:3000"
+            ]
+        );
+    }
+
     /// The README's configuration table says what the code does: for every variable with
     /// a default, the value `from_lookup` gives without it is one the table's default cell
     /// shows in backticks.
@@ -625,6 +782,14 @@ mod tests {
             ),
             ("COUPAN_DEMO_DATA", c.demo_data.to_string()),
             ("COUPAN_SECURE_COOKIES", c.secure_cookies.to_string()),
+            (
+                "COUPAN_PUBLIC_ORIGIN",
+                c.allowed_origins(c.site_addr)[0].clone(),
+            ),
+            (
+                "COUPAN_DB_STATEMENT_TIMEOUT_MS",
+                c.statement_timeout.as_millis().to_string(),
+            ),
             ("RUST_LOG", crate::telemetry::DEFAULT_FILTER.to_string()),
             ("COUPAN_PAYMENT_URL", c.payment_url.clone()),
             (

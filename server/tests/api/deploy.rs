@@ -676,6 +676,24 @@ fn check_app(
             ),
         }
     }
+    // Browsers reach the app at the Ingress's host over HTTPS: that origin is the one
+    // whose forms the app accepts (server/src/csrf.rs); any other refuses every log-in.
+    let hosts: Vec<String> = m
+        .of_kind("Ingress")
+        .flat_map(|i| arr(i, "/spec/rules"))
+        .filter_map(|r| s(r, "/host"))
+        .collect();
+    if !hosts.is_empty()
+        && !config
+            .public_origin
+            .as_ref()
+            .is_some_and(|o| hosts.iter().any(|h| *o == format!("https://{h}")))
+    {
+        problems.push(format!(
+            "app: COUPAN_PUBLIC_ORIGIN {:?} is not https:// + the Ingress host ({hosts:?})",
+            config.public_origin
+        ));
+    }
     // Prometheus scrape annotations name the app's port.
     let annotations = &c.workload["spec"]["template"]["metadata"]["annotations"];
     if let Some(scrape_port) = s(annotations, "/prometheus.io~1port") {
@@ -1131,6 +1149,22 @@ fn mutations_are_caught() {
             doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_SHUTDOWN_TIMEOUT_SECS"] =
                 json!("60");
         }),
+        (
+            "public origin not the Ingress host",
+            "COUPAN_PUBLIC_ORIGIN",
+            |m| {
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PUBLIC_ORIGIN"] =
+                    json!("https://elsewhere.example.com");
+            },
+        ),
+        (
+            "no public origin behind HTTPS",
+            "COUPAN_PUBLIC_ORIGIN",
+            |m| {
+                let data = &mut doc_mut(m, "ConfigMap", "coupan-config")["data"];
+                data.as_object_mut().unwrap().remove("COUPAN_PUBLIC_ORIGIN");
+            },
+        ),
         ("no trusted proxies", "COUPAN_TRUSTED_PROXIES", |m| {
             let data = &mut doc_mut(m, "ConfigMap", "coupan-config")["data"];
             data.as_object_mut()

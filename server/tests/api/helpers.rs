@@ -34,6 +34,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 /// workers are off (`COUPAN_PAYMENT_WORKERS=0`): tests that pay drive a worker by hand,
 /// or set `payment_workers` themselves.
 pub fn test_config() -> Config {
+    test_config_with(&[])
+}
+
+/// `test_config()` with some settings given as the server reads them (`extra` wins).
+pub fn test_config_with(extra: &[(&str, &str)]) -> Config {
     // Pictures: a fresh directory per app (made on its first upload).
     let images = std::env::temp_dir()
         .join(format!("coupan-test-images-{}", uuid::Uuid::new_v4()))
@@ -58,8 +63,9 @@ pub fn test_config() -> Config {
         ("COUPAN_SHUTDOWN_TIMEOUT_SECS", "5"),
     ];
     Config::from_lookup(&|name: &str| {
-        settings
+        extra
             .iter()
+            .chain(settings)
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.to_string())
     })
@@ -87,8 +93,11 @@ impl TestApp {
         };
         let running = tokio::spawn(application.run_until_stopped(signal));
         TestApp {
+            client: Client::builder()
+                .default_headers(same_origin(&base))
+                .build()
+                .unwrap(),
             base,
-            client: Client::new(),
             pool,
             stop: Some(stop),
             running: Some(running),
@@ -113,9 +122,11 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// A client with its own cookie jar (a browser).
+    /// A client with its own cookie jar (a browser on the site's pages: its requests name
+    /// the site as their `Origin`, as a browser's posts do).
     pub fn browser(&self) -> Client {
         Client::builder()
+            .default_headers(same_origin(&self.base))
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -254,6 +265,39 @@ impl LogIn {
     pub async fn send(self) -> Response {
         self.request().send().await.unwrap()
     }
+}
+
+/// `Origin: base`: what a browser sends with a form or fetch from the site's own pages
+/// (the cross-site request check wants it on posts with the session cookie, log-in and
+/// sign-up). Tests of that check use [`plain_client`].
+fn same_origin(base: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ORIGIN, base.parse().unwrap());
+    headers
+}
+
+/// A client that keeps no cookies, follows no redirects and adds no header: each test
+/// request says exactly what it sends (a cross-site request, a cookie by hand).
+pub fn plain_client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The session cookie a response sets, as a browser sends it back: `name=value`, for
+/// `coupan_session` or its `__Host-` form.
+pub fn session_pair(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or_default())
+        .find(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(name, value)| name.ends_with("coupan_session") && !value.is_empty())
+        })
+        .map(str::to_string)
 }
 
 /// The `coupan_session` Set-Cookie of a response, whole (`coupan_session=<id>; Path=/; ...`).
