@@ -50,8 +50,7 @@ impl Application {
         metrics: Metrics,
         pool: PgPool,
     ) -> Result<Application, String> {
-        crate::db::MIGRATOR
-            .run(&pool)
+        crate::db::run_migrations(&pool)
             .await
             .map_err(|e| format!("cannot apply migrations: {e}"))?;
         if config.demo_data
@@ -80,7 +79,8 @@ impl Application {
         };
         let readiness = Readiness::new(pool.clone(), heartbeat);
         let state = app_state(pool, &config);
-        let router = crate::router::router(state, &config, readiness.clone(), metrics);
+        let origins = config.allowed_origins(address);
+        let router = crate::router::router(state, &config, origins, readiness.clone(), metrics);
         Ok(Application {
             listener,
             address,
@@ -149,15 +149,18 @@ pub fn payment_worker(pool: PgPool, config: &Config) -> crate::payment::Worker {
     )
 }
 
-/// Deletes expired browser sessions every few minutes.
+/// Deletes expired browser sessions every few minutes. A failed round (the database away,
+/// a statement cut by the timeout) is logged and tried again later: the store's own loop
+/// would stop for good.
 pub fn spawn_session_cleanup(pool: PgPool) {
+    const EVERY: Duration = Duration::from_secs(300);
     tokio::spawn(async move {
         let store = PostgresStore::new(pool);
-        if let Err(e) = store
-            .continuously_delete_expired(Duration::from_secs(300))
-            .await
-        {
-            tracing::warn!(error = %e, "session cleanup stopped");
+        loop {
+            if let Err(e) = store.clone().continuously_delete_expired(EVERY).await {
+                tracing::warn!(error = %e, "session cleanup failed; trying again later");
+            }
+            tokio::time::sleep(EVERY).await;
         }
     });
 }
