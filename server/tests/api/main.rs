@@ -2,8 +2,11 @@
 //! runs it) on a free port, each test with its own fresh PostgreSQL database
 //! (`#[sqlx::test]`, migrations applied).
 
+mod abuse;
 mod admission;
 mod auth;
+mod bad_input;
+mod browser_security;
 mod coupons;
 mod deploy;
 mod edge;
