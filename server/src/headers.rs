@@ -3,8 +3,9 @@
 //!   carries a credential (the session cookie, an `Authorization` header), to any request
 //!   that is not a GET or HEAD (a new API token, an order), and on any answer that sets a
 //!   cookie. Voucher codes, orders and tokens are never kept by a
-//!   browser's or a proxy's cache. Static files (`/pkg/...`, the favicon) keep their
-//!   caching whoever asks; public answers to anonymous visitors too.
+//!   browser's or a proxy's cache. Static files (`/pkg/...`, the favicon) and answers
+//!   their handler marks `Cache-Control: public` (coupon pictures) keep their caching
+//!   whoever asks; public answers to anonymous visitors too.
 //! - `Strict-Transport-Security` when the site is served over HTTPS
 //!   (`COUPAN_SECURE_COOKIES=true`): browsers then never use plain HTTP for it.
 //! - `Permissions-Policy`: the powerful browser features the pages never use are off.
@@ -48,7 +49,12 @@ pub async fn security_headers(State(secure): State<bool>, req: Request, next: Ne
     let matched = req.extensions().get::<MatchedPath>().cloned();
     let mut res = next.run(req).await;
     let sets_cookie = res.headers().contains_key(header::SET_COOKIE);
-    if sets_cookie || (private && !static_file(matched.as_ref(), &path, &res)) {
+    let declared_public = res
+        .headers()
+        .get(header::CACHE_CONTROL)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|d| d.trim() == "public"));
+    if sets_cookie || (private && !declared_public && !static_file(matched.as_ref(), &path, &res)) {
         res.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
@@ -92,6 +98,10 @@ mod tests {
                 "/login",
                 get(|| async { ([(header::SET_COOKIE, "coupan_session=x")], "in") }),
             )
+            .route(
+                "/images/k",
+                get(|| async { ([(header::CACHE_CONTROL, "public, max-age=60")], "img") }),
+            )
             .fallback(|| async { ([(header::CONTENT_TYPE, "text/javascript")], "js") })
             .layer(axum::middleware::from_fn_with_state(
                 secure,
@@ -120,6 +130,11 @@ mod tests {
             Some("no-store")
         );
         assert_eq!(cache(&answer(false, "/pkg/coupan.js", me).await), None);
+        assert_eq!(
+            cache(&answer(false, "/images/k", me).await),
+            Some("public, max-age=60"),
+            "declared public by its handler"
+        );
         let post = answer_to(axum::http::Method::POST, false, "/mypage", None).await;
         assert_eq!(cache(&post), Some("no-store"), "a new token, an order");
         let res = answer(false, "/mypage", None).await;
