@@ -13,6 +13,8 @@ RUN npm install -g binaryen@123.0.0
 
 FROM tools AS build
 WORKDIR /src
+# The sources include .cargo/config.toml: the compiler flags of every build (the server
+# and its wasm must be built with the same view flags to hydrate), as in scripts/lib.sh.
 COPY . .
 ENV SQLX_OFFLINE=true
 RUN cargo leptos build --release && cargo build --release -p paygate

@@ -10,7 +10,8 @@
 # --out FILE (default BENCHMARKS.md; --quick defaults to target/bench/BENCHMARKS-quick.md),
 # --keep (leave PostgreSQL, the gateway and the app running afterwards),
 # --note TEXT (added to the report, e.g. "other builds were running"),
-# --only LIST (some of ceiling,flash,saga,pages; for working on one target).
+# --only LIST (some of ceiling,flash,saga,pages,bundle; for working on one target; the
+# bundle is measured in every run, `--only bundle` measures nothing else).
 # Ports: app 3400, gateway 3401, PostgreSQL 25420 (override with BENCH_APP_PORT,
 # BENCH_GATEWAY_PORT, BENCH_PG_PORT; BENCH_RUN_DIR for the cluster and logs). Exits non-zero if an invariant is violated.
 source "$(dirname "$0")/lib.sh"
@@ -26,7 +27,7 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift ;;
         --note) DRIVER_ARGS+=(--note "$2"); shift ;;
         --only) DRIVER_ARGS+=(--only "$2"); shift ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
@@ -56,10 +57,11 @@ export PATH="$PATH:$PGBENCH_DIR:$BINDIR"
 
 # --- build (release) ---------------------------------------------------------------
 if [ -n "$BUILD" ]; then
-    # The site goes to a folder of its own: a debug `cargo leptos build` elsewhere in the
-    # checkout rewrites target/site. The app serves it and the report measures its bundle.
+    # Built as ./scripts/run.sh builds it (lib.sh: the flags of .cargo/config.toml, so the
+    # bundle measured is the one that hydrates), into a folder of its own: another command
+    # of the checkout never rewrites it. The app serves it and the report measures its bundle.
     say "building the site and server (release)"
-    LEPTOS_SITE_ROOT="$SITE_DIR" cargo leptos build --release
+    build_release_site "$SITE_DIR"
     say "building the payment gateway and the bench driver (release)"
     # Separately: together they would unify features and rebuild shared dependencies.
     cargo build -q --release -p paygate

@@ -19,6 +19,42 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf '\033[31merror: %s\033[0m\n' "$*" >&2; exit 1; }
 is_root() { [ "$(id -u)" = 0 ]; }
 
+# --- time per step --------------------------------------------------------------------
+# `timed NAME CMD...` runs CMD (a command or a function of this shell, so its exports
+# stay), printing "==> NAME" before and "    NAME: N s" after; `print_times` lists every
+# step with its time (a step inside another indented under it), a step cut short by a
+# failure, and the total since the script started.
+SCRIPT_T0=$SECONDS
+TIMES=()
+STEP_NAMES=()
+STEP_T0S=()
+timed() {
+    local name="$1" depth=${#STEP_NAMES[@]}
+    shift
+    say "$name"
+    STEP_NAMES+=("$name")
+    STEP_T0S+=("$SECONDS")
+    local at=${#TIMES[@]}
+    TIMES+=("")
+    # A failure ends the script here (set -e), and print_times names the unfinished step;
+    # called where errexit is off (`cmd || timed ...`), the status is passed on.
+    "$@"
+    local rc=$? d=$((SECONDS - STEP_T0S[depth]))
+    unset 'STEP_NAMES[depth]' 'STEP_T0S[depth]'
+    TIMES[at]="$(printf '%6d s  %*s%s' "$d" $((depth * 2)) "" "$name")"
+    printf '    %s: %d s\n' "$name" "$d" >&2
+    return $rc
+}
+print_times() {
+    local i line
+    say "time per step"
+    for line in "${TIMES[@]}"; do [ -z "$line" ] || printf '%s\n' "$line" >&2; done
+    for i in "${!STEP_NAMES[@]}"; do
+        printf '%6d s  %*s%s (did not finish)\n' $((SECONDS - STEP_T0S[i])) $((i * 2)) "" "${STEP_NAMES[i]}" >&2
+    done
+    printf '%6d s  total\n' $((SECONDS - SCRIPT_T0)) >&2
+}
+
 APT_UPDATED=""
 apt_install() {
     command -v apt-get >/dev/null || die "apt-get not found; install these packages yourself: $*"
@@ -28,23 +64,34 @@ apt_install() {
         sudo="sudo"
     fi
     if [ -z "$APT_UPDATED" ]; then
-        $sudo apt-get update -qq >/dev/null
+        timed "apt-get update" $sudo apt-get update -qq >/dev/null
         APT_UPDATED=1
     fi
-    say "installing $* (apt)"
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+    timed "installing $* (apt)" env DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
 ensure_rust() {
     if ! command -v rustup >/dev/null; then
-        say "installing rustup"
         command -v curl >/dev/null || apt_install curl ca-certificates
-        curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none >/dev/null
+        timed "installing rustup" install_rustup
         export PATH="$HOME/.cargo/bin:$PATH"
     fi
-    # RUSTUP_AUTO_INSTALL may be 0: install the pinned toolchain explicitly.
+    # RUSTUP_AUTO_INSTALL may be 0: install the pinned toolchain explicitly (quick when it
+    # is there; it also adds a missing component or target).
+    local channel
+    channel="$(sed -n 's/^channel *= *"\(.*\)"/\1/p' "$ROOT/rust-toolchain.toml")"
+    if rustup toolchain list 2>/dev/null | grep -q "^$channel-"; then
+        install_toolchain
+    else
+        timed "installing Rust $channel (rustup)" install_toolchain
+    fi
+}
+install_rustup() { curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --default-toolchain none >/dev/null; }
+install_toolchain() {
     (cd "$ROOT" && rustup toolchain install >/dev/null 2>&1) || (cd "$ROOT" && rustup toolchain install)
 }
+# Runs a command in the checkout (cargo install then uses the pinned toolchain).
+in_root() { (cd "$ROOT" && "$@"); }
 
 # Builds a command-line tool with LTO off and many codegen units: both cores stay busy
 # and the link is short; the tools' speed at run time does not matter here.
@@ -55,12 +102,10 @@ fast_tool_build() {
 
 ensure_cargo_leptos() {
     if ! cargo leptos --version 2>/dev/null | grep -q "$CARGO_LEPTOS_VERSION"; then
-        say "installing cargo-leptos $CARGO_LEPTOS_VERSION (several minutes the first time)"
-        local t0=$SECONDS
         # The tool's own release profile asks for fat LTO and one codegen unit: its last
         # crate then compiles on one core for ~9 minutes. A build tool does not need that.
-        (cd "$ROOT" && fast_tool_build cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads)
-        say "cargo-leptos installed in $((SECONDS - t0)) s"
+        timed "installing cargo-leptos $CARGO_LEPTOS_VERSION (several minutes the first time)" \
+            in_root fast_tool_build cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked --features no_downloads
     fi
 }
 
@@ -69,11 +114,9 @@ ensure_wasm_bindgen() {
     want="$(grep -A1 '^name = "wasm-bindgen"$' "$ROOT/Cargo.lock" | sed -n 's/^version = "\(.*\)"/\1/p')"
     [ -n "$want" ] || die "wasm-bindgen not found in Cargo.lock"
     if ! wasm-bindgen --version 2>/dev/null | grep -q " $want\$"; then
-        say "installing wasm-bindgen-cli $want (about 11 min the first time)"
         # --locked fails for this version (its lockfile names a yanked crate).
-        local t0=$SECONDS
-        (cd "$ROOT" && fast_tool_build cargo install wasm-bindgen-cli --version "$want" --force)
-        say "wasm-bindgen-cli installed in $((SECONDS - t0)) s"
+        timed "installing wasm-bindgen-cli $want (several minutes the first time)" \
+            in_root fast_tool_build cargo install wasm-bindgen-cli --version "$want" --force
     fi
 }
 
@@ -84,8 +127,8 @@ ensure_node() {
 ensure_wasm_opt() {
     if ! wasm-opt --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
         ensure_node
-        say "installing wasm-opt (npm binaryen@$BINARYEN_VERSION)"
-        npm install -g --silent "binaryen@$BINARYEN_VERSION" >/dev/null
+        timed "installing wasm-opt (npm binaryen@$BINARYEN_VERSION)" \
+            npm install -g --silent "binaryen@$BINARYEN_VERSION" >/dev/null
     fi
 }
 
@@ -94,6 +137,32 @@ ensure_toolchain() {
     ensure_cargo_leptos
     ensure_wasm_bindgen
 }
+
+# --- the release build ----------------------------------------------------------------
+# run.sh, test.sh and bench.sh build and serve the app the same way: `cargo leptos build
+# --release` (its flags come from .cargo/config.toml alone) and target/release/server with
+# LEPTOS_ENV=PROD. Each command has a site folder of its own, so none rewrites the files
+# another one is serving (a running app would answer 404 for its wasm, or serve a wasm
+# of other code):
+RUN_SITE="$ROOT/target/run/site"   # ./scripts/run.sh
+TEST_SITE="$ROOT/target/test/site" # ./scripts/test.sh (the browser tests)
+# ./scripts/bench.sh: target/bench/site. target/site (cargo-leptos's default) is left to
+# `cargo leptos build|watch` by hand, scripts/replicas.sh and the Dockerfile.
+
+# Builds the release server and the release site into folder $1.
+build_release_site() {
+    LEPTOS_SITE_ROOT="$1" cargo leptos build --release
+}
+
+# The variables target/release/server needs to serve the site in folder $1 as run.sh
+# does (the Dockerfile sets the same ones).
+export_site_env() {
+    export LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROOT="$1" LEPTOS_SITE_PKG_DIR=pkg LEPTOS_ENV=PROD
+}
+
+if [ -n "${RUSTFLAGS:-}${CARGO_ENCODED_RUSTFLAGS:-}${CARGO_BUILD_RUSTFLAGS:-}" ]; then
+    say "note: RUSTFLAGS is set: it replaces the flags of .cargo/config.toml (--cfg erase_components) in every build"
+fi
 
 # --- embedded PostgreSQL -------------------------------------------------------------
 

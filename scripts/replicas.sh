@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Several Coupan replicas on loopback, for the ops tests (ops/tests) and for trying things
-# by hand: 2-3 app processes (target/debug/server, built by `cargo leptos build`) against
+# by hand: 2-3 app processes (target/debug/server, built by `cargo leptos build` or by the
+# tests of the server crate; site: target/site or COUPAN_REPLICAS_SITE_ROOT) against
 # ONE PostgreSQL of their own (not the shared embedded cluster, so restarting it disturbs
 # nothing else), the stand-in payment gateway (target/debug/paygate, ledger kept in a
 # file so it survives a gateway restart), and Debian's nginx in front (round robin).
@@ -43,6 +44,8 @@ PG_FIRST_PORT="${COUPAN_REPLICAS_PG_PORT:-25400}"
 DB_NAME=coupan_ops
 SERVER_BIN="$ROOT/target/debug/server"
 PAYGATE_BIN="$ROOT/target/debug/paygate"
+# The site the replicas serve (./scripts/test.sh passes its own release site).
+SITE_ROOT="${COUPAN_REPLICAS_SITE_ROOT:-$ROOT/target/site}"
 NGX="$RUN/nginx"
 
 replica_port() { echo $((BASE_PORT + 10 + $1)); }
@@ -171,7 +174,7 @@ replica_start() {
     say "starting replica $i on 127.0.0.1:$port"
     echo "---- start $(date -Is)" >>"$RUN/replica-$i.log"
     spawn "replica-$i" env DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET" \
-        LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_SITE_PKG_DIR=pkg \
+        LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROOT="$SITE_ROOT" LEPTOS_SITE_PKG_DIR=pkg \
         LEPTOS_SITE_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" \
         COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" \
         COUPAN_PUBLIC_ORIGIN="${COUPAN_PUBLIC_ORIGIN:-http://127.0.0.1:$NGINX_PORT}" \
@@ -326,8 +329,8 @@ write_env() {
 cmd_up() {
     local n="${1:-3}" i
     [[ "$n" =~ ^[1-9]$ ]] || die "up N: N from 1 to 9"
-    [ -x "$SERVER_BIN" ] && [ -d "$ROOT/target/site" ] || die "build first: cargo leptos build"
-    [ -x "$PAYGATE_BIN" ] || die "build first: cargo build -p paygate (RUSTFLAGS=\"--cfg erase_components\")"
+    [ -x "$SERVER_BIN" ] && [ -d "$SITE_ROOT" ] || die "build first: cargo leptos build (no $SERVER_BIN or $SITE_ROOT)"
+    [ -x "$PAYGATE_BIN" ] || die "build first: cargo build -p paygate"
     cmd_down quiet
     # A start that fails half way leaves nothing running.
     trap 'if [ -z "${UP_DONE:-}" ]; then cmd_down quiet; fi' EXIT

@@ -95,6 +95,28 @@ use crate::i18n::*;
 use crate::mypage::pages::MyPage;
 use crate::owner::pages::DashboardPage;
 
+/// How this build renders views: leptos's type-erased views (`--cfg erase_components`, set
+/// for every build in `.cargo/config.toml`) or typed ones. A server and a wasm built
+/// differently cannot hydrate each other's pages (erased views mark children with `<!>`
+/// placeholders that typed ones do not write), so the server names its kind in every page
+/// (`<meta name="coupan-views">`) and the wasm does not hydrate a page of the other kind.
+pub const VIEW_BUILD: &str = if cfg!(erase_components) {
+    "erased"
+} else {
+    "typed"
+};
+
+/// Until the app has hydrated (`body[data-hydrated]`, set by the wasm), clicks and form
+/// submissions belong to the browser. The router listens for clicks on `window` and
+/// navigates on the client; before hydration, or after a hydration that failed, it would
+/// swallow the click (prevent the default, then never navigate). A listener that captures
+/// at `window` runs before any other: while the attribute is missing it stops the event
+/// there, and the browser follows the link or posts the form as without JavaScript.
+/// Inline (with the response's CSP nonce) so it is in place before the first click.
+const LINK_GUARD_JS: &str = "(function(){function g(e){var b=document.body;\
+if(!b||!b.hasAttribute('data-hydrated'))e.stopImmediatePropagation()}\
+addEventListener('click',g,true);addEventListener('submit',g,true)})()";
+
 /// The HTML document around the app (server-rendered).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -103,6 +125,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <meta name="coupan-views" content=VIEW_BUILD />
+                <script nonce=leptos::nonce::use_nonce() inner_html=LINK_GUARD_JS></script>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options />

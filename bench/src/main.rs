@@ -50,7 +50,8 @@ pub struct Opts {
     pub seed_customers: i64,
     pub seed_orders: i64,
     pub notes: Vec<String>,
-    /// Scenarios to run (`--only`); empty = all. Names: ceiling, flash, saga, pages.
+    /// Scenarios to run (`--only`); empty = all. Names: ceiling, flash, saga, pages, bundle
+    /// (the bundle is measured in every run: `--only bundle` runs nothing else).
     pub only: Vec<String>,
 }
 
@@ -84,9 +85,9 @@ fn parse_opts() -> Result<Opts, String> {
             "--only" => {
                 let list = args.next().ok_or("--only needs a list")?;
                 for name in list.split(',') {
-                    if !["ceiling", "flash", "saga", "pages"].contains(&name) {
+                    if !["ceiling", "flash", "saga", "pages", "bundle"].contains(&name) {
                         return Err(format!(
-                            "--only: unknown scenario {name:?} (ceiling, flash, saga, pages)"
+                            "--only: unknown scenario {name:?} (ceiling, flash, saga, pages, bundle)"
                         ));
                     }
                     only.push(name.to_string());
@@ -95,7 +96,8 @@ fn parse_opts() -> Result<Opts, String> {
             "-h" | "--help" => {
                 println!(
                     "usage: bench [--quick] [--only LIST] [--out FILE] [--command TEXT] [--note TEXT]...\n\
-                     --only ceiling,flash,saga,pages runs just those scenarios.\n\
+                     --only ceiling,flash,saga,pages,bundle runs just those scenarios\n\
+                     (the bundle is measured in every run).\n\
                      Run it through ./scripts/bench.sh, which starts the servers and sets\n\
                      BENCH_ROOT, BENCH_APP_URL, BENCH_GATEWAY_URL, BENCH_DATABASE_URL,\n\
                      BENCH_PG_BASE_URL and BENCH_APP_PID."

@@ -4,7 +4,7 @@
 //! PostgreSQL and in the payment gateway's ledger.
 //!
 //! Run with `cargo test -p ops -- --test-threads=1 --nocapture` after `cargo leptos build`
-//! and `cargo build -p paygate` (RUSTFLAGS="--cfg erase_components"). Set
+//! and `cargo build -p paygate` (`./scripts/test.sh` runs it last). Set
 //! `COUPAN_OPS_KEEP=1` to leave the environment running after a test (for a look at
 //! target/replicas/*.log).
 

@@ -20,6 +20,7 @@ mod orders;
 mod pages;
 mod readmodel;
 mod saga;
+mod shell;
 mod startup;
 mod status_machine;
 mod storefront;
