@@ -23,7 +23,6 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 use crate::health::Readiness;
-use crate::metrics::Metrics;
 
 /// Largest request body accepted (forms and JSON are far smaller).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
@@ -42,14 +41,10 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
     options
 }
 
-/// The whole HTTP application: pages, server functions, the JSON API, health and metrics,
-/// with every layer. Building it has no side effects outside the returned router.
-pub fn router(
-    state: AppState,
-    config: &Config,
-    readiness: Arc<Readiness>,
-    metrics: Metrics,
-) -> Router {
+/// The whole HTTP application: pages, server functions, the JSON API and health, with
+/// every layer (`/metrics` has a listener of its own: `crate::metrics::router`). Building
+/// it has no side effects outside the returned router.
+pub fn router(state: AppState, config: &Config, readiness: Arc<Readiness>) -> Router {
     let pool = state.pool.clone();
     let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
         .with_name("coupan_session")
@@ -93,10 +88,6 @@ pub fn router(
     Router::new()
         .route("/healthz", get(crate::health::healthz))
         .route("/readyz", get(crate::health::readyz).layer(axum::Extension(readiness)))
-        .route(
-            "/metrics",
-            get(crate::metrics::endpoint).layer(axum::Extension(metrics)),
-        )
         .route("/lang/{locale}", get(set_language))
         .nest("/api/v1", app::api::router())
         .merge(browser)
@@ -185,6 +176,8 @@ mod tests {
         let config = Config::from_lookup(&|name: &str| match name {
             "DATABASE_URL" => Some("postgres://nobody@127.0.0.1:9/none".into()),
             "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            "COUPAN_PAYMENT_SECRET_KEY" => Some("test_sk_router_0123456789".into()),
+            "COUPAN_PAYMENT_URL" => Some("https://pay.example".into()),
             _ => None,
         })
         .unwrap();
@@ -194,10 +187,11 @@ mod tests {
         for _ in 0..2 {
             let state = crate::startup::app_state(pool.clone(), &config);
             let readiness = Readiness::new(pool.clone(), None);
-            let _ = router(state, &config, readiness, Metrics::detached());
+            let _ = router(state, &config, readiness);
+            let _ = crate::metrics::router(pool.clone(), crate::metrics::Metrics::detached());
         }
         assert!(
-            Metrics::install().is_ok(),
+            crate::metrics::Metrics::install().is_ok(),
             "building a router installed the global recorder"
         );
     }

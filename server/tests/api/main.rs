@@ -4,6 +4,7 @@
 
 mod admission;
 mod auth;
+mod channel;
 mod coupons;
 mod deploy;
 mod edge;
@@ -15,6 +16,7 @@ mod modules;
 mod orders;
 mod pages;
 mod readmodel;
+mod roles;
 mod saga;
 mod startup;
 mod status_machine;
