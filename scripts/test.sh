@@ -20,8 +20,13 @@ if [ ! -d end2end/node_modules/@playwright/test ] || [ end2end/package-lock.json
 fi
 if [ -z "${DATABASE_URL:-}" ]; then
     ensure_embedded_pg coupan_test yes
+else
+    # A PostgreSQL of your own: DATABASE_URL must be a superuser (the Rust tests create a
+    # database per test; the browser tests get a database and the app's roles made with it).
+    export PG_ADMIN_BASE="${DATABASE_URL%/*}"
 fi
 ensure_jwt_secret
+ensure_payment_key
 
 say "formatting check"
 cargo fmt --all -- --check
@@ -37,24 +42,23 @@ say "unit and integration tests"
 env RUSTFLAGS="--cfg erase_components" cargo build -q -p paygate
 
 E2E_PORT="${COUPAN_E2E_PORT:-3100}"
-if [ -n "${COUPAN_PG_PASSWORD:-}" ]; then
-    # Embedded cluster: a fresh database for the browser tests on every run.
-    pg_recreate_db coupan_e2e
-    E2E_DB_URL="${DATABASE_URL%/*}/coupan_e2e"
-else
-    E2E_DB_URL="$DATABASE_URL"
-fi
+# A fresh database for the browser tests on every run, with the app's two roles: the app
+# migrates it as the migrator at start and serves as the app's role.
+pg_recreate_db coupan_e2e
 GW_PORT="${COUPAN_E2E_GATEWAY_PORT:-3102}"
 say "starting the payment gateway on 127.0.0.1:$GW_PORT"
-PAYGATE_ADDR="127.0.0.1:$GW_PORT" "$ROOT/target/debug/paygate" >"$ROOT/target/e2e-paygate.log" 2>&1 &
+PAYGATE_ADDR="127.0.0.1:$GW_PORT" PAYGATE_SECRET_KEY="$COUPAN_PAYMENT_SECRET_KEY" \
+    "$ROOT/target/debug/paygate" >"$ROOT/target/e2e-paygate.log" 2>&1 &
 GW_PID=$!
 LOG="$ROOT/target/e2e-server.log"
 # The browser suite signs up and logs in far more than one person a minute from one
 # address: the per-IP limit of auth requests is raised for it (edge.rs tests the limit).
 say "starting the server on 127.0.0.1:$E2E_PORT (log: target/e2e-server.log)"
-DATABASE_URL="$E2E_DB_URL" LEPTOS_SITE_ADDR="127.0.0.1:$E2E_PORT" LEPTOS_OUTPUT_NAME=coupan \
+DATABASE_URL="$APP_DB_URL" COUPAN_MIGRATE_DATABASE_URL="$MIGRATOR_DB_URL" \
+    LEPTOS_SITE_ADDR="127.0.0.1:$E2E_PORT" LEPTOS_OUTPUT_NAME=coupan \
     LEPTOS_SITE_ROOT="$ROOT/target/site" LEPTOS_SITE_PKG_DIR=pkg RUST_LOG="${RUST_LOG:-info}" \
-    COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" \
+    COUPAN_METRICS_ADDR=127.0.0.1:0 \
+    COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" COUPAN_PAYMENT_ALLOW_HTTP=true \
     COUPAN_RATE_AUTH_PER_MIN="${COUPAN_RATE_AUTH_PER_MIN:-600}" \
     "$ROOT/target/debug/server" >"$LOG" 2>&1 &
 SERVER_PID=$!
