@@ -32,7 +32,14 @@ grant usage, select on all sequences in schema public, tower_sessions to coupan_
 -- DELETE for any role that may run them, and the app's role may not even try. The
 -- migrations' bookkeeping is read by the readiness check, written by the migrator only.
 revoke update, delete on events from coupan_runtime;
-revoke insert, update, delete on _sqlx_migrations from coupan_runtime;
+do $$
+begin
+    -- Absent when the files are applied without sqlx (scripts/sqlx-prepare.sh).
+    if to_regclass('_sqlx_migrations') is not null then
+        revoke insert, update, delete on _sqlx_migrations from coupan_runtime;
+    end if;
+end
+$$;
 
 -- Tables and sequences that later migrations create (as the same migrator) get the same
 -- row privileges without a grant of their own. A later append-only table must revoke

@@ -16,6 +16,8 @@
 -- (scripts/lib.sh) and, as deploy/k8s/postgres-init.yaml, when the PostgreSQL of the
 -- Kubernetes manifests is created (server/tests/api/deploy.rs checks they are the same).
 \set ON_ERROR_STOP on
+-- Quiet on a second run ("already a member", "no privileges were revoked").
+set client_min_messages = warning;
 
 select format('create role %I', :'migrator')
 where not exists (select from pg_roles where rolname = :'migrator') \gexec
@@ -39,6 +41,7 @@ grant connect on database :"database" to coupan_runtime;
 -- Hand over what other roles created in the app's schemas (objects of extensions stay
 -- with their extension; identity and serial sequences follow their table).
 \connect :"database"
+set client_min_messages = warning;
 select format('alter schema %I owner to %I', n.nspname, :'migrator')
 from pg_namespace n
 where n.nspname in ('public', 'tower_sessions')
