@@ -23,7 +23,6 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 use crate::health::Readiness;
-use crate::metrics::Metrics;
 
 /// Largest request body accepted (forms and JSON are far smaller), except picture uploads
 /// (`app::images::api::UPLOAD_BODY_LIMIT`).
@@ -43,15 +42,15 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
     options
 }
 
-/// The whole HTTP application: pages, server functions, the JSON API, health and metrics,
-/// with every layer. `origins`: where browser requests may come from (see `csrf.rs`,
+/// The whole HTTP application: pages, server functions, the JSON API and health, with
+/// every layer (`/metrics` has a listener of its own: `crate::metrics::router`).
+/// `origins`: where browser requests may come from (see `csrf.rs`,
 /// `Config::allowed_origins`). Building it has no side effects outside the returned router.
 pub fn router(
     state: AppState,
     config: &Config,
     origins: Vec<String>,
     readiness: Arc<Readiness>,
-    metrics: Metrics,
 ) -> Router {
     let pool = state.pool.clone();
     let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
@@ -103,10 +102,6 @@ pub fn router(
         .route(
             "/readyz",
             get(crate::health::readyz).layer(axum::Extension(readiness)),
-        )
-        .route(
-            "/metrics",
-            get(crate::metrics::endpoint).layer(axum::Extension(metrics)),
         )
         .route("/lang/{locale}", get(set_language))
         .nest("/api/v1", app::api::router())
@@ -213,6 +208,8 @@ mod tests {
         let config = Config::from_lookup(&|name: &str| match name {
             "DATABASE_URL" => Some("postgres://nobody@127.0.0.1:9/none".into()),
             "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            "COUPAN_PAYMENT_SECRET_KEY" => Some("test_sk_router_0123456789".into()),
+            "COUPAN_PAYMENT_URL" => Some("https://pay.example".into()),
             _ => None,
         })
         .unwrap();
@@ -222,10 +219,11 @@ mod tests {
         for _ in 0..2 {
             let state = crate::startup::app_state(pool.clone(), &config);
             let readiness = Readiness::new(pool.clone(), None);
-            let _ = router(state, &config, Vec::new(), readiness, Metrics::detached());
+            let _ = router(state, &config, Vec::new(), readiness);
+            let _ = crate::metrics::router(pool.clone(), crate::metrics::Metrics::detached());
         }
         assert!(
-            Metrics::install().is_ok(),
+            crate::metrics::Metrics::install().is_ok(),
             "building a router installed the global recorder"
         );
     }
