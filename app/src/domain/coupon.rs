@@ -475,7 +475,9 @@ mod tests {
     #[test]
     fn text_and_dates_that_cannot_be_stored_are_refused() {
         use chrono::TimeZone;
-        let cases: Vec<(fn(&mut CouponInput), &str)> = vec![
+        /// A change that makes the input invalid, and the field it names.
+        type Case = (fn(&mut CouponInput), &'static str);
+        let cases: Vec<Case> = vec![
             (|i| i.name = "La\u{0}tte".into(), "name"),
             (|i| i.name = "\u{202e}ettaL".into(), "name"),
             (|i| i.name = "Two\nlines".into(), "name"),

@@ -70,7 +70,12 @@ async fn cross_site_posts_carrying_the_session_cookie_are_refused(pool: PgPool) 
     app.owner("o@example.com", "Shop").await;
     let cookie = session_of(&app, "o@example.com", &app.base).await;
 
-    let refused: Vec<(&str, Box<dyn FnOnce(RequestBuilder) -> RequestBuilder>)> = vec![
+    /// What a request is made to look like, named.
+    type Disguise = (
+        &'static str,
+        Box<dyn FnOnce(RequestBuilder) -> RequestBuilder>,
+    );
+    let refused: Vec<Disguise> = vec![
         ("another site", Box::new(|r| r.header("origin", EVIL))),
         (
             "the same host on another port",
