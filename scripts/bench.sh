@@ -10,10 +10,12 @@
 # --out FILE (default BENCHMARKS.md; --quick defaults to target/bench/BENCHMARKS-quick.md),
 # --keep (leave PostgreSQL, the gateway and the app running afterwards),
 # --note TEXT (added to the report, e.g. "other builds were running"),
-# --only LIST (some of ceiling,flash,saga,pages,bundle; for working on one target; the
-# bundle is measured in every run, `--only bundle` measures nothing else).
+# --only LIST (some of ceiling,flash,live,saga,pages,bundle; for working on one target;
+# the bundle is measured in every run, `--only bundle` measures nothing else).
 # Ports: app 3400, gateway 3401, PostgreSQL 25420 (override with BENCH_APP_PORT,
-# BENCH_GATEWAY_PORT, BENCH_PG_PORT; BENCH_RUN_DIR for the cluster and logs). Exits non-zero if an invariant is violated.
+# BENCH_GATEWAY_PORT, BENCH_PG_PORT; BENCH_RUN_DIR for the cluster and logs).
+# BENCH_LIVE_STREAMS: streams held open in the live scenario (default 5000).
+# Exits non-zero if an invariant is violated.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
@@ -27,12 +29,27 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift ;;
         --note) DRIVER_ARGS+=(--note "$2"); shift ;;
         --only) DRIVER_ARGS+=(--only "$2"); shift ;;
-        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
     shift
 done
 [ -n "$OUT" ] || OUT="$([ -n "$QUICK" ] && echo "$ROOT/target/bench/BENCHMARKS-quick.md" || echo "$ROOT/BENCHMARKS.md")"
+
+# The live scenario holds 5,000 streams open: a socket each in the app and in the driver
+# (both inherit this limit), plus the pools and files. Raised to the hard limit when the
+# soft one is lower; a hard limit below that is reported, and the scenario fails to open
+# every stream.
+WANT_FILES=$(( ${BENCH_LIVE_STREAMS:-5000} + 2048 ))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$WANT_FILES" ]; then
+    HARD="$(ulimit -Hn)"
+    if [ "$HARD" = unlimited ] || [ "$HARD" -ge "$WANT_FILES" ]; then
+        ulimit -n "$WANT_FILES"
+    else
+        ulimit -n "$HARD"
+        say "note: open files limited to $HARD (hard limit); the live scenario needs $WANT_FILES"
+    fi
+fi
 
 APP_PORT="${BENCH_APP_PORT:-3400}"
 GW_PORT="${BENCH_GATEWAY_PORT:-3401}"

@@ -236,16 +236,32 @@ ensure_embedded_pg() {
     local portfile="$DATA_DIR/pg-port"
     if [ -z "${COUPAN_PG_PORT:-}" ] && [ -s "$portfile" ]; then PG_PORT="$(cat "$portfile")"; fi
     if ! pg_as_owner "$bindir/pg_ctl" -D "$pgdata" status >/dev/null 2>&1; then
-        # Another server on the port (say, another checkout's cluster): take the next free one.
-        while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do
-            [ -z "${COUPAN_PG_PORT:-}" ] || die "port $PG_PORT (COUPAN_PG_PORT) is in use"
-            PG_PORT=$((PG_PORT + 1))
+        local attempt
+        for attempt in 1 2 3 4 5; do
+            # Another server on the port (say, another checkout's cluster): take the next free one.
+            while (exec 3<>"/dev/tcp/127.0.0.1/$PG_PORT") 2>/dev/null; do
+                [ -z "${COUPAN_PG_PORT:-}" ] || die "port $PG_PORT (COUPAN_PG_PORT) is in use"
+                PG_PORT=$((PG_PORT + 1))
+            done
+            echo "$PG_PORT" > "$portfile"
+            say "starting the embedded PostgreSQL on 127.0.0.1:$PG_PORT"
+            local log_lines
+            log_lines=$( { wc -l < "$pgdata/server.log"; } 2>/dev/null || echo 0)
+            pg_as_owner "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start \
+                -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=300 -c fsync=${COUPAN_PG_FSYNC:-on}" >/dev/null \
+                && break
+            # The port is in the kernel's range for outgoing connections: a client socket
+            # (say, a test's connection to another cluster) can hold it without listening,
+            # which the probe above does not see. Then the next port is tried.
+            if [ -z "${COUPAN_PG_PORT:-}" ] && [ "$attempt" -lt 5 ] \
+                && tail -n +"$((log_lines + 1))" "$pgdata/server.log" | grep -q "could not bind"; then
+                say "port $PG_PORT is taken; trying the next one"
+                PG_PORT=$((PG_PORT + 1))
+                continue
+            fi
+            tail -20 "$pgdata/server.log" >&2
+            die "the embedded PostgreSQL did not start (log above)"
         done
-        echo "$PG_PORT" > "$portfile"
-        say "starting the embedded PostgreSQL on 127.0.0.1:$PG_PORT"
-        pg_as_owner "$bindir/pg_ctl" -D "$pgdata" -l "$pgdata/server.log" -w -t 60 start \
-            -o "-c listen_addresses=127.0.0.1 -p $PG_PORT -c unix_socket_directories='' -c max_connections=300 -c fsync=${COUPAN_PG_FSYNC:-on}" >/dev/null \
-            || { tail -20 "$pgdata/server.log" >&2; die "the embedded PostgreSQL did not start (log above)"; }
     fi
     local admin="postgres://coupan:$pw@127.0.0.1:$PG_PORT"
     # The superuser: the scripts create databases and roles with it, and the Rust tests

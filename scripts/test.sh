@@ -93,7 +93,12 @@ ensure_payment_key
 timed "formatting check" cargo fmt --all -- --check
 timed "lints (clippy, warnings are errors)" cargo clippy -q --workspace --all-targets -- -D warnings
 timed "release build, as ./scripts/run.sh builds it (site in target/test/site)" build
-timed "unit and integration tests" "$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate -p invariants
+# One test at a time: each #[sqlx::test] runs its app on a runtime of its own, and a page
+# request of one test could stall for good while another test's runtime shut down (seen as
+# 503s after the 30 s request timeout, and once as a hang that used up CI's time). The
+# server runs on one runtime, so this is the tests' arrangement, not the server's; one
+# thread costs about as much time as two on a 2-core machine (44 s against 33-48 s).
+timed "unit and integration tests" "$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate -p invariants -- --test-threads=1
 timed "browser tests (Playwright, Chromium) against the release build" browser_tests
 if [ -n "${COUPAN_SKIP_OPS:-}" ]; then
     say "COUPAN_SKIP_OPS is set: operations tests skipped"

@@ -31,6 +31,8 @@ pub enum Conflict {
     VoucherUnpaid,
     VoucherExpired,
     VoucherOtherShop,
+    /// A waitlist is only for a sold-out coupon: this one can still be bought.
+    NotSoldOut,
     /// The coupon has `MAX_IMAGES` pictures already.
     TooManyImages,
 }
@@ -52,6 +54,7 @@ impl Conflict {
             Conflict::VoucherUnpaid => "voucher_unpaid",
             Conflict::VoucherExpired => "voucher_expired",
             Conflict::VoucherOtherShop => "voucher_other_shop",
+            Conflict::NotSoldOut => "not_sold_out",
             Conflict::TooManyImages => "too_many_images",
         }
     }
@@ -73,6 +76,7 @@ impl Conflict {
             Conflict::VoucherUnpaid => "this voucher's order is not paid",
             Conflict::VoucherExpired => "this voucher has expired",
             Conflict::VoucherOtherShop => "this voucher belongs to another shop",
+            Conflict::NotSoldOut => "the coupon is not sold out: buy it instead of waiting",
             Conflict::TooManyImages => "a coupon has at most 5 pictures: delete one first",
         }
     }

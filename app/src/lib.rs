@@ -11,10 +11,12 @@ pub mod error;
 pub mod flash;
 pub mod images;
 pub mod mypage;
+pub mod notifications;
 pub mod orders;
 pub mod owner;
 pub mod refill;
 pub mod vouchers;
+pub mod waitlist;
 
 #[cfg(feature = "ssr")]
 pub mod api;
@@ -24,6 +26,8 @@ pub mod demo;
 pub mod events;
 #[cfg(feature = "ssr")]
 pub mod limits;
+#[cfg(feature = "ssr")]
+pub mod live;
 #[cfg(feature = "ssr")]
 pub mod request_id;
 #[cfg(feature = "ssr")]
@@ -93,6 +97,7 @@ use crate::coupons::pages::{CataloguePage, CouponDetailPage};
 use crate::flash::FlashProvider;
 use crate::i18n::*;
 use crate::mypage::pages::MyPage;
+use crate::notifications::pages::NotificationsPage;
 use crate::owner::pages::DashboardPage;
 
 /// How this build renders views: leptos's type-erased views (`--cfg erase_components`, set
@@ -167,6 +172,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("/mypage") view=MyPage ssr=SsrMode::Async />
+                    <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/dashboard") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons") view=MyCouponsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons/new") view=NewCouponPage ssr=SsrMode::Async />

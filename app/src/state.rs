@@ -21,8 +21,12 @@ pub struct AppState {
     /// Mark cookies `Secure` (behind HTTPS; `COUPAN_SECURE_COOKIES`): the session's and
     /// the short-lived ones of `flash` and `refill`.
     pub secure_cookies: bool,
+    /// How long units that came back are held for the waitlist.
+    pub waitlist: crate::waitlist::settings::WaitlistSettings,
     /// Where coupon pictures are kept (`images::store`).
     pub images: crate::images::store::ImageStore,
+    /// The process's LISTEN connection and its fan-out to the live streams.
+    pub live: Arc<crate::live::Hub>,
 }
 
 /// The state inside a server function (provided by the server's router).

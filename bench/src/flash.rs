@@ -206,16 +206,40 @@ pub async fn flash_sale(
     customers: usize,
     stock: i64,
 ) -> Result<FlashRun, String> {
+    let coupon = sale_coupon(api, world, customers, stock).await?;
+    flash_sale_of(opts, api, pool, world, customers, stock, &coupon).await
+}
+
+/// A new coupon for a flash sale.
+pub async fn sale_coupon(
+    api: &Api,
+    world: &World,
+    customers: usize,
+    stock: i64,
+) -> Result<String, String> {
+    let run = RUN.fetch_add(1, Ordering::Relaxed);
+    api.create_coupon(
+        &world.owner_token,
+        &format!("Flash sale {run}: C={customers} stock={stock}"),
+        9_900,
+        stock,
+    )
+    .await
+}
+
+/// The flash sale of `coupon` (new, with `stock` units).
+pub async fn flash_sale_of(
+    opts: &Opts,
+    api: &Api,
+    pool: &PgPool,
+    world: &World,
+    customers: usize,
+    stock: i64,
+    coupon: &str,
+) -> Result<FlashRun, String> {
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let sell_out = stock < 1_000_000;
-    let coupon = api
-        .create_coupon(
-            &world.owner_token,
-            &format!("Flash sale {run}: C={customers} stock={stock}"),
-            9_900,
-            stock,
-        )
-        .await?;
+    let coupon = coupon.to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = rss_sampler(opts.app_pid, stop.clone());
     let start = Instant::now();

@@ -2,7 +2,8 @@
 //! release mode and starts PostgreSQL, the payment gateway and the app first).
 //!
 //! Scenarios: flash sale (C = 64 and 256, a run that never sells out and one that does),
-//! the pgbench ceiling on the same PostgreSQL, saga latency at a paced rate, my page with
+//! the same sale with 5,000 live stock streams open (and without, to compare), the pgbench
+//! ceiling on the same PostgreSQL, saga latency at a paced rate, my page with
 //! 1M orders, the catalogue page, the hydrate bundle and the app's memory. Invariants are
 //! checked after every purchase run; a violation makes the process exit with status 1
 //! (after the report is written). Missed targets are reported, not fatal.
@@ -16,6 +17,7 @@ mod api;
 mod ceiling;
 mod flash;
 mod invariants;
+mod live;
 mod pages;
 mod report;
 mod stats;
@@ -51,9 +53,11 @@ pub struct Opts {
     pub wrk_secs: u64,
     pub seed_customers: i64,
     pub seed_orders: i64,
+    /// Stock streams held open in the live scenario.
+    pub live_streams: usize,
     pub notes: Vec<String>,
-    /// Scenarios to run (`--only`); empty = all. Names: ceiling, flash, saga, pages, bundle
-    /// (the bundle is measured in every run: `--only bundle` runs nothing else).
+    /// Scenarios to run (`--only`); empty = all. Names: ceiling, flash, live, saga, pages,
+    /// bundle (the bundle is measured in every run: `--only bundle` runs nothing else).
     pub only: Vec<String>,
 }
 
@@ -95,9 +99,9 @@ fn parse_opts() -> Result<Opts, String> {
             "--only" => {
                 let list = args.next().ok_or("--only needs a list")?;
                 for name in list.split(',') {
-                    if !["ceiling", "flash", "saga", "pages", "bundle"].contains(&name) {
+                    if !["ceiling", "flash", "live", "saga", "pages", "bundle"].contains(&name) {
                         return Err(format!(
-                            "--only: unknown scenario {name:?} (ceiling, flash, saga, pages, bundle)"
+                            "--only: unknown scenario {name:?} (ceiling, flash, live, saga, pages, bundle)"
                         ));
                     }
                     only.push(name.to_string());
@@ -106,7 +110,7 @@ fn parse_opts() -> Result<Opts, String> {
             "-h" | "--help" => {
                 println!(
                     "usage: bench [--quick] [--only LIST] [--out FILE] [--command TEXT] [--note TEXT]...\n\
-                     --only ceiling,flash,saga,pages,bundle runs just those scenarios\n\
+                     --only ceiling,flash,live,saga,pages,bundle runs just those scenarios\n\
                      (the bundle is measured in every run).\n\
                      Run it through ./scripts/bench.sh, which starts the servers and sets\n\
                      BENCH_ROOT, BENCH_APP_URL, BENCH_GATEWAY_URL, BENCH_GATEWAY_KEY, BENCH_DATABASE_URL,\n\
@@ -142,6 +146,10 @@ fn parse_opts() -> Result<Opts, String> {
         wrk_secs: if quick { 3 } else { 10 },
         seed_customers: if quick { 5_000 } else { 100_000 },
         seed_orders: if quick { 50_000 } else { 1_000_000 },
+        live_streams: std::env::var("BENCH_LIVE_STREAMS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(5_000),
         notes,
         only,
     })
@@ -219,6 +227,13 @@ async fn run(opts: Opts) -> Result<bool, String> {
         rep.flash.push(run);
     }
     rep.memory = sys::memory(opts.app_pid);
+
+    // After the memory of the flash sales is taken: the streams' memory is reported apart.
+    if opts.runs("live") {
+        let run = live::run(&opts, &client, &pool, &world, opts.live_streams).await?;
+        eprintln!("    {}", run.one_line());
+        rep.live = Some(run);
+    }
 
     if opts.runs("saga") {
         say(format!(

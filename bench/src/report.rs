@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::Opts;
 use crate::ceiling::{Ceiling, PgbenchRun};
 use crate::flash::{FlashRun, SagaRun};
+use crate::live::LiveRun;
 use crate::pages::{Asset, Bundle, Pages, WrkRun};
 use crate::stats::fmt_ms;
 use crate::sys::{self, Machine, Memory};
@@ -17,6 +18,9 @@ const SAGA_P99_MS: f64 = 500.0;
 const MYPAGE_P99_MS: f64 = 10.0;
 const BUNDLE_BROTLI_KB: f64 = 250.0;
 const RSS_MB: f64 = 150.0;
+// Issue #12: live stock streams during a flash sale.
+const LIVE_P99_MS: f64 = 250.0;
+const LIVE_RATIO: f64 = 0.9;
 
 pub struct Report {
     quick: bool,
@@ -28,6 +32,7 @@ pub struct Report {
     pub memory_idle: Option<Memory>,
     pub memory: Option<Memory>,
     pub memory_end: Option<Memory>,
+    pub live: Option<LiveRun>,
     pub saga: Option<SagaRun>,
     pub pages: Option<Pages>,
     pub bundle: Option<Bundle>,
@@ -83,6 +88,7 @@ impl Report {
             memory_idle: None,
             memory: None,
             memory_end: None,
+            live: None,
             saga: None,
             pages: None,
             bundle: None,
@@ -101,6 +107,17 @@ impl Report {
                     r.customers, r.stock
                 ));
             }
+        }
+        if let Some(l) = &self.live {
+            for (what, r) in [("without streams", &l.without), ("with streams", &l.with)] {
+                v.extend(
+                    r.inv
+                        .violations
+                        .iter()
+                        .map(|x| format!("live, flash sale {what}: {x}")),
+                );
+            }
+            v.extend(l.violations.iter().map(|x| format!("live streams: {x}")));
         }
         if let Some(s) = &self.saga {
             v.extend(s.inv.violations.iter().map(|x| format!("saga: {x}")));
@@ -188,6 +205,7 @@ impl Report {
 
         self.render_targets(&mut s);
         self.render_flash(&mut s);
+        self.render_live(&mut s);
         self.render_ceiling(&mut s);
         self.render_saga(&mut s);
         self.render_pages(&mut s);
@@ -279,6 +297,25 @@ impl Report {
                 at_most(mb, RSS_MB, "MB")
             );
         }
+        if let Some(l) = &self.live {
+            let p99 = l.every_client.ms(0.99).unwrap_or(f64::INFINITY);
+            let _ = writeln!(
+                s,
+                "| live (issue #12): stock change commit → event at every one of {} streams, p99 ≤ {LIVE_P99_MS} ms | {} | {} |",
+                l.streams,
+                fmt_ms(Some(p99)),
+                at_most(p99, LIVE_P99_MS, "ms")
+            );
+            let _ = writeln!(
+                s,
+                "| live (issue #12): flash-sale purchases/s with the streams open ≥ {:.0}% of without | {:.0}/s vs {:.0}/s = {:.0}% | {} |",
+                LIVE_RATIO * 100.0,
+                l.with.created_per_sec(),
+                l.without.created_per_sec(),
+                l.ratio() * 100.0,
+                at_least(l.ratio() * 100.0, LIVE_RATIO * 100.0, "points")
+            );
+        }
         let _ = writeln!(
             s,
             "\nWhat limits a missed target (profiles and measurements, written by hand): `bench/LIMITS.md`.\n"
@@ -353,6 +390,63 @@ impl Report {
                 ))
                 .collect::<Vec<_>>()
                 .join("; ")
+        );
+    }
+
+    fn render_live(&self, s: &mut String) {
+        let Some(l) = &self.live else { return };
+        let mib = |kb: Option<u64>| kb.map_or("–".into(), |k| format!("{:.1} MB", mb_kib(k)));
+        let per_stream = match (l.rss_before_kb, l.rss_open_kb) {
+            (Some(a), Some(b)) if l.opened > 0 => {
+                format!(
+                    "{:.1} KB",
+                    (b.saturating_sub(a)) as f64 * 1.024 / l.opened as f64
+                )
+            }
+            _ => "–".into(),
+        };
+        let _ = writeln!(
+            s,
+            "## Live stock streams (issue #12)\n\n{} clients hold `GET /api/v1/coupons/{{id}}/live` open on the one app \
+             process while C={} customers buy that coupon ({} s, stock never runs out); the same sale on a coupon of \
+             its own without streams ran first. A change's time is when the driver's own `LISTEN coupon_live` got the \
+             database's notification (sent at commit); a client has the change once it received an event with that \
+             stock or less (the app paces each stream to at most 5 events/s per coupon, skipping values in between, \
+             never the last). The clients run in the driver, on the same 2 cores as the app and PostgreSQL.\n",
+            l.streams,
+            crate::live::CUSTOMERS,
+            l.with.load.as_secs_f64().round()
+        );
+        let _ = writeln!(
+            s,
+            "| | value |\n|---|---|\n| streams opened | {} of {} in {:.1} s |\n| app RSS before / with the streams open | {} / {} ({} per stream) |\n\
+             | app RSS peak during the sale with streams (100 ms samples) | {} |\n\
+             | purchases/s without / with streams | {:.0} / **{:.0}** ({:.0}%) |\n\
+             | purchase p99 without / with streams | {} / {} |\n\
+             | stock changes (commits) during the sale | {} |\n\
+             | **commit → every client** p50 / p95 / p99 / max | {} |\n\
+             | commit → one client p50 / p95 / p99 / max | {} |\n\
+             | events received by all clients during the sale | {} ({:.1} per client per second) |\n\
+             | shortest gap between two events of a client | {} |\n",
+            l.opened,
+            l.streams,
+            l.open_time.as_secs_f64(),
+            mib(l.rss_before_kb),
+            mib(l.rss_open_kb),
+            per_stream,
+            mib(l.with.rss_peak_kb),
+            l.without.created_per_sec(),
+            l.with.created_per_sec(),
+            l.ratio() * 100.0,
+            fmt_ms(l.without.tally.all.ms(0.99)),
+            fmt_ms(l.with.tally.all.ms(0.99)),
+            l.changes,
+            l.every_client.summary(),
+            l.per_client.summary(),
+            l.events,
+            l.events as f64 / l.opened.max(1) as f64 / l.with.load.as_secs_f64(),
+            l.min_gap
+                .map_or("–".into(), |g| fmt_ms(Some(g.as_secs_f64() * 1000.0)))
         );
     }
 

@@ -52,7 +52,7 @@ function watchErrors(page: Page): string[] {
   const errors: string[] = [];
   page.on("console", (msg) => {
     if (msg.type() !== "error") return;
-    // Chromium asks every site for /favicon.ico; the app has none yet (issue 10, part 2).
+    // The pages link /favicon.svg; a browser that still asks for /favicon.ico is not the app's error.
     if (msg.location().url.endsWith("/favicon.ico")) return;
     errors.push(`console: ${msg.text()} (${msg.location().url})`);
   });

@@ -236,6 +236,8 @@ for (const lang of ["ko", "en"] as Lang[]) {
     await expect(page.getByRole("navigation", { name: lang === "en" ? "Pages" : "페이지 이동" })).toBeVisible();
 
     // A tap on the price (not on the name) opens the coupon.
+    // Cards carry a picture now: the second card's price is below the fold until scrolled to.
+    await cards.nth(1).getByTestId("coupon-price").scrollIntoViewIfNeeded();
     const price = (await cards.nth(1).getByTestId("coupon-price").boundingBox())!;
     await page.mouse.click(price.x + price.width / 2, price.y + price.height / 2);
     await expect(page).toHaveURL(new RegExp(`/coupons/${world.americano.id}$`));

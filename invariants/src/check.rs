@@ -74,6 +74,8 @@ fn is_final(status: &str, payment_status: &str) -> bool {
             | ("payment_failed", "failed")
             | ("cancelled", "refunded")
             | ("cancelled", "voided")
+            | ("expired", "voided")
+            | ("expired", "refunded")
     )
 }
 
@@ -126,6 +128,7 @@ pub fn check(snapshot: &Snapshot, expect: &Expect) -> Report {
             }
             "payment_failed" => report.failed += 1,
             "cancelled" => report.cancelled += 1,
+            "expired" => report.expired += 1,
             _ => bad.add(Invariant::Settled, "orders with an unknown status", o.id),
         }
 
@@ -183,7 +186,7 @@ pub fn check(snapshot: &Snapshot, expect: &Expect) -> Report {
                 "paid orders without one voucher per unit",
                 o.id,
             ),
-            "ordered" | "payment_failed" if o.vouchers != 0 => {
+            "ordered" | "payment_failed" | "expired" if o.vouchers != 0 => {
                 bad.add(Invariant::Vouchers, "unpaid orders with vouchers", o.id)
             }
             _ => {}
@@ -229,8 +232,12 @@ pub fn check(snapshot: &Snapshot, expect: &Expect) -> Report {
             ),
             Some(left) => {
                 let live = report.live_units;
-                if left < 0 {
-                    violation(Invariant::Stock, format!("negative stock: {left}"));
+                let held = snapshot.held.unwrap_or(0);
+                if left < 0 || held < 0 {
+                    violation(
+                        Invariant::Stock,
+                        format!("negative stock: {left} (held {held})"),
+                    );
                 }
                 if live > initial {
                     violation(
@@ -238,11 +245,11 @@ pub fn check(snapshot: &Snapshot, expect: &Expect) -> Report {
                         format!("oversold: {live} units sold of {initial}"),
                     );
                 }
-                if initial != left + live {
+                if initial != left + held + live {
                     violation(
                         Invariant::Stock,
                         format!(
-                            "does not add up: initial {initial} ≠ left {left} + live units {live}"
+                            "does not add up: initial {initial} ≠ left {left} + held {held} + live units {live}"
                         ),
                     );
                 }
@@ -353,6 +360,7 @@ mod tests {
         ];
         Snapshot {
             stock: Some(8),
+            held: None,
             orders,
             ledger,
         }
@@ -402,6 +410,38 @@ mod tests {
             (1 + 1, 1, 0)
         );
         assert_eq!(report.stock, Some(8));
+    }
+
+    #[test]
+    fn expired_orders_are_final_without_vouchers_and_held_units_count() {
+        let mut s = settled();
+        s.orders.push(order("expired", "voided", 1));
+        // A charge that landed while it expired, refunded.
+        let mut late = order("expired", "refunded", 1);
+        late.vouchers = 0;
+        s.ledger.push(entry(&late, LedgerKind::Charge, 4));
+        s.ledger.push(entry(&late, LedgerKind::Refund, 5));
+        s.orders.push(late);
+        // 10 = 7 on sale + 1 held for the waitlist + 2 in live orders.
+        s.stock = Some(7);
+        s.held = Some(1);
+        let answered = ids(&s);
+        let report = check(&s, &strict(&answered));
+        report.assert_holds();
+        assert_eq!(
+            (report.expired, report.cancelled, report.refunds),
+            (2, 2, 2)
+        );
+
+        let mut uncounted = s.clone();
+        uncounted.held = Some(0);
+        breaks_only(&uncounted, &strict(&answered), Invariant::Stock);
+        let mut with_codes = s.clone();
+        with_codes.orders.last_mut().unwrap().vouchers = 1;
+        breaks_only(&with_codes, &strict(&answered), Invariant::Vouchers);
+        let mut charged = s;
+        charged.ledger.pop();
+        breaks_only(&charged, &strict(&answered), Invariant::Charges);
     }
 
     #[test]

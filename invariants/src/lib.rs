@@ -7,12 +7,12 @@
 //!
 //! | [`Invariant`] | what holds |
 //! |---|---|
-//! | `Stock` | stock never negative; initial stock = stock left + units of live (`ordered`, `paid`) orders |
+//! | `Stock` | stock never negative; initial stock = stock left + units held for the restock waitlist + units of live (`ordered`, `paid`) orders |
 //! | `Answers` | orders = 201 answers: every order id answered is an order, no two purchases got the same one, and (unless a fault may have cut answers) every order was answered |
 //! | `OrderPlaced` | exactly one `OrderPlaced` event per order |
 //! | `Charges` | one charge per paid order (its amount, its payment key), a charge and one refund per refunded order, none for the others; no ledger entry for an order not checked |
 //! | `PaymentEvents` | one `PaymentCompleted` / `PaymentFailed` / `PaymentRefunded` for a payment in that state |
-//! | `Vouchers` | a paid order has one voucher per unit; an unpaid, uncancelled one has none |
+//! | `Vouchers` | a paid order has one voucher per unit; an unpaid (`ordered`, `payment_failed`, `expired`) one has none |
 //! | `ReadModel` | the order's my-page row exists and shows its statuses |
 //! | `PaymentWork` | an order whose payment is not final has a payment job (else it is stuck) |
 //! | `Settled` | (when asked) every order is final and no payment job is left |
@@ -114,6 +114,8 @@ pub struct Report {
     pub paid_units: i64,
     pub failed: usize,
     pub cancelled: usize,
+    /// Orders not paid by their payment deadline.
+    pub expired: usize,
     /// Ledger charges and refunds of the orders checked.
     pub charges: usize,
     pub refunds: usize,

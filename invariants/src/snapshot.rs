@@ -39,8 +39,10 @@ pub enum Scope<'a> {
 /// Orders, a coupon's stock, and the ledger entries to check them against.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Snapshot {
-    /// The coupon's stock now (a [`Scope::Coupon`] snapshot).
+    /// The coupon's stock now (a [`Scope::Coupon`] snapshot): what the public can buy.
     pub stock: Option<i64>,
+    /// Its units held for its restock waitlist, outside `stock` (a coupon snapshot).
+    pub held: Option<i64>,
     pub orders: Vec<Order>,
     pub ledger: Vec<LedgerEntry>,
 }
@@ -71,8 +73,8 @@ impl Snapshot {
             .await?;
         let (stock, orders) = match scope {
             Scope::Coupon(coupon) => {
-                let stock: i64 =
-                    sqlx::query_scalar("select stock::bigint from coupons where id = $1")
+                let (stock, held): (i64, i64) =
+                    sqlx::query_as("select stock::bigint, held::bigint from coupons where id = $1")
                         .bind(coupon)
                         .fetch_one(&mut *tx)
                         .await?;
@@ -82,7 +84,7 @@ impl Snapshot {
                 .bind(coupon)
                 .fetch_all(&mut *tx)
                 .await?;
-                (Some(stock), orders)
+                (Some((stock, held)), orders)
             }
             Scope::AllExcept(request_id) => {
                 let orders: Vec<Order> = sqlx::query_as(&format!(
@@ -97,7 +99,8 @@ impl Snapshot {
         };
         tx.commit().await?;
         let mut snapshot = Snapshot {
-            stock,
+            stock: stock.map(|(s, _)| s),
+            held: stock.map(|(_, h)| h),
             orders,
             ledger: ledger.entries.clone(),
         };

@@ -42,6 +42,8 @@ pub const ENV_VARS: &[&str] = &[
     "COUPAN_RATE_PURCHASE_PER_MIN",
     "COUPAN_TRUSTED_PROXIES",
     "COUPAN_SHUTDOWN_TIMEOUT_SECS",
+    "COUPAN_PAYMENT_DEADLINE_SECS",
+    "COUPAN_WAITLIST_HOLD_SECS",
     "COUPAN_CONFIG_FILE",
     "COUPAN_DATA_DIR",
     "COUPAN_IMAGE_STORE",
@@ -131,6 +133,10 @@ pub struct Config {
     pub limits: app::limits::LimitSettings,
     /// The whole shutdown (draining requests, stopping workers) ends within this.
     pub shutdown_timeout: std::time::Duration,
+    /// An order not paid this long after it was placed expires.
+    pub payment_deadline: std::time::Duration,
+    /// How long units that come back are held for the waitlist.
+    pub waitlist: app::waitlist::WaitlistSettings,
     /// Where coupon pictures are kept: `COUPAN_IMAGE_STORE`, by default `images/` in
     /// `COUPAN_DATA_DIR` (`.data`, as the scripts use).
     pub images: app::images::store::ImageStore,
@@ -564,6 +570,23 @@ impl Config {
             3600,
             &mut errors,
         ));
+        // Their defaults are the worker's and the waitlist's own.
+        let payment_deadline = std::time::Duration::from_secs(number(
+            "COUPAN_PAYMENT_DEADLINE_SECS",
+            worker.payment_deadline.as_secs(),
+            60,
+            86_400,
+            &mut errors,
+        ));
+        let waitlist = app::waitlist::WaitlistSettings {
+            hold: std::time::Duration::from_secs(number(
+                "COUPAN_WAITLIST_HOLD_SECS",
+                app::waitlist::WaitlistSettings::default().hold.as_secs(),
+                10,
+                86_400,
+                &mut errors,
+            )),
+        };
         let data_dir = var("COUPAN_DATA_DIR").unwrap_or_else(|| DEFAULT_DATA_DIR.into());
         let aws: Vec<(String, String)> = app::images::store::AWS_VARS
             .iter()
@@ -600,6 +623,8 @@ impl Config {
                 admission,
                 limits,
                 shutdown_timeout,
+                payment_deadline,
+                waitlist,
                 images,
             })
         } else {
@@ -677,6 +702,8 @@ mod tests {
             COUPAN_RATE_AUTH_PER_MIN = 7\n\
             COUPAN_PAYMENT_WORKERS=2\n\
             COUPAN_SHUTDOWN_TIMEOUT_SECS='9'\n\
+            COUPAN_PAYMENT_DEADLINE_SECS=120\n\
+            COUPAN_WAITLIST_HOLD_SECS=30\n\
             COUPAN_TRUSTED_PROXIES=127.0.0.1, 10.0.0.0/8\n\
             RUST_LOG=debug\n\
             LEPTOS_SITE_ROOT=/srv/site\n";
@@ -703,6 +730,8 @@ mod tests {
         );
         assert_eq!(c.payment_workers, 3, "the environment wins");
         assert_eq!(c.shutdown_timeout, std::time::Duration::from_secs(9));
+        assert_eq!(c.payment_deadline, std::time::Duration::from_secs(120));
+        assert_eq!(c.waitlist.hold, std::time::Duration::from_secs(30));
         // Only what the environment does not already set is exported for the libraries.
         assert_eq!(
             loaded.exports,
@@ -723,6 +752,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(loaded.config.limits.auth_per_min, 20);
+        assert_eq!(
+            loaded.config.payment_deadline,
+            std::time::Duration::from_secs(900)
+        );
+        assert_eq!(
+            loaded.config.waitlist.hold,
+            std::time::Duration::from_secs(600)
+        );
         assert_eq!(
             loaded.config.shutdown_timeout,
             std::time::Duration::from_secs(20)
@@ -806,7 +843,8 @@ mod tests {
                 ("COUPAN_PAYMENT_URL", "https://api.payments.example"),
             ],
             "DATABASE_URL=mysql://x\nJWT_SECRET=short\nCOUPAN_TRUSTED_PROXIES=10.0.0.0/99\n\
-             COUPAN_SHUTDOWN_TIMEOUT_SECS=soon\nCOUPAN_DEMO_DATA=maybe\n",
+             COUPAN_SHUTDOWN_TIMEOUT_SECS=soon\nCOUPAN_DEMO_DATA=maybe\n\
+             COUPAN_PAYMENT_DEADLINE_SECS=5\nCOUPAN_WAITLIST_HOLD_SECS=forever\n",
         )
         .err()
         .unwrap();
@@ -817,10 +855,12 @@ mod tests {
             "COUPAN_SHUTDOWN_TIMEOUT_SECS must be a whole number from 1 to 3600",
             "COUPAN_RATE_PURCHASE_PER_MIN must be a whole number from 1 to 1000000",
             "COUPAN_DEMO_DATA=\"maybe\" is not a boolean",
+            "COUPAN_PAYMENT_DEADLINE_SECS must be a whole number from 60 to 86400",
+            "COUPAN_WAITLIST_HOLD_SECS must be a whole number from 10 to 86400",
         ] {
             assert!(err.contains(expected), "{expected:?} missing in:\n{err}");
         }
-        assert_eq!(err.lines().count(), 6, "{err}");
+        assert_eq!(err.lines().count(), 8, "{err}");
     }
 
     #[test]
@@ -1143,6 +1183,14 @@ mod tests {
             (
                 "COUPAN_SHUTDOWN_TIMEOUT_SECS",
                 c.shutdown_timeout.as_secs().to_string(),
+            ),
+            (
+                "COUPAN_PAYMENT_DEADLINE_SECS",
+                c.payment_deadline.as_secs().to_string(),
+            ),
+            (
+                "COUPAN_WAITLIST_HOLD_SECS",
+                c.waitlist.hold.as_secs().to_string(),
             ),
             ("COUPAN_DATA_DIR", DEFAULT_DATA_DIR.to_string()),
         ];

@@ -16,6 +16,8 @@ use crate::db::MIGRATOR;
 pub struct Readiness {
     pool: PgPool,
     draining: AtomicBool,
+    /// The same, for those who wait for it (the live streams end when it turns true).
+    drain_signal: tokio::sync::watch::Sender<bool>,
     /// Unix seconds of the payment worker's last loop; `None` when this process runs none.
     worker_heartbeat: Option<Arc<AtomicI64>>,
 }
@@ -28,6 +30,7 @@ impl Readiness {
         Arc::new(Readiness {
             pool,
             draining: AtomicBool::new(false),
+            drain_signal: tokio::sync::watch::Sender::new(false),
             worker_heartbeat,
         })
     }
@@ -35,6 +38,12 @@ impl Readiness {
     /// From now on `/readyz` answers 503 (first step of a graceful shutdown).
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
+        self.drain_signal.send_replace(true);
+    }
+
+    /// Turns true when the shutdown starts.
+    pub fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.drain_signal.subscribe()
     }
 
     pub async fn check(&self) -> Result<(), &'static str> {

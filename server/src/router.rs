@@ -217,8 +217,8 @@ mod tests {
             .connect_lazy(&config.database_url)
             .unwrap();
         for _ in 0..2 {
-            let state = crate::startup::app_state(pool.clone(), &config);
             let readiness = Readiness::new(pool.clone(), None);
+            let state = crate::startup::app_state(pool.clone(), &config, &readiness);
             let _ = router(state, &config, Vec::new(), readiness);
             let _ = crate::metrics::router(pool.clone(), crate::metrics::Metrics::detached());
         }

@@ -100,7 +100,7 @@ impl Application {
             (Vec::new(), None)
         };
         let readiness = Readiness::new(pool.clone(), heartbeat);
-        let state = app_state(pool, &config);
+        let state = app_state(pool, &config, &readiness);
         let origins = config.allowed_origins(address);
         let router = crate::router::router(state, &config, origins, readiness.clone());
         Ok(Application {
@@ -161,15 +161,18 @@ impl Application {
     }
 }
 
-/// What every handler and server function reaches, from the configuration.
-pub(crate) fn app_state(pool: PgPool, config: &Config) -> AppState {
+/// What every handler and server function reaches, from the configuration. The live
+/// streams end when `readiness` starts draining, so they do not hold the shutdown.
+pub(crate) fn app_state(pool: PgPool, config: &Config, readiness: &Readiness) -> AppState {
     AppState {
+        live: app::live::Hub::new(pool.clone(), readiness.draining()),
         leptos_options: crate::router::leptos_options(config),
         pool: pool.clone(),
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
         admission: app::orders::admission::Admission::new(pool, config.admission),
         limits: Arc::new(app::limits::Limits::new(&config.limits)),
         secure_cookies: config.secure_cookies,
+        waitlist: config.waitlist,
         images: config.images.clone(),
     }
 }
@@ -180,6 +183,8 @@ pub fn payment_worker(pool: PgPool, config: &Config) -> Result<crate::payment::W
     let settings = WorkerSettings {
         tasks: config.payment_workers,
         batch_max: config.payment_batch_max,
+        payment_deadline: config.payment_deadline,
+        waitlist: config.waitlist,
         ..WorkerSettings::default()
     };
     Ok(Worker::new(

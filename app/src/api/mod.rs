@@ -15,9 +15,12 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(crate::auth::api::router())
         .merge(crate::coupons::api::router())
+        .merge(crate::live::stock::router())
+        .merge(crate::notifications::api::router())
         .merge(crate::orders::api::router())
         .merge(crate::mypage::api::router())
         .merge(crate::vouchers::api::router())
         .merge(crate::owner::api::router())
+        .merge(crate::waitlist::api::router())
         .fallback(|| async { AppError::NotFound })
 }

@@ -73,7 +73,8 @@ pub async fn session_user() -> Result<Option<Principal>, AppError> {
 }
 
 /// The signed-in user of a browser session, in a plain handler (the picture forms post
-/// multipart bodies to routes of their own, not to server functions).
+/// multipart bodies to routes of their own, not to server functions; an `EventSource`
+/// opens the live streams with the session cookie and no `Authorization` header).
 pub async fn session_principal(session: &Session) -> Result<Option<Principal>, AppError> {
     let principal = session.get::<Principal>(SESSION_KEY).await?;
     if let Some(p) = &principal {

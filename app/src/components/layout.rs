@@ -4,15 +4,23 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
+use super::live::{provide_live_feeds, use_notification_feed};
 use crate::auth::use_auth;
 use crate::domain::Role;
 use crate::flash::FlashBanner;
 use crate::i18n::*;
+use crate::notifications::unread_notifications;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
+    provide_live_feeds();
+    // The count when the page was served; the live stream takes over in the browser.
+    let unread = Resource::new(
+        move || (auth.version.get(), auth.logout.version().get()),
+        |_| unread_notifications(),
+    );
     // A link followed inside the open phone menu navigates in place (client-side routing):
     // fold the menu again. Without JavaScript every link loads a new, closed page.
     let menu = NodeRef::<leptos::html::Details>::new();
@@ -63,9 +71,41 @@ pub fn Layout(children: Children) -> impl IntoView {
                     </Transition>
                 </nav>
             </details>
+            // Outside the phone menu: the count stays in sight.
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match auth.user.await {
+                        Ok(Some(_)) => {
+                            let served = unread.await.ok().flatten();
+                            view! { <Bell served /> }.into_any()
+                        }
+                        _ => ().into_any(),
+                    }
+                })}
+            </Transition>
             <LanguageSwitch />
         </header>
         <main class="page"><FlashBanner />{children()}</main>
+    }
+}
+
+/// The link to the notifications page with the unread count, live.
+#[component]
+fn Bell(served: Option<i64>) -> impl IntoView {
+    let i18n = use_i18n();
+    let feed = use_notification_feed();
+    let count = move || feed.unread.get().or(served).unwrap_or(0);
+    view! {
+        <a href="/notifications" class="bell" data-testid="nav-bell"
+            aria-label=move || t_string!(i18n, bell_label, n = count()).to_string()>
+            // A drawn bell on a phone, where the word takes too much room (an emoji bell
+            // needs a font that not every device has).
+            <svg class="bell-icon" aria-hidden="true" viewBox="0 0 24 24" width="20" height="20">
+                <path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6v-5a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z" />
+            </svg>
+            <span class="bell-label" aria-hidden="true">{t!(i18n, nav_notifications)}</span>
+            <span class="bell-count" class:zero=move || count() == 0 data-testid="bell-count">{count}</span>
+        </a>
     }
 }
 

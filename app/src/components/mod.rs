@@ -2,6 +2,7 @@
 
 pub mod form;
 pub mod layout;
+pub mod live;
 pub mod page;
 
 pub use form::{ErrorBanner, Field, FieldMessage};
@@ -58,6 +59,7 @@ pub fn error_text(e: &AppError) -> String {
             Conflict::VoucherUnpaid => t_string!(i18n, err_voucher_unpaid),
             Conflict::VoucherExpired => t_string!(i18n, err_voucher_expired),
             Conflict::VoucherOtherShop => t_string!(i18n, err_voucher_other_shop),
+            Conflict::NotSoldOut => t_string!(i18n, err_not_sold_out),
             Conflict::TooManyImages => t_string!(i18n, err_too_many_images),
         }
         .to_string(),
@@ -88,6 +90,7 @@ pub fn order_status_text(s: crate::domain::OrderStatus) -> String {
         Paid => t_string!(i18n, status_paid),
         PaymentFailed => t_string!(i18n, status_payment_failed),
         Cancelled => t_string!(i18n, status_cancelled),
+        Expired => t_string!(i18n, status_expired),
     }
     .to_string()
 }

@@ -108,12 +108,16 @@ async fn create(
 }
 
 async fn update(
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     auth: BearerAuth,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<CouponPatch>,
 ) -> Result<Json<CouponJson>, AppError> {
     let owner = require_owner(auth.0)?;
     let id = parse_id(&id)?;
-    Ok(Json(service::update(&pool, owner, id, patch).await?.into()))
+    Ok(Json(
+        service::update(&state.pool, state.waitlist, owner, id, patch)
+            .await?
+            .into(),
+    ))
 }

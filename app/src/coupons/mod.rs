@@ -142,7 +142,7 @@ pub async fn update_coupon(
         on_sale: None,
     };
     let state = crate::state::app_state()?;
-    let coupon = service::update(&state.pool, owner, id, patch).await?;
+    let coupon = service::update(&state.pool, state.waitlist, owner, id, patch).await?;
     crate::flash::set(
         &state,
         &crate::flash::Flash::CouponSaved {

@@ -1,4 +1,6 @@
-//! The public catalogue and the coupon detail page.
+//! The public catalogue and the coupon detail page. Both follow the stock of the coupons
+//! they show (one live stream per page): the stock, the sold-out badge and the buy box
+//! change without a reload.
 
 use chrono::Utc;
 use leptos::prelude::*;
@@ -7,12 +9,15 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use uuid::Uuid;
 
 use super::{get_coupon, list_coupons};
+use crate::components::live::use_live_stock;
 use crate::components::{ErrorView, PageTitle, error_text};
+use crate::domain::live::live_status;
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
 use crate::domain::{Coupon, CouponStatus};
 use crate::i18n::*;
 use crate::images::pages::{CardThumb, Gallery};
+use crate::waitlist::pages::WaitlistBox;
 
 /// The badge for a coupon's status (nothing while it is simply on sale).
 #[component]
@@ -47,21 +52,39 @@ pub fn StatusBadge(status: CouponStatus) -> impl IntoView {
     view! { <span class=class data-testid=testid>{text}</span> }
 }
 
+/// A coupon's stock and status as they change (the page's live stream), starting from
+/// the values the page was served with.
+struct LiveCoupon {
+    stock: Signal<i32>,
+    status: Signal<CouponStatus>,
+}
+
+fn live_coupon(coupon: &Coupon) -> LiveCoupon {
+    let live = use_live_stock(coupon.id);
+    let served = coupon.clone();
+    let stock_left = coupon.stock_left;
+    LiveCoupon {
+        stock: Signal::derive(move || live.get().map_or(stock_left, |l| l.stock_left)),
+        status: Signal::derive(move || live_status(&served, live.get(), Utc::now())),
+    }
+}
+
 #[component]
 fn CouponCard(coupon: Coupon) -> impl IntoView {
     let i18n = use_i18n();
-    let status = coupon.status_at(Utc::now());
+    let LiveCoupon { stock, status } = live_coupon(&coupon);
     let href = format!("/coupons/{}", coupon.id);
     // One link per card, named by the coupon; CSS stretches its hit area over the card.
     view! {
-        <li class="coupon-card" data-testid="coupon-card" class:sold-out=status == CouponStatus::SoldOut>
+        <li class="coupon-card" data-testid="coupon-card" data-coupon-id=coupon.id.to_string()
+            class:sold-out=move || status.get() == CouponStatus::SoldOut>
             <CardThumb coupon=coupon.clone() />
             <h2 class="coupon-title"><a href=href class="coupon-name card-link" data-testid="coupon-name">{coupon.name.clone()}</a></h2>
             <div class="shop" data-testid="coupon-shop">{coupon.shop_name.clone()}</div>
             <div class="price" data-testid="coupon-price">{format_krw(coupon.price)}</div>
             <div class="meta">
-                <span>{t!(i18n, stock_left)} ": " <span data-testid="coupon-stock">{coupon.stock_left}</span></span>
-                <StatusBadge status />
+                <span>{t!(i18n, stock_left)} ": " <span data-testid="coupon-stock">{stock}</span></span>
+                {move || view! { <StatusBadge status=status.get() /> }}
             </div>
         </li>
     }
@@ -172,7 +195,8 @@ pub fn CouponDetailPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match coupon.await {
                     Ok(c) => {
-                        let status = c.status_at(Utc::now());
+                        let LiveCoupon { stock, status } = live_coupon(&c);
+                        let (coupon_id, price) = (c.id, c.price);
                         let window = match (c.sale_starts_at, c.sale_ends_at) {
                             (None, None) => None,
                             (s, e) => Some(format!("{} ~ {}", s.map(display).unwrap_or_default(), e.map(display).unwrap_or_default())),
@@ -185,10 +209,10 @@ pub fn CouponDetailPage() -> impl IntoView {
                                 <h1 data-testid="coupon-name">{c.name.clone()}</h1>
                                 <div class="shop">{c.shop_name.clone()}</div>
                                 <div class="price big" data-testid="coupon-price">{format_krw(c.price)}</div>
-                                <StatusBadge status />
+                                {move || view! { <StatusBadge status=status.get() /> }}
                                 <p class="description">{c.description.clone()}</p>
                                 <dl>
-                                    <dt>{t!(i18n, stock_left)}</dt><dd data-testid="coupon-stock">{c.stock_left}</dd>
+                                    <dt>{t!(i18n, stock_left)}</dt><dd data-testid="coupon-stock">{stock}</dd>
                                     <dt>{t!(i18n, sale_window)}</dt>
                                     <dd>{match window { Some(w) => w.into_any(), None => t!(i18n, always).into_any() }}</dd>
                                     <dt>{t!(i18n, valid_until)}</dt>
@@ -196,7 +220,8 @@ pub fn CouponDetailPage() -> impl IntoView {
                                     <dt>{t!(i18n, per_customer_limit)}</dt>
                                     <dd>{match c.per_customer_limit { Some(l) => l.to_string().into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
                                 </dl>
-                                {(status == CouponStatus::Available).then(|| view! { <BuyBox coupon_id=c.id price=c.price /> })}
+                                {move || (status.get() == CouponStatus::Available).then(|| view! { <BuyBox coupon_id price /> })}
+                                <WaitlistBox coupon_id sold_out=Signal::derive(move || status.get() == CouponStatus::SoldOut) />
                                 <a href="/">{t!(i18n, back_to_catalogue)}</a>
                             </article>
                         }.into_any()
@@ -209,20 +234,6 @@ pub fn CouponDetailPage() -> impl IntoView {
             })}
         </Transition>
     }
-}
-
-/// A key that is new for every rendering of the buy form: unique per customer is enough,
-/// since the server scopes keys by customer.
-fn new_idempotency_key(coupon_id: Uuid) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let now = Utc::now();
-    format!(
-        "web-{coupon_id}-{}-{}-{n}",
-        now.timestamp(),
-        now.timestamp_subsec_nanos()
-    )
 }
 
 /// The buy form: customers only (the server checks again). The idempotency key rendered
@@ -260,7 +271,7 @@ fn BuyBox(coupon_id: Uuid, price: i64) -> impl IntoView {
     let quantity = NodeRef::<leptos::html::Input>::new();
     // The key the page was rendered with (hydration keeps the server's value in the DOM).
     let key_input = NodeRef::<leptos::html::Input>::new();
-    let key = new_idempotency_key(coupon_id);
+    let key = crate::orders::new_idempotency_key(coupon_id);
     Effect::new(move |_| {
         if let Some(Err(AppError::Unavailable { retry_after_secs })) = buy.value().get() {
             retry_in.set(Some(retry_after_secs.clamp(1, 30)));

@@ -9,6 +9,7 @@ use super::repo;
 use crate::auth::guards::Principal;
 use crate::domain::{Coupon, CouponPatch, ValidCoupon};
 use crate::error::AppError;
+use crate::waitlist::settings::WaitlistSettings;
 
 pub const DEFAULT_PER_PAGE: u32 = 20;
 pub const MAX_PER_PAGE: u32 = 100;
@@ -32,9 +33,11 @@ pub async fn create(
     Ok(created)
 }
 
-/// Applies `patch` to the owner's coupon; another owner's coupon is `NotFound`.
+/// Applies `patch` to the owner's coupon; another owner's coupon is `NotFound`. Units the
+/// owner adds go to the coupon's waitlist first (held for `waitlist.hold`).
 pub async fn update(
     pool: &PgPool,
+    waitlist: WaitlistSettings,
     owner: Principal,
     id: Uuid,
     patch: CouponPatch,
@@ -46,6 +49,9 @@ pub async fn update(
     let current = repo::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
     let valid = patch.apply(&current).map_err(AppError::Validation)?;
     repo::update_owned(&mut tx, id, owner.user_id, &valid, patch.on_sale).await?;
+    if valid.stock > current.stock_left {
+        crate::waitlist::service::serve(&mut tx, waitlist, id, None).await?;
+    }
     let updated = repo::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
     tx.commit().await?;
     Ok(updated)

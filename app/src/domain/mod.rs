@@ -3,6 +3,7 @@
 
 pub mod coupon;
 pub mod fields;
+pub mod live;
 pub mod money;
 pub mod order;
 pub mod time;
@@ -13,6 +14,7 @@ pub use coupon::{
     ValidCoupon,
 };
 pub use fields::{FieldError, FieldErrors};
+pub use live::{LiveStock, Notification, NotificationKind, NotificationPage, Unread};
 pub use money::Krw;
 pub use order::{
     BuyAllowance, BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus,

@@ -1,8 +1,15 @@
 //! Orders, payments and vouchers: the saga's states and the shapes every client sees.
 //!
-//! Order:   ordered -> paid | payment_failed | cancelled;  paid -> cancelled
+//! Order:   ordered -> paid | payment_failed | cancelled | expired;  paid -> cancelled
 //! Payment: pending -> completed | failed | refund_pending | voided;
-//!          completed -> refund_pending;  refund_pending -> refunded | voided
+//!          completed -> refund_pending;  refund_pending -> refunded | voided;
+//!          voided -> refund_pending | refunded
+//!
+//! `expired`: still unpaid at the payment deadline (the worker's sweep, `server/src/payment/
+//! expire.rs`); its payment is `voided` then. A charge that surfaces after a payment was
+//! voided (it landed at the gateway while the order expired) is given back: `voided ->
+//! refund_pending` when it is recorded, `voided -> refunded` when the worker finds and
+//! refunds it in one turn.
 //!
 //! `can_become` below is the one definition the code asks before it moves a status; the
 //! database enforces the same machines (trigger `orders_check_transition`), and the test
@@ -22,6 +29,8 @@ pub enum OrderStatus {
     Paid,
     PaymentFailed,
     Cancelled,
+    /// Not paid by the payment deadline: the units went back.
+    Expired,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -37,11 +46,12 @@ pub enum PaymentStatus {
 }
 
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 4] = [
+    pub const ALL: [OrderStatus; 5] = [
         Self::Ordered,
         Self::Paid,
         Self::PaymentFailed,
         Self::Cancelled,
+        Self::Expired,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +60,7 @@ impl OrderStatus {
             Self::Paid => "paid",
             Self::PaymentFailed => "payment_failed",
             Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
         }
     }
 
@@ -62,7 +73,7 @@ impl OrderStatus {
         self == next
             || matches!(
                 (self, next),
-                (Ordered, Paid | PaymentFailed | Cancelled) | (Paid, Cancelled)
+                (Ordered, Paid | PaymentFailed | Cancelled | Expired) | (Paid, Cancelled)
             )
     }
 
@@ -106,6 +117,7 @@ impl PaymentStatus {
                 (Pending, Completed | Failed | RefundPending | Voided)
                     | (Completed, RefundPending)
                     | (RefundPending, Refunded | Voided)
+                    | (Voided, RefundPending | Refunded)
             )
     }
 }
@@ -156,6 +168,9 @@ impl OrderState {
     /// Cancelled; the payment worker refunds the charge or voids the payment next.
     pub const CANCELLED: OrderState =
         Self::new(OrderStatus::Cancelled, PaymentStatus::RefundPending);
+    /// Not paid by the deadline; the worker still asks the gateway once whether a charge
+    /// landed (and gives it back).
+    pub const EXPIRED: OrderState = Self::new(OrderStatus::Expired, PaymentStatus::Voided);
 
     /// The same order status with another payment status.
     pub const fn with_payment(self, payment_status: PaymentStatus) -> OrderState {
@@ -403,6 +418,9 @@ mod tests {
                 && !PaymentFailed.can_become(Paid)
         );
         assert!(!Cancelled.can_become(Ordered) && !PaymentFailed.can_become(Cancelled));
+        assert!(Ordered.can_become(Expired));
+        assert!(!Expired.can_become(Cancelled) && !Expired.can_become(Paid));
+        assert!(!Paid.can_become(Expired) && !Cancelled.can_become(Expired));
         for s in OrderStatus::ALL {
             assert_eq!(OrderStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
@@ -422,6 +440,9 @@ mod tests {
                 && !Completed.can_become(Refunded)
                 && !Failed.can_become(Completed)
         );
+        // A charge found after the payment was voided is given back.
+        assert!(Voided.can_become(RefundPending) && Voided.can_become(Refunded));
+        assert!(!Voided.can_become(Completed) && !Refunded.can_become(Voided));
         for s in PaymentStatus::ALL {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
         }
@@ -444,6 +465,11 @@ mod tests {
             err.to_string(),
             "paid/completed cannot become ordered/pending"
         );
+        assert!(S::PLACED.can_become(S::EXPIRED));
+        assert!(!S::EXPIRED.can_become(S::CANCELLED) && !S::PAID.can_become(S::EXPIRED));
+        let late = S::EXPIRED.with_payment(PaymentStatus::RefundPending);
+        assert!(S::EXPIRED.can_become(late));
+        assert!(late.can_become(S::EXPIRED.with_payment(PaymentStatus::Refunded)));
         for s in OrderStatus::ALL {
             assert_eq!(
                 s.cancellable(),

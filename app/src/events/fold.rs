@@ -51,8 +51,12 @@ pub fn fold<'a>(events: impl IntoIterator<Item = &'a Recorded>) -> Option<MyPage
 }
 
 /// The row after one more event. As in the trigger, an event before the order's
-/// `OrderPlaced` changes nothing (there is no row to change).
+/// `OrderPlaced` changes nothing (there is no row to change), nor does an event about
+/// something else than an order.
 pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjection> {
+    if e.event.aggregate_type() != "order" {
+        return row;
+    }
     let mut row = match (&e.event, row) {
         (Event::OrderPlaced(p), _) => MyPageProjection {
             order_id: e.order_id,
@@ -85,7 +89,11 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
         row.payment_status = state.payment_status;
     }
     match &e.event {
-        Event::OrderPlaced(_) | Event::PaymentFailed(_) | Event::PaymentVoided(_) => {}
+        Event::OrderPlaced(_)
+        | Event::PaymentFailed(_)
+        | Event::PaymentVoided(_)
+        | Event::OrderExpired(_)
+        | Event::RestockHeld(_) => {}
         Event::PaymentCompleted(p) => {
             row.paid_at = Some(e.occurred_at);
             row.vouchers = p

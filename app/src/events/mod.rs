@@ -4,6 +4,11 @@
 //! these rows by the trigger `mypage_apply_event` (see the event_contract migration);
 //! [`fold`] is the same fold in Rust, the reference the trigger is tested against.
 //!
+//! Most events are about an order (`aggregate_type` `order`, the order id as
+//! `aggregate_id`); [`Event::aggregate_type`] names the others (`coupon`: a waitlist hold,
+//! about the coupon whose unit is held). Only order events have my-page branches: the
+//! trigger and [`fold`] both pass over the others.
+//!
 //! A row stores the variant's name (`event_type`), its payload's `version` and the
 //! payload struct as JSON (`payload`). Every event that changes a status carries the
 //! order's [`OrderState`] after the change (the same value the code wrote to `orders`).
@@ -12,8 +17,13 @@
 //! `version` and its branch in [`fold::apply`]); a branch `('Name', version)` in
 //! `mypage_apply_event` (a new migration that replaces the function); a sample in
 //! `server/tests/api/readmodel.rs`, which fails until the variant, the trigger and the
-//! fold agree on every field. Changing a payload's shape: a new version of that event,
-//! with a new trigger branch beside the old one (rows of the old version stay in the log).
+//! fold agree on every field. An event about another aggregate gets no my-page branch:
+//! its [`Event::aggregate_type`] says which, and the test checks that the projection passes
+//! over it. Then who is told of it: its arm in `crate::notifications::rules::for_event`
+//! (the compiler asks) and, if someone is, its branch in `notifications_from_event` (a
+//! migration replacing the function) and a sample in `server/tests/api/notifications.rs`,
+//! which compares the two. Changing a payload's shape: a new version of that event, with a
+//! new trigger branch beside the old one (rows of the old version stay in the log).
 
 pub mod fold;
 
@@ -25,7 +35,8 @@ use uuid::Uuid;
 use crate::domain::{CancelledBy, OrderState};
 use crate::error::AppError;
 
-/// A domain event about one order (the order id is the row's `aggregate_id`).
+/// A domain event about one order (the order id is the row's `aggregate_id`), or about a
+/// coupon's waitlist (the coupon id), as [`Event::aggregate_type`] says.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event_type", content = "payload")]
 pub enum Event {
@@ -36,6 +47,8 @@ pub enum Event {
     PaymentRefunded(PaymentRefunded),
     PaymentVoided(PaymentVoided),
     VoucherRedeemed(VoucherRedeemed),
+    OrderExpired(OrderExpired),
+    RestockHeld(RestockHeld),
 }
 
 /// A purchase was accepted: the order as it was bought (names and prices of that moment).
@@ -103,6 +116,25 @@ pub struct VoucherRedeemed {
     pub code: String,
 }
 
+/// The order was not paid by the payment deadline: it expired, its payment is void and its
+/// units went back to the stock (or to the waitlist).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderExpired {
+    /// Always [`OrderState::EXPIRED`].
+    #[serde(flatten)]
+    pub state: OrderState,
+    pub quantity: i32,
+}
+
+/// A unit of a sold-out coupon that came back is held for `customer_id`, the next in its
+/// waitlist, until `hold_until`: only they can buy it meanwhile. About the coupon
+/// (`aggregate_type` `coupon`, the coupon id as `aggregate_id`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RestockHeld {
+    pub customer_id: Uuid,
+    pub hold_until: chrono::DateTime<chrono::Utc>,
+}
+
 /// An event that cannot be read back: no such type, or a version this code does not know.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read event {event_type} version {version}: {reason}")]
@@ -123,6 +155,16 @@ impl Event {
             Event::PaymentRefunded(_) => "PaymentRefunded",
             Event::PaymentVoided(_) => "PaymentVoided",
             Event::VoucherRedeemed(_) => "VoucherRedeemed",
+            Event::OrderExpired(_) => "OrderExpired",
+            Event::RestockHeld(_) => "RestockHeld",
+        }
+    }
+
+    /// The row's `aggregate_type`: what its `aggregate_id` names.
+    pub fn aggregate_type(&self) -> &'static str {
+        match self {
+            Event::RestockHeld(_) => "coupon",
+            _ => "order",
         }
     }
 
@@ -136,7 +178,9 @@ impl Event {
             | Event::OrderCancelled(_)
             | Event::PaymentRefunded(_)
             | Event::PaymentVoided(_)
-            | Event::VoucherRedeemed(_) => 1,
+            | Event::VoucherRedeemed(_)
+            | Event::OrderExpired(_)
+            | Event::RestockHeld(_) => 1,
         }
     }
 
@@ -149,7 +193,8 @@ impl Event {
             Event::OrderCancelled(e) => Some(e.state),
             Event::PaymentRefunded(e) => Some(e.state),
             Event::PaymentVoided(e) => Some(e.state),
-            Event::VoucherRedeemed(_) => None,
+            Event::OrderExpired(e) => Some(e.state),
+            Event::VoucherRedeemed(_) | Event::RestockHeld(_) => None,
         }
     }
 
@@ -183,28 +228,31 @@ impl Event {
     }
 }
 
-/// Appends `event` about order `order_id`, tied to the request that caused it.
+/// Appends `event` about `aggregate_id` (an order's id, or a coupon's for a coupon event),
+/// tied to the request that caused it.
 pub async fn append(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    aggregate_id: Uuid,
     event: &Event,
     request_id: Option<&str>,
 ) -> Result<(), AppError> {
     sqlx::query!(
         "insert into events (aggregate_type, aggregate_id, event_type, version, payload, request_id)
-         values ('order', $1, $2, $3, $4, $5)",
-        order_id,
+         values ($6, $1, $2, $3, $4, $5)",
+        aggregate_id,
         event.event_type(),
         event.version(),
         event.payload(),
-        request_id
+        request_id,
+        event.aggregate_type()
     )
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// One event of a batch: about `order_id`, caused by request `request_id`.
+/// One event of a batch: about `order_id` (for an event about a coupon: the coupon's id),
+/// caused by request `request_id`.
 #[derive(Clone, Debug)]
 pub struct OrderEvent {
     pub order_id: Uuid,
@@ -219,21 +267,23 @@ pub async fn append_all(conn: &mut PgConnection, events: &[OrderEvent]) -> Resul
         return Ok(());
     }
     let ids: Vec<Uuid> = events.iter().map(|e| e.order_id).collect();
+    let aggregates: Vec<&str> = events.iter().map(|e| e.event.aggregate_type()).collect();
     let types: Vec<&str> = events.iter().map(|e| e.event.event_type()).collect();
     let versions: Vec<i16> = events.iter().map(|e| e.event.version()).collect();
     let payloads: Vec<Value> = events.iter().map(|e| e.event.payload()).collect();
     let request_ids: Vec<Option<&str>> = events.iter().map(|e| e.request_id.as_deref()).collect();
     sqlx::query!(
         r#"insert into events (aggregate_type, aggregate_id, event_type, version, payload, request_id)
-           select 'order', t.id, t.event_type, t.version, t.payload, t.request_id
-           from unnest($1::uuid[], $2::text[], $3::int2[], $4::jsonb[], $5::text[])
-                with ordinality as t(id, event_type, version, payload, request_id, n)
+           select t.aggregate_type, t.id, t.event_type, t.version, t.payload, t.request_id
+           from unnest($1::uuid[], $2::text[], $3::int2[], $4::jsonb[], $5::text[], $6::text[])
+                with ordinality as t(id, event_type, version, payload, request_id, aggregate_type, n)
            order by t.n"#,
         &ids,
         &types as _,
         &versions,
         &payloads,
-        &request_ids as _
+        &request_ids as _,
+        &aggregates as _
     )
     .execute(&mut *conn)
     .await?;
@@ -279,11 +329,37 @@ mod tests {
     }
 
     #[test]
-    fn only_a_redemption_moves_no_status() {
+    fn only_a_redemption_and_a_hold_move_no_status() {
         let voided = OrderState::CANCELLED.with_payment(PaymentStatus::Voided);
         let e = Event::PaymentVoided(PaymentVoided { state: voided });
         assert_eq!(e.state(), Some(voided));
         let r = Event::VoucherRedeemed(VoucherRedeemed { code: "C".into() });
         assert_eq!(r.state(), None);
+        let expired = Event::OrderExpired(OrderExpired {
+            state: OrderState::EXPIRED,
+            quantity: 1,
+        });
+        assert_eq!(expired.state(), Some(OrderState::EXPIRED));
+        let held = Event::RestockHeld(RestockHeld {
+            customer_id: Uuid::nil(),
+            hold_until: chrono::DateTime::UNIX_EPOCH,
+        });
+        assert_eq!(held.state(), None);
+    }
+
+    #[test]
+    fn a_hold_is_about_its_coupon_every_other_event_about_an_order() {
+        let held = Event::RestockHeld(RestockHeld {
+            customer_id: Uuid::nil(),
+            hold_until: chrono::DateTime::UNIX_EPOCH,
+        });
+        assert_eq!(held.aggregate_type(), "coupon");
+        assert_eq!(
+            held.payload(),
+            serde_json::json!({ "customer_id": Uuid::nil(), "hold_until": "1970-01-01T00:00:00Z" })
+        );
+        assert_eq!(cancelled().aggregate_type(), "order");
+        let back = Event::decode("RestockHeld", 1, held.payload()).unwrap();
+        assert_eq!(back, held);
     }
 }

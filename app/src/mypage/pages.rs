@@ -1,7 +1,8 @@
 //! The customer's "my page": orders with their statuses and times, cancel buttons, and
-//! voucher codes. While a payment or refund is under way the page refreshes itself: by
-//! polling once hydrated, by a `<meta http-equiv="refresh">` inside `<noscript>` without
-//! JavaScript (inert when scripts run).
+//! voucher codes. While a payment or refund is under way the page refreshes itself: from
+//! the customer's notifications once hydrated (the live stream in the layout: payment
+//! completed, failed, refunded, ...), by a `<meta http-equiv="refresh">` inside
+//! `<noscript>` without JavaScript (inert when scripts run).
 //!
 //! Cancelling asks first: "cancel" leads to `?cancel=<order>` (a link: a page of its own
 //! without JavaScript, the same page re-rendered with it), which shows the amount and the
@@ -10,11 +11,11 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
-use std::time::Duration;
 use uuid::Uuid;
 
 use super::my_orders;
 use crate::components::form::last_error;
+use crate::components::live::use_notification_feed;
 use crate::components::{
     ErrorBanner, ErrorView, PageTitle, order_status_text, payment_status_text,
 };
@@ -41,22 +42,20 @@ pub fn MyPage() -> impl IntoView {
             .get("cancel")
             .and_then(|id| Uuid::parse_str(&id).ok())
     });
-    let tick = RwSignal::new(0u32);
+    // Read again after a cancel, on every notification, and when the stream (re)opens
+    // (its first `unread`): what changed between serving the page and the stream opening
+    // is not missed.
+    let feed = use_notification_feed();
     let orders = Resource::new(
-        move || (cancel.version().get(), tick.get()),
+        move || {
+            (
+                cancel.version().get(),
+                feed.latest.with(|n| n.as_ref().map(|n| n.id)),
+                feed.unread.get(),
+            )
+        },
         |_| my_orders(),
     );
-    // Poll while something is in flight (browser only: effects do not run on the server).
-    Effect::new(move |_| {
-        if let Some(Ok(rows)) = orders.get()
-            && rows.iter().any(MyPageRow::in_flight)
-        {
-            set_timeout(
-                move || tick.update(|t| *t += 1),
-                Duration::from_millis(1000),
-            );
-        }
-    });
     view! {
         <PageTitle text=move || t_string!(i18n, mypage_title).to_string() />
         <section>

@@ -11,10 +11,15 @@
 //!    read it: on sale? stock? limit per customer?
 //! 2. find earlier orders with the batch's idempotency keys (those are replays);
 //! 3. in arrival order, give each buyer an exact yes/no against the stock left and the
-//!    customer's live quantity (counted under the lock, plus this batch's own yeses);
-//! 4. insert the orders, their `OrderPlaced` events (`events::append_all`) and payment
-//!    jobs with one statement each, take the stock with one update (the `stock >= 0` check
-//!    still guards it), commit.
+//!    customer's live quantity (counted under the lock, plus this batch's own yeses); a
+//!    buyer for whom the coupon's waitlist holds a unit (quantity 1) gets that unit
+//!    instead, and nobody else can have it (`coupons.held`, read with the lock; the
+//!    waitlist is looked at only when it is not 0, so a sale nobody waits for pays
+//!    nothing for it);
+//! 4. insert the orders, take the stock with one update (the `stock >= 0` check still
+//!    guards it; one `NOTIFY coupon_live` for the live streams) and the holds used with
+//!    one delete, then the orders' `OrderPlaced` events (`events::append_all`) and
+//!    payment jobs with one statement each, commit.
 //!
 //! Under load the batches grow by themselves (whatever arrived while the previous batch
 //! committed); alone, a purchase is a batch of one and waits for nobody. Several processes
@@ -24,7 +29,7 @@
 //! Load shedding: at most `max_waiting` purchases wait in this process. Beyond that a
 //! purchase is refused at once (503 + Retry-After) instead of queueing without bound.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -39,6 +44,7 @@ use crate::coupons::repo as coupons;
 use crate::domain::{Coupon, CouponStatus, OrderState, OrderView};
 use crate::error::{AppError, Conflict};
 use crate::events::{self, Event, OrderEvent, OrderPlaced};
+use crate::waitlist::repo as waitlist;
 
 /// How long a coupon's queue task stays up without purchases.
 const IDLE: Duration = Duration::from_secs(30);
@@ -223,11 +229,24 @@ pub async fn decide(
         repo::find_by_idempotency_keys(&mut tx, &keyed).await?
     };
 
-    let coupon = if repo::lock_coupon(&mut tx, coupon_id).await? {
-        coupons::get(&mut tx, coupon_id).await?
-    } else {
-        None
+    let held_units = repo::lock_coupon(&mut tx, coupon_id).await?;
+    let coupon = match held_units {
+        Some(_) => coupons::get(&mut tx, coupon_id).await?,
+        None => None,
     };
+    // Units held for the waitlist are not in the stock: only their holders can buy them.
+    let holders: HashSet<Uuid> = match held_units {
+        Some(n) if n > 0 => {
+            let mut customers: Vec<Uuid> = batch.iter().map(|p| p.customer_id).collect();
+            customers.sort_unstable();
+            customers.dedup();
+            waitlist::holders(&mut tx, coupon_id, &customers).await?
+        }
+        _ => HashSet::new(),
+    };
+    // Holders whose held unit this batch sells, and the orders that take one.
+    let mut holds_used: HashSet<Uuid> = HashSet::new();
+    let mut on_hold: HashSet<Uuid> = HashSet::new();
     let refusal = match &coupon {
         None => Some(AppError::NotFound),
         Some(c) => match c.status_at(Utc::now()) {
@@ -238,7 +257,8 @@ pub async fn decide(
         },
     };
     let limit = coupon.as_ref().and_then(|c| c.per_customer_limit);
-    let mut held: HashMap<Uuid, i64> = match limit {
+    // Units each buyer has in live orders (for the limit per customer).
+    let mut bought: HashMap<Uuid, i64> = match limit {
         Some(_) => {
             let mut customers: Vec<Uuid> = batch.iter().map(|p| p.customer_id).collect();
             customers.sort_unstable();
@@ -268,22 +288,30 @@ pub async fn decide(
             continue;
         }
         let quantity = i64::from(p.quantity);
-        if quantity > stock_left {
+        let held_for_them = p.quantity == 1
+            && holders.contains(&p.customer_id)
+            && !holds_used.contains(&p.customer_id);
+        if !held_for_them && quantity > stock_left {
             verdicts.push(Verdict::Refused(AppError::Conflict(Conflict::OutOfStock)));
             continue;
         }
         if let Some(limit) = limit {
-            let holds = held.entry(p.customer_id).or_default();
-            if *holds + quantity > i64::from(limit) {
+            let has = bought.entry(p.customer_id).or_default();
+            if *has + quantity > i64::from(limit) {
                 verdicts.push(Verdict::Refused(AppError::Conflict(
                     Conflict::LimitExceeded,
                 )));
                 continue;
             }
-            *holds += quantity;
+            *has += quantity;
         }
-        stock_left -= quantity;
         let id = Uuid::new_v4();
+        if held_for_them {
+            holds_used.insert(p.customer_id);
+            on_hold.insert(id);
+        } else {
+            stock_left -= quantity;
+        }
         if let Some(k) = key {
             accepted_keys.insert((p.customer_id, k), i);
         }
@@ -307,6 +335,19 @@ pub async fn decide(
             .iter()
             .filter(|o| inserted.contains_key(&o.id))
             .collect();
+        // The stock and the holds used first, then the events: the `sold_out`
+        // notification's trigger reads the stock the batch leaves when its `OrderPlaced`
+        // events arrive (a held unit bought takes no stock: it tells nobody).
+        let (held, public): (Vec<&&PlacedOrder>, Vec<&&PlacedOrder>) =
+            made.iter().partition(|o| on_hold.contains(&o.id));
+        let taken: i64 = public.iter().map(|o| i64::from(o.quantity)).sum();
+        if taken > 0 {
+            repo::add_stock(&mut tx, coupon_id, -taken).await?;
+        }
+        if !held.is_empty() {
+            let served: Vec<Uuid> = held.iter().map(|o| o.customer_id).collect();
+            waitlist::consume_holds(&mut tx, coupon_id, &served).await?;
+        }
         let events: Vec<OrderEvent> = made.iter().map(|o| order_placed(c, o)).collect();
         events::append_all(&mut tx, &events).await?;
         let ids: Vec<Uuid> = made.iter().map(|o| o.id).collect();
@@ -320,10 +361,6 @@ pub async fn decide(
             {
                 *v = Verdict::LostRace;
             }
-        }
-        let taken: i64 = made.iter().map(|o| i64::from(o.quantity)).sum();
-        if taken > 0 {
-            repo::add_stock(&mut tx, coupon_id, -taken).await?;
         }
     }
     tx.commit().await?;

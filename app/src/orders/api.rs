@@ -72,14 +72,15 @@ async fn show(
 }
 
 async fn cancel(
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     auth: BearerAuth,
     CurrentRequestId(request_id): CurrentRequestId,
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, AppError> {
     let customer = require_customer(auth.0)?;
     let order = service::cancel(
-        &pool,
+        &state.pool,
+        state.waitlist,
         Canceller::Customer(customer),
         parse_id(&id)?,
         None,
@@ -96,7 +97,7 @@ struct RefundBody {
 }
 
 async fn refund(
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     auth: BearerAuth,
     CurrentRequestId(request_id): CurrentRequestId,
     Path(id): Path<String>,
@@ -105,7 +106,8 @@ async fn refund(
     let owner = require_owner(auth.0)?;
     let reason = body.and_then(|Json(b)| b.reason);
     let order = service::cancel(
-        &pool,
+        &state.pool,
+        state.waitlist,
         Canceller::Owner(owner),
         parse_id(&id)?,
         reason.as_deref(),

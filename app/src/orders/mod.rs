@@ -16,6 +16,20 @@ use uuid::Uuid;
 use crate::domain::{BuyAllowance, OrderView};
 use crate::error::AppError;
 
+/// A key that is new for every rendering of the buy form: unique per customer is enough,
+/// since the server scopes keys by customer.
+pub fn new_idempotency_key(coupon_id: Uuid) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let now = chrono::Utc::now();
+    format!(
+        "web-{coupon_id}-{}-{}-{n}",
+        now.timestamp(),
+        now.timestamp_subsec_nanos()
+    )
+}
+
 /// Buys a coupon. The form carries an idempotency key rendered with the page, so a double
 /// click or a resubmitted form makes one order.
 #[server(prefix = "/sfn", endpoint = "orders/buy")]
@@ -92,6 +106,7 @@ pub async fn cancel_order(order_id: Uuid) -> Result<OrderView, AppError> {
     let request_id = crate::request_id::current().await;
     let order = service::cancel(
         &state.pool,
+        state.waitlist,
         service::Canceller::Customer(customer),
         order_id,
         None,
@@ -119,6 +134,7 @@ pub async fn refund_order(order_id: Uuid, reason: Option<String>) -> Result<Orde
     let request_id = crate::request_id::current().await;
     let order = service::cancel(
         &state.pool,
+        state.waitlist,
         service::Canceller::Owner(owner),
         order_id,
         reason.as_deref(),

@@ -26,26 +26,31 @@ pub(crate) fn payment_status(s: &str) -> Result<PaymentStatus, AppError> {
 }
 
 /// Locks the coupon's row until the transaction ends: the purchases of one batch, and of
-/// other processes' batches, are decided one after the other. `false` if there is none.
+/// other processes' batches, are decided one after the other (and the changes to its
+/// waitlist, which lock it too). Returns the units held for its waitlist (`coupons.held`),
+/// `None` if there is no such coupon.
 ///
 /// `for no key update`, not `for update`: it excludes the other batches and every stock
 /// update, but not the `for key share` locks that foreign-key checks of other transactions
 /// take on the row (a payment batch updating an order twice checks `orders.coupon_id`
 /// again and holds such a lock until it commits; with `for update` every purchase batch
 /// waited for the payment batches in flight).
-pub async fn lock_coupon(conn: &mut PgConnection, coupon_id: Uuid) -> Result<bool, AppError> {
+pub async fn lock_coupon(
+    conn: &mut PgConnection,
+    coupon_id: Uuid,
+) -> Result<Option<i32>, AppError> {
     Ok(sqlx::query_scalar!(
-        "select id from coupons where id = $1 for no key update",
+        "select held from coupons where id = $1 for no key update",
         coupon_id
     )
     .fetch_optional(&mut *conn)
-    .await?
-    .is_some())
+    .await?)
 }
 
 /// Adds `delta` units to the coupon's stock: negative to take units a batch sold (the
 /// caller decided there are enough; the `stock >= 0` check of the table refuses anything
-/// else), positive to give back those of a cancelled or failed order.
+/// else). Units that come back go through `waitlist::service::give_back` instead (the
+/// people waiting for them come first).
 pub async fn add_stock(
     conn: &mut PgConnection,
     coupon_id: Uuid,

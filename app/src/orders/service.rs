@@ -11,6 +11,7 @@ use crate::domain::{CancelledBy, OrderState, OrderStatus, OrderView};
 use crate::error::{AppError, Conflict};
 use crate::events::{self, Event, OrderCancelled};
 use crate::state::AppState;
+use crate::waitlist::settings::WaitlistSettings;
 
 /// Buys `quantity` units for `customer`: within the customer's purchase rate limit (429
 /// beyond it), queued in the coupon's admission queue, which decides it with the other
@@ -67,10 +68,12 @@ pub enum Canceller {
 }
 
 /// Cancels an order: status `cancelled` (if the status machines allow it from where the
-/// order is), stock back, `OrderCancelled`, and payment work queued to refund (or void)
-/// the payment. Someone else's order is `NotFound`.
+/// order is), `OrderCancelled`, its units back (to the coupon's waitlist first, held for
+/// `waitlist.hold`), and payment work queued to refund (or void) the payment. Someone
+/// else's order is `NotFound`.
 pub async fn cancel(
     pool: &PgPool,
+    waitlist: WaitlistSettings,
     by: Canceller,
     order_id: Uuid,
     reason: Option<&str>,
@@ -102,7 +105,6 @@ pub async fn cancel(
         return Err(AppError::Conflict(Conflict::VoucherRedeemed));
     }
     repo::mark_cancelled(&mut tx, order_id, state, who, reason.as_deref()).await?;
-    repo::add_stock(&mut tx, order.coupon_id, i64::from(order.quantity)).await?;
     let cancelled = Event::OrderCancelled(OrderCancelled {
         state,
         by: who,
@@ -110,6 +112,14 @@ pub async fn cancel(
         quantity: order.quantity,
     });
     events::append(&mut tx, order_id, &cancelled, request_id).await?;
+    crate::waitlist::service::give_back(
+        &mut tx,
+        waitlist,
+        order.coupon_id,
+        order.quantity,
+        request_id,
+    )
+    .await?;
     repo::enqueue_payments(&mut tx, &[order_id]).await?;
     let order = repo::get(&mut tx, order_id, false)
         .await?

@@ -1,4 +1,5 @@
-//! The owner's dashboard page.
+//! The owner's dashboard page. Stock follows the live stream; the other figures are read
+//! again shortly after the stock moves and when a notification arrives.
 //!
 //! Refunding asks first: "refund" leads to `?refund=<order>` (a link: a page of its own
 //! without JavaScript), which shows the order, the amount, a reason field and the form that
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use super::owner_dashboard;
 use crate::components::form::last_error;
+use crate::components::live::{StockFeed, use_live_stock, use_notification_feed};
 use crate::components::{
     ErrorBanner, ErrorView, PageTitle, order_status_text, payment_status_text,
 };
@@ -24,6 +26,9 @@ use crate::i18n::*;
 use crate::orders::RefundOrder;
 use crate::refill::refill;
 use crate::vouchers::RedeemVoucher;
+
+/// How long after a stock change the dashboard's other figures are read again.
+const FIGURES_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[component]
 pub fn DashboardPage() -> impl IntoView {
@@ -56,8 +61,38 @@ pub fn DashboardPage() -> impl IntoView {
             })
             .unwrap_or_default(),
     );
+    // The stock cells follow the live stream; the other figures are read again a moment
+    // after the stock moved (at most every few seconds) and when a notification comes;
+    // not while a refund is being confirmed (the form would be drawn again).
+    let refresh = RwSignal::new(0u32);
+    let stock_feed = expect_context::<StockFeed>();
+    let notes = use_notification_feed();
+    let scheduled = StoredValue::new(false);
+    Effect::new(move |first: Option<()>| {
+        stock_feed.changes.track();
+        if first.is_none() || scheduled.get_value() {
+            return;
+        }
+        scheduled.set_value(true);
+        set_timeout(
+            move || {
+                scheduled.set_value(false);
+                if confirming.get_untracked().is_none() {
+                    refresh.update(|n| *n += 1);
+                }
+            },
+            FIGURES_AFTER,
+        );
+    });
     let data = Resource::new(
-        move || (refund.version().get(), redeem.version().get()),
+        move || {
+            (
+                refund.version().get(),
+                redeem.version().get(),
+                refresh.get(),
+                notes.latest.with(|n| n.as_ref().map(|n| n.id)),
+            )
+        },
         |_| owner_dashboard(),
     );
     // After a redemption the field is emptied for the next code; a failure keeps it.
@@ -107,16 +142,20 @@ pub fn DashboardPage() -> impl IntoView {
                                     <th scope="col">{t!(i18n, refunded_count)}</th><th scope="col">{t!(i18n, redeemed_count)}</th>
                                 </tr></thead>
                                 <tbody>
-                                    {d.coupons.into_iter().map(|c| view! {
-                                        <tr data-testid="coupon-stats-row">
-                                            <td class="card-title">{c.name}</td><td data-testid="stat-stock" data-label=move || t_string!(i18n, stock_left).to_string()>{c.stock_left}</td>
+                                    {d.coupons.into_iter().map(|c| {
+                                        let live = use_live_stock(c.coupon_id);
+                                        let served = c.stock_left;
+                                        let stock = move || live.get().map_or(served, |l| l.stock_left);
+                                        view! {
+                                        <tr data-testid="coupon-stats-row" data-coupon-id=c.coupon_id.to_string()>
+                                            <td class="card-title">{c.name}</td><td data-testid="stat-stock" data-label=move || t_string!(i18n, stock_left).to_string()>{stock}</td>
                                             <td data-testid="stat-sold" data-label=move || t_string!(i18n, sold).to_string()>{c.sold}</td>
                                             <td data-testid="stat-revenue" data-label=move || t_string!(i18n, revenue).to_string()>{format_krw(c.revenue)}</td>
                                             <td data-testid="stat-cancelled" data-label=move || t_string!(i18n, cancelled_count).to_string()>{c.cancelled}</td>
                                             <td data-testid="stat-refunded" data-label=move || t_string!(i18n, refunded_count).to_string()>{c.refunded}</td>
                                             <td data-testid="stat-redeemed" data-label=move || t_string!(i18n, redeemed_count).to_string()>{c.redeemed}</td>
                                         </tr>
-                                    }).collect_view()}
+                                    }}).collect_view()}
                                 </tbody>
                             </table>
                             <h2>{t!(i18n, sales_chart)}</h2>

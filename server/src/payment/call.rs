@@ -20,7 +20,7 @@ pub async fn call(
             .await
             .map(|()| Outcome::Refunded { found: None }),
         Action::FindCharge => find_and_refund(gateway, order).await,
-        Action::Defer(_) | Action::Remove => return None,
+        Action::Defer(_) | Action::Remove | Action::Expire => return None,
     };
     match &called {
         Ok(_) => breaker.record_success(),
@@ -55,7 +55,7 @@ async fn find_and_refund(gateway: &Gateway, order: &OrderRow) -> Result<Outcome,
 
 async fn refund(gateway: &Gateway, order: &OrderRow, key: &str) -> Result<(), String> {
     match gateway
-        .cancel(order.id, key, "cancelled by the customer or the shop")
+        .cancel(order.id, key, "order cancelled, or expired unpaid")
         .await
     {
         Ok(_) => Ok(()),

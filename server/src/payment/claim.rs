@@ -52,6 +52,27 @@ pub async fn claim(conn: &mut PgConnection, max: usize) -> Result<Vec<Claimed>, 
         .collect())
 }
 
+/// The oldest order still waiting for payment `deadline` after it was placed, its row and
+/// its job row locked; orders or jobs another transaction holds (a worker calling the
+/// gateway for it, another sweep) are skipped. Every such order has a job (the purchase
+/// queues it in the same transaction), so the search starts from the queue, which holds
+/// only orders with payment work left (no index on `orders` that every purchase would pay
+/// for).
+pub async fn overdue(
+    conn: &mut PgConnection,
+    deadline: Duration,
+) -> Result<Option<Uuid>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "select o.id from payment_jobs j join orders o on o.id = j.order_id
+         where o.status = 'ordered' and o.ordered_at <= now() - make_interval(secs => $1)
+         order by o.ordered_at limit 1
+         for update of o, j skip locked",
+        deadline.as_secs_f64()
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
 /// Drops the orders' jobs: their payments reached a final state.
 pub async fn remove(conn: &mut PgConnection, order_ids: &[Uuid]) -> Result<(), AppError> {
     sqlx::query!(

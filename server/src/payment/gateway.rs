@@ -48,6 +48,7 @@ pub struct Gateway {
     http: reqwest::Client,
     base: Url,
     secret_key: String,
+    timeout: Duration,
 }
 
 /// The payment object of an answer: the fields the worker checks or keeps.
@@ -108,6 +109,7 @@ impl Gateway {
             http,
             base,
             secret_key: settings.secret_key.clone(),
+            timeout: settings.timeout,
         })
     }
 
@@ -135,6 +137,12 @@ impl Gateway {
         self.http
             .request(method, url)
             .basic_auth(&self.secret_key, None::<&str>)
+    }
+
+    /// How long a call may take before it counts as failed (the gateway may still be
+    /// working on it then).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<Option<Payment>, CallError> {

@@ -1,11 +1,13 @@
 //! The payment side of the saga: the gateway client, its circuit breaker, and the worker
 //! that drives each order's payment to a final state, in small parts: `claim` (job rows),
 //! `plan` (the pure decisions), `call` (the gateway), `settle` (recording outcomes),
-//! `listen` (waking the loops), and `worker` (a batch's turn and the loops).
+//! `expire` (the payment deadline), `listen` (waking the loops), and `worker` (a batch's
+//! turn, the sweep, and the loops).
 
 pub mod breaker;
 pub mod call;
 pub mod claim;
+pub mod expire;
 pub mod gateway;
 pub mod listen;
 pub mod plan;

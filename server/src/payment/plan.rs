@@ -3,20 +3,28 @@
 //!
 //! Before the call, [`plan`] reads the order as claimed:
 //!
-//! | order, payment            | action                                                  |
-//! |---------------------------|---------------------------------------------------------|
-//! | ordered, pending          | `Charge`                                                |
-//! | cancelled, refund_pending | `Refund(key)` with a recorded charge, else `FindCharge` |
-//! | anything else             | `Remove` (the payment is settled already)               |
+//! | order, payment                     | action                                         |
+//! |------------------------------------|------------------------------------------------|
+//! | ordered, pending; before deadline  | `Charge`                                       |
+//! | ordered, pending; past deadline    | `Expire` (no charge is tried any more)         |
+//! | cancelled, refund_pending          | `Refund(key)` with a recorded charge, else     |
+//! | expired, voided or refund_pending  | `FindCharge`                                   |
+//! | anything else                      | `Remove` (the payment is settled already)      |
 //!
 //! and an action that calls the gateway is `Defer`red while the breaker refuses calls.
+//! An expired order keeps its job for one more turn: a charge may have landed at the
+//! gateway (a call that timed out, a worker that died after it) and is given back; once
+//! the gateway says there is none, the job is gone. The deadline is checked when a charge
+//! is planned (a call already on its way when it passes is settled as usual); the worker's
+//! sweep (`expire.rs`) expires the overdue orders no worker is about to call for.
 //! After the call, [`after_call`] reads the outcome and the order locked again (a cancel
 //! may have come in meanwhile); every status it moves to is asked of the status machines.
 //!
 //! | outcome          | order now | settlement                                        |
 //! |------------------|-----------|---------------------------------------------------|
 //! | charged          | ordered   | `Paid` (vouchers issued)                          |
-//! | charged          | otherwise | `LateCharge` (recorded; refunded on the next turn)|
+//! | charged          | otherwise | `LateCharge` (recorded, a voided payment becomes  |
+//! |                  |           | refund_pending; refunded on the next turn)        |
 //! | declined         | ordered   | `Fail` (stock back)                               |
 //! | declined         | otherwise | `Void`                                            |
 //! | refunded         | any       | `Refund`                                          |
@@ -28,6 +36,7 @@
 use std::time::Duration;
 
 use app::domain::{ForbiddenMove, OrderState, OrderStatus, PaymentStatus};
+use chrono::{DateTime, Utc};
 
 /// What a job needs, decided before any call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +52,8 @@ pub enum Action {
     Defer(Duration),
     /// Nothing to do (the order's payment is settled already): drop the job.
     Remove,
+    /// The order is still unpaid past its payment deadline: expire it (no more charges).
+    Expire,
 }
 
 impl Action {
@@ -83,9 +94,10 @@ pub enum Settlement {
     /// Charged: the order becomes `OrderState::PAID` and gets its vouchers (with the
     /// batch's other paid orders, set-based).
     Paid { key: String },
-    /// Charged after a cancel: the charge is recorded (no status moves) and refunded on
-    /// the next turn.
-    LateCharge { key: String },
+    /// Charged after a cancel or an expiry: the charge is recorded, the order becomes
+    /// `state` (a voided payment is `refund_pending` again), and it is refunded on the next
+    /// turn.
+    LateCharge { key: String, state: OrderState },
     /// Declined: the order becomes `state` and its units go back to the stock.
     Fail { code: String, state: OrderState },
     /// Refunded: the order becomes `state`; `found` is recorded as its charge first.
@@ -97,17 +109,40 @@ pub enum Settlement {
     Void { why: VoidReason, state: OrderState },
 }
 
-/// The action for a claimed order in `state` (with its recorded charge `payment_key`);
-/// `breaker` is asked only when the action calls the gateway (a half-open breaker lets one
-/// call through, so asking takes its permit).
+/// An order placed at `ordered_at` is past its payment deadline at `now`, `deadline`
+/// after it was placed.
+pub fn overdue(ordered_at: DateTime<Utc>, now: DateTime<Utc>, deadline: Duration) -> bool {
+    chrono::Duration::from_std(deadline).is_ok_and(|d| now - ordered_at >= d)
+}
+
+/// Money may still be held for an order that is over: a cancelled one until its refund or
+/// void, an expired one until the gateway was asked (the job's last turn).
+fn owes_money_back(state: OrderState) -> bool {
+    state == OrderState::CANCELLED
+        || (state.status == OrderStatus::Expired
+            && matches!(
+                state.payment_status,
+                PaymentStatus::Voided | PaymentStatus::RefundPending
+            ))
+}
+
+/// The action for a claimed order in `state` (with its recorded charge `payment_key`),
+/// `overdue` when it is past its payment deadline ([`overdue`]); `breaker` is asked only
+/// when the action calls the gateway (a half-open breaker lets one call through, so
+/// asking takes its permit).
 pub fn plan(
     state: OrderState,
     payment_key: Option<&str>,
+    overdue: bool,
     breaker: impl FnOnce() -> Result<(), Duration>,
 ) -> Action {
     let action = if state == OrderState::PLACED {
-        Action::Charge
-    } else if state == OrderState::CANCELLED {
+        if overdue {
+            Action::Expire
+        } else {
+            Action::Charge
+        }
+    } else if owes_money_back(state) {
         match payment_key {
             Some(key) => Action::Refund(key.to_string()),
             None => Action::FindCharge,
@@ -132,7 +167,10 @@ pub fn after_call(outcome: Outcome, now: OrderState) -> Result<Settlement, Forbi
             now.to(OrderState::PAID)?;
             Settlement::Paid { key }
         }
-        Outcome::Charged(key) => Settlement::LateCharge { key },
+        Outcome::Charged(key) => Settlement::LateCharge {
+            key,
+            state: late_charge(now)?,
+        },
         Outcome::Declined(code) if ordered => Settlement::Fail {
             code,
             state: now.to(OrderState::PAYMENT_FAILED)?,
@@ -150,6 +188,27 @@ pub fn after_call(outcome: Outcome, now: OrderState) -> Result<Settlement, Forbi
             state: now.to(now.with_payment(PaymentStatus::Voided))?,
         },
     })
+}
+
+/// The order's state once a charge that came after it was cancelled or expired is
+/// recorded: a voided payment owes the money back again.
+fn late_charge(now: OrderState) -> Result<OrderState, ForbiddenMove> {
+    if now.payment_status == PaymentStatus::Voided {
+        now.to(now.with_payment(PaymentStatus::RefundPending))
+    } else {
+        Ok(now)
+    }
+}
+
+/// The payment deadline of an order locked in state `now` has passed: its expired state
+/// if it is still waiting for payment (asked of the status machines), `None` when
+/// something else happened to it first (paid, declined, cancelled).
+pub fn on_deadline(now: OrderState) -> Result<Option<OrderState>, ForbiddenMove> {
+    if now == OrderState::PLACED {
+        now.to(OrderState::EXPIRED).map(Some)
+    } else {
+        Ok(None)
+    }
 }
 
 /// The pause before the next try after `attempts` failed calls: `base` doubled per
@@ -172,30 +231,68 @@ mod tests {
     }
 
     #[test]
-    fn plan_for_every_state_key_and_breaker() {
+    fn plan_for_every_state_key_deadline_and_breaker() {
+        use PaymentStatus as P;
         let wait = Duration::from_millis(700);
         for state in every_state() {
             for key in [None, Some("pay_1")] {
-                let expected = if state == OrderState::PLACED {
-                    Action::Charge
-                } else if state == OrderState::CANCELLED {
-                    key.map_or(Action::FindCharge, |k| Action::Refund(k.into()))
-                } else {
-                    Action::Remove
-                };
-                let mut asked = false;
-                let open = plan(state, key, || {
-                    asked = true;
-                    Err(wait)
-                });
-                assert_eq!(asked, expected.calls_gateway(), "{state:?} {key:?}");
-                let want_open = if expected.calls_gateway() {
-                    Action::Defer(wait)
-                } else {
-                    expected.clone()
-                };
-                assert_eq!(open, want_open, "open breaker, {state:?} {key:?}");
-                assert_eq!(plan(state, key, || Ok(())), expected, "{state:?} {key:?}");
+                for overdue in [false, true] {
+                    let refund = || key.map_or(Action::FindCharge, |k| Action::Refund(k.into()));
+                    let expected = match (state.status, state.payment_status) {
+                        (OrderStatus::Ordered, P::Pending) if overdue => Action::Expire,
+                        (OrderStatus::Ordered, P::Pending) => Action::Charge,
+                        (OrderStatus::Cancelled, P::RefundPending) => refund(),
+                        (OrderStatus::Expired, P::Voided | P::RefundPending) => refund(),
+                        _ => Action::Remove,
+                    };
+                    let mut asked = false;
+                    let open = plan(state, key, overdue, || {
+                        asked = true;
+                        Err(wait)
+                    });
+                    let case = format!("{state:?} {key:?} overdue={overdue}");
+                    assert_eq!(asked, expected.calls_gateway(), "{case}");
+                    let want_open = if expected.calls_gateway() {
+                        Action::Defer(wait)
+                    } else {
+                        expected.clone()
+                    };
+                    assert_eq!(open, want_open, "open breaker, {case}");
+                    assert_eq!(plan(state, key, overdue, || Ok(())), expected, "{case}");
+                }
+            }
+        }
+        // The deadline only stops charges: an overdue cancelled order is still refunded,
+        // and an expired one is asked about once.
+        let cancelled = plan(OrderState::CANCELLED, Some("k"), true, || Ok(()));
+        assert_eq!(cancelled, Action::Refund("k".into()));
+        let expired = plan(OrderState::EXPIRED, None, true, || Ok(()));
+        assert_eq!(expired, Action::FindCharge);
+        let refunded = OrderState::EXPIRED.with_payment(P::Refunded);
+        assert_eq!(plan(refunded, Some("k"), true, || Ok(())), Action::Remove);
+    }
+
+    #[test]
+    fn overdue_from_the_deadline_on() {
+        let placed = Utc::now();
+        let deadline = Duration::from_secs(900);
+        let at = |secs: i64| placed + chrono::Duration::seconds(secs);
+        assert!(!overdue(placed, at(0), deadline));
+        assert!(!overdue(placed, at(899), deadline));
+        assert!(overdue(placed, at(900), deadline));
+        assert!(overdue(placed, at(3600), deadline));
+        // A clock that went back is not past anything.
+        assert!(!overdue(placed, at(-5), deadline));
+    }
+
+    #[test]
+    fn only_an_order_still_waiting_for_payment_expires() {
+        for now in every_state() {
+            let got = on_deadline(now);
+            if now == OrderState::PLACED {
+                assert_eq!(got, Ok(Some(OrderState::EXPIRED)));
+            } else {
+                assert_eq!(got, Ok(None), "{now:?}");
             }
         }
     }
@@ -230,7 +327,11 @@ mod tests {
                     Outcome::Charged(key) if ordered => {
                         moved(OrderState::PAID).map(|_| Settlement::Paid { key })
                     }
-                    Outcome::Charged(key) => Ok(Settlement::LateCharge { key }),
+                    Outcome::Charged(key) if now.payment_status == P::Voided => {
+                        moved(now.with_payment(P::RefundPending))
+                            .map(|state| Settlement::LateCharge { key, state })
+                    }
+                    Outcome::Charged(key) => Ok(Settlement::LateCharge { key, state: now }),
                     Outcome::Declined(code) if ordered => moved(OrderState::PAYMENT_FAILED)
                         .map(|state| Settlement::Fail { code, state }),
                     Outcome::Declined(_) => {
@@ -275,6 +376,23 @@ mod tests {
             Ok(Settlement::LateCharge { .. })
         ));
         assert!(after_call(Outcome::NothingCharged, OrderState::PAID).is_err());
+        // A charge landing on an expired order: owed back, refunded on the next turn.
+        let expired = OrderState::EXPIRED;
+        assert_eq!(
+            after_call(charged(), expired),
+            Ok(Settlement::LateCharge {
+                key: "k".into(),
+                state: expired.with_payment(P::RefundPending)
+            })
+        );
+        assert!(matches!(
+            after_call(Outcome::Refunded { found: Some("k".into()) }, expired),
+            Ok(Settlement::Refund { state, .. }) if state == expired.with_payment(P::Refunded)
+        ));
+        assert!(matches!(
+            after_call(Outcome::NothingCharged, expired),
+            Ok(Settlement::Void { state, .. }) if state == expired
+        ));
     }
 
     #[test]

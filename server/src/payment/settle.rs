@@ -18,7 +18,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::claim::{self, Job};
+use super::expire;
 use super::plan::{self, Action, Settlement, VoidReason};
+use app::waitlist::WaitlistSettings;
+use app::waitlist::service::give_back;
 
 /// What one turn of the worker did with a job.
 #[derive(Debug, PartialEq, Eq)]
@@ -49,17 +52,27 @@ impl Settlement {
     }
 }
 
+/// What settling needs for units that come back and for expiries.
+#[derive(Clone, Copy, Debug)]
+pub struct Expiry {
+    /// Units that come back are held for the coupon's waitlist this long.
+    pub waitlist: WaitlistSettings,
+    /// An expired order's job asks the gateway for a charge after this.
+    pub recheck_after: Duration,
+}
+
 /// Records every job's result; a step and an outcome label per job, in order. `backoff`
 /// gives the pause before retrying a job after its failed attempts.
 pub async fn settle(
     conn: &mut PgConnection,
     jobs: Vec<Job>,
     backoff: impl Fn(i32) -> Duration,
+    expiry: Expiry,
 ) -> Result<Vec<(Step, &'static str)>, AppError> {
-    // The orders called for, locked now (a cancel may have come in meanwhile).
+    // The orders called for or to expire, locked now (a cancel may have come in meanwhile).
     let called: Vec<Uuid> = jobs
         .iter()
-        .filter(|j| j.action.calls_gateway())
+        .filter(|j| j.action.calls_gateway() || j.action == Action::Expire)
         .map(|j| j.order_id)
         .collect();
     let mut locked: HashMap<Uuid, OrderRow> = orders::get_many(&mut *conn, &called, true)
@@ -71,7 +84,7 @@ pub async fn settle(
     let mut done = Vec::with_capacity(jobs.len());
     for job in jobs {
         let span = job.span.clone();
-        let step = settle_one(&mut *conn, job, &mut locked, &backoff, &mut paid)
+        let step = settle_one(&mut *conn, job, &mut locked, &backoff, expiry, &mut paid)
             .instrument(span)
             .await?;
         done.push(step);
@@ -85,6 +98,7 @@ async fn settle_one(
     mut job: Job,
     locked: &mut HashMap<Uuid, OrderRow>,
     backoff: &impl Fn(i32) -> Duration,
+    expiry: Expiry,
     paid: &mut Vec<Paid>,
 ) -> Result<(Step, &'static str), AppError> {
     let id = job.order_id;
@@ -92,6 +106,16 @@ async fn settle_one(
         (Action::Remove, _) => {
             claim::remove(conn, &[id]).await?;
             Ok((Step::Done(id), "removed"))
+        }
+        (Action::Expire, _) => {
+            let order = locked.remove(&id).ok_or(AppError::Internal)?;
+            if expire::expire(conn, &order, expiry.waitlist, expiry.recheck_after).await? {
+                Ok((Step::Continue(id), "expired"))
+            } else {
+                // Something else happened to it first: the next turn plans again.
+                claim::reschedule(conn, id, Duration::ZERO, None).await?;
+                Ok((Step::Continue(id), "continued"))
+            }
         }
         (Action::Defer(wait), _) => {
             claim::reschedule(conn, id, *wait, None).await?;
@@ -104,7 +128,7 @@ async fn settle_one(
                 AppError::Internal
             })?;
             let step = settlement.step(id);
-            record(conn, job.order, settlement, paid).await?;
+            record(conn, job.order, settlement, expiry.waitlist, paid).await?;
             Ok(step)
         }
         (_, failed) => {
@@ -135,6 +159,7 @@ async fn record(
     conn: &mut PgConnection,
     order: OrderRow,
     settlement: Settlement,
+    waitlist: WaitlistSettings,
     paid: &mut Vec<Paid>,
 ) -> Result<(), AppError> {
     let id = order.id;
@@ -148,26 +173,29 @@ async fn record(
             });
             return Ok(());
         }
-        Settlement::LateCharge { key } => {
+        Settlement::LateCharge { key, state } => {
             orders::record_charge(conn, id, &key).await?;
+            if state != order.state() {
+                orders::set_state(conn, id, state).await?;
+            }
             let event = Event::PaymentCompleted(PaymentCompleted {
-                state: order.state(),
+                state,
                 payment_key: key,
                 vouchers: Vec::new(),
             });
             events::append(conn, id, &event, request_id).await?;
             claim::reschedule(conn, id, Duration::ZERO, None).await?;
-            tracing::info!("payment completed after cancel; refunding");
+            tracing::info!("payment completed after cancel or expiry; refunding");
             return Ok(());
         }
         Settlement::Fail { code, state } => {
             orders::set_state(conn, id, state).await?;
-            orders::add_stock(conn, order.coupon_id, i64::from(order.quantity)).await?;
             let event = Event::PaymentFailed(PaymentFailed {
                 state,
                 reason: code.clone(),
             });
             events::append(conn, id, &event, request_id).await?;
+            give_back(conn, waitlist, order.coupon_id, order.quantity, request_id).await?;
             tracing::info!(code, "payment declined; stock restored");
         }
         Settlement::Refund { found, state } => {
@@ -244,7 +272,10 @@ mod tests {
         let cases = [
             (Settlement::Paid { key: "k".into() }, Step::Done(id), "paid"),
             (
-                Settlement::LateCharge { key: "k".into() },
+                Settlement::LateCharge {
+                    key: "k".into(),
+                    state,
+                },
                 Step::Continue(id),
                 "continued",
             ),

@@ -6,7 +6,10 @@
 //! 3. lock the orders called for, decide and record what each call came to, paid orders
 //!    together (`settle`); commit once.
 //!
-//! The loops sleep until `NOTIFY payment_jobs` wakes them (`listen`) or they poll.
+//! The loops sleep until `NOTIFY payment_jobs` wakes them (`listen`) or they poll. About
+//! once per `sweep_every` one loop of the process also sweeps (`sweep`): it expires the
+//! orders past their payment deadline that no worker holds (`expire`), and passes on the
+//! waitlist holds that ran out (`app::waitlist::service::lapse_due`).
 //! A charge that completes after the customer cancelled is recorded and then refunded on
 //! the next turn. Gateway trouble (unreachable, 5xx, timeout) leaves the order as it is
 //! and retries with exponential backoff and jitter; the circuit breaker stops calls while
@@ -20,6 +23,7 @@ use std::time::Duration;
 
 use app::error::AppError;
 use app::orders::repo::{self as orders, OrderRow};
+use app::waitlist::WaitlistSettings;
 use rand::Rng;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::{Notify, watch};
@@ -28,6 +32,7 @@ use uuid::Uuid;
 
 use super::breaker::Breaker;
 use super::claim::{self, Claimed, Job};
+use super::expire;
 use super::gateway::Gateway;
 use super::plan;
 use super::settle::Step;
@@ -41,6 +46,12 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// An order not paid this long after it was placed expires (see `expire.rs`).
+    pub payment_deadline: Duration,
+    /// Units that come back (declined, expired) are held for the waitlist this long.
+    pub waitlist: WaitlistSettings,
+    /// How often one loop of the process sweeps.
+    pub sweep_every: Duration,
 }
 
 impl Default for WorkerSettings {
@@ -51,8 +62,20 @@ impl Default for WorkerSettings {
             poll_interval: Duration::from_secs(1),
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            payment_deadline: Duration::from_secs(900),
+            waitlist: WaitlistSettings::default(),
+            sweep_every: Duration::from_secs(1),
         }
     }
+}
+
+/// What one sweep did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    /// Orders expired.
+    pub expired: usize,
+    /// Holds granted anew for units whose holds ran out.
+    pub holds: usize,
 }
 
 #[derive(Clone)]
@@ -63,6 +86,8 @@ pub struct Worker {
     settings: WorkerSettings,
     /// Unix seconds of the last loop of any task (readiness reads it).
     heartbeat: Arc<AtomicI64>,
+    /// Unix milliseconds of this process's last sweep.
+    last_sweep: Arc<AtomicI64>,
 }
 
 fn count(jobs: usize, outcome: &'static str) {
@@ -83,6 +108,7 @@ impl Worker {
             breaker,
             settings,
             heartbeat,
+            last_sweep: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -159,7 +185,11 @@ impl Worker {
             .instrument(span)
         });
         futures::future::join_all(calls).await;
-        settle::settle(tx, jobs, |attempts| self.backoff(attempts)).await
+        let expiry = settle::Expiry {
+            waitlist: self.settings.waitlist,
+            recheck_after: self.gateway.timeout(),
+        };
+        settle::settle(tx, jobs, |attempts| self.backoff(attempts), expiry).await
     }
 
     /// Reads the claimed jobs' orders and plans each job.
@@ -174,13 +204,16 @@ impl Worker {
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
+        let now = chrono::Utc::now();
         claimed
             .into_iter()
             .map(|c| {
                 let order = orders.remove(&c.order_id).ok_or(AppError::Internal)?;
-                let action = plan::plan(order.state(), order.payment_key.as_deref(), || {
-                    self.breaker.allow()
-                });
+                let overdue = plan::overdue(order.ordered_at, now, self.settings.payment_deadline);
+                let action =
+                    plan::plan(order.state(), order.payment_key.as_deref(), overdue, || {
+                        self.breaker.allow()
+                    });
                 Ok(Job {
                     span: tracing::info_span!(
                         "payment_job",
@@ -195,6 +228,34 @@ impl Worker {
                 })
             })
             .collect()
+    }
+
+    /// Expires the orders past their payment deadline that no worker holds, and passes on
+    /// the waitlist holds that ran out (at most 100 of each per call). Safe to run in any
+    /// number of loops and processes at once: see `expire.rs` and `app::waitlist`.
+    pub async fn sweep(&self) -> Result<Swept, AppError> {
+        let s = &self.settings;
+        let recheck = self.gateway.timeout();
+        let expired =
+            expire::expire_overdue(&self.pool, s.payment_deadline, s.waitlist, recheck, 100)
+                .await?;
+        let holds = app::waitlist::service::lapse_due(&self.pool, s.waitlist, 100).await?;
+        if expired > 0 || holds > 0 {
+            tracing::info!(expired, holds, "swept");
+        }
+        Ok(Swept { expired, holds })
+    }
+
+    /// Whether this loop sweeps now: `sweep_every` since the process's last sweep, taken
+    /// by one loop only.
+    fn sweep_due(&self) -> bool {
+        let now = chrono::Utc::now().timestamp_millis();
+        let last = self.last_sweep.load(AtomicOrdering::Relaxed);
+        now - last >= self.settings.sweep_every.as_millis() as i64
+            && self
+                .last_sweep
+                .compare_exchange(last, now, AtomicOrdering::Relaxed, AtomicOrdering::Relaxed)
+                .is_ok()
     }
 
     /// Processes ready jobs until none is left (tests drive the saga with this).
@@ -226,6 +287,11 @@ impl Worker {
                     worker
                         .heartbeat
                         .store(chrono::Utc::now().timestamp(), AtomicOrdering::Relaxed);
+                    if worker.sweep_due()
+                        && let Err(e) = worker.sweep().await
+                    {
+                        tracing::warn!(error = %e, "the sweep failed; trying again later");
+                    }
                     match worker.run_batch(worker.settings.batch_max).await {
                         Ok(steps) if steps.is_empty() => {
                             tokio::select! {

@@ -199,6 +199,7 @@ async fn two_replicas_batching_one_coupon_sell_exactly_the_stock(pool: PgPool) {
         .unwrap();
     app::orders::service::cancel(
         &pool,
+        Default::default(),
         app::orders::service::Canceller::Customer(app::auth::guards::Principal {
             user_id: owner_of,
             role: app::domain::Role::Customer,

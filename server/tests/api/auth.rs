@@ -378,6 +378,7 @@ async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
     app.customer("r@example.com").await;
     // No cookie store and no redirects: the test sends the cookie and reads Set-Cookie.
     let client = reqwest::Client::builder()
+        .timeout(crate::helpers::REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

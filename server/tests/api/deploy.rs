@@ -1752,7 +1752,10 @@ async fn paygate_probe_paths_answer_on_the_real_router() {
         paygate::Access::new(crate::helpers::PAYMENT_KEY),
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::new();
+    let client = reqwest::Client::builder()
+        .timeout(crate::helpers::REQUEST_TIMEOUT)
+        .build()
+        .unwrap();
     for path in probe_paths(&m, PAYGATE_BINARY, 1) {
         let res = client
             .get(format!("http://{addr}{path}"))

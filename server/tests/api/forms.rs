@@ -520,8 +520,8 @@ async fn every_page_has_its_own_title_and_errors_offer_a_way_on(pool: PgPool) {
         ),
         ("/nowhere", "<title>Page not found · Coupan</title>"),
     ] {
-        let (_, _, html) = page(&app, &anon, path).await;
-        assert!(html.contains(title), "{path}: {html}");
+        let (status, _, html) = page(&app, &anon, path).await;
+        assert!(html.contains(title), "{path}: {status} {html}");
         assert!(html.contains(r#"<link rel="icon" type="image/svg+xml" href="/favicon.svg""#));
     }
     let html = anon

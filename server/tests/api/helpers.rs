@@ -33,6 +33,10 @@ pub struct TestApp {
     running: Option<JoinHandle<Result<Report, String>>>,
 }
 
+/// A request of a test that has no answer after this long fails the test: a stall ends
+/// the run with a message, not at CI's time limit.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The test binary's metrics recorder, installed once as `main` installs the server's:
 /// every application of the binary renders it.
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
@@ -212,6 +216,7 @@ impl TestApp {
         TestApp {
             client: Client::builder()
                 .default_headers(same_origin(&base))
+                .timeout(REQUEST_TIMEOUT)
                 .build()
                 .unwrap(),
             base,
@@ -246,6 +251,7 @@ impl TestApp {
     pub fn browser(&self) -> Client {
         Client::builder()
             .default_headers(same_origin(&self.base))
+            .timeout(REQUEST_TIMEOUT)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -608,6 +614,7 @@ pub fn test_worker_with(
         poll_interval: std::time::Duration::from_millis(20),
         backoff_base: std::time::Duration::from_millis(5),
         backoff_max: std::time::Duration::from_millis(40),
+        ..WorkerSettings::default()
     };
     Worker::new(
         pool.clone(),
@@ -673,5 +680,113 @@ impl TestApp {
             .fetch_one(&self.pool)
             .await
             .unwrap()
+    }
+}
+
+/// One Server-Sent Event: its `event:`, `data:` and `id:` lines.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SseEvent {
+    pub event: String,
+    pub data: String,
+    pub id: Option<String>,
+}
+
+impl SseEvent {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data).unwrap()
+    }
+}
+
+/// A client's side of an open event stream (comment lines are skipped).
+pub struct SseStream {
+    res: Response,
+    buf: String,
+    /// The server ended the stream.
+    pub ended: bool,
+}
+
+impl SseStream {
+    /// Opens the stream; panics unless it answers 200 `text/event-stream`.
+    pub async fn open(req: reqwest::RequestBuilder) -> SseStream {
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let ct = res.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(ct.starts_with("text/event-stream"), "{ct}");
+        SseStream {
+            res,
+            buf: String::new(),
+            ended: false,
+        }
+    }
+
+    /// The next event within `within`; `None` when none came (or the stream ended: see
+    /// `ended`).
+    pub async fn next_within(&mut self, within: std::time::Duration) -> Option<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let mut e = SseEvent {
+                    event: "message".into(),
+                    data: String::new(),
+                    id: None,
+                };
+                let mut any = false;
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        e.event = v.trim().to_string();
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        if !e.data.is_empty() {
+                            e.data.push('\n');
+                        }
+                        e.data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                        any = true;
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        e.id = Some(v.trim().to_string());
+                        any = true;
+                    }
+                }
+                if any {
+                    return Some(e);
+                }
+            }
+            if self.ended {
+                return None;
+            }
+            match tokio::time::timeout_at(deadline, self.res.chunk()).await {
+                Err(_) => return None,
+                Ok(Ok(Some(bytes))) => self.buf.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(_) => self.ended = true,
+            }
+        }
+    }
+
+    /// The next event, which must come within 5 s.
+    pub async fn next(&mut self) -> SseEvent {
+        self.next_within(std::time::Duration::from_secs(5))
+            .await
+            .expect("an event within 5 s")
+    }
+
+    /// Events until `done` says one is the last wanted, within `within` in all.
+    pub async fn until(
+        &mut self,
+        within: std::time::Duration,
+        mut done: impl FnMut(&SseEvent) -> bool,
+    ) -> Vec<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(e) = self.next_within(left).await else {
+                panic!("no matching event within {within:?}; saw {seen:?}");
+            };
+            let stop = done(&e);
+            seen.push(e);
+            if stop {
+                return seen;
+            }
+        }
     }
 }

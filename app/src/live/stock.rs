@@ -1,0 +1,113 @@
+//! `GET /api/v1/coupons/{id}/live` and `GET /api/v1/coupons/live?ids=a,b,c` (public):
+//! `event: stock` with a coupon's [`LiveStock`], at once and then after every change,
+//! at most one per [`MIN_GAP`] per coupon (the latest value when the gap is over; values
+//! in between are skipped, never the last). The many-coupon form is what a page with
+//! several coupons opens: one connection, the same events, each coupon paced on its own.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::response::sse::Event;
+use axum::routing::get;
+use futures::{Stream, StreamExt};
+use serde::Deserialize;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use super::hub::{CouponWatch, Hub};
+use crate::api::extract::parse_id;
+use crate::domain::LiveStock;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Least time between two events of one coupon on one stream: at most 5 per second.
+pub const MIN_GAP: Duration = Duration::from_millis(200);
+/// Most coupons one stream follows (a catalogue page shows at most 100).
+pub const MAX_IDS: usize = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/coupons/live", get(many))
+        .route("/coupons/{id}/live", get(one))
+}
+
+async fn one(State(hub): State<Arc<Hub>>, Path(id): Path<String>) -> Result<Response, AppError> {
+    let id = parse_id(&id)?;
+    open(&hub, &[id]).await
+}
+
+#[derive(Deserialize)]
+struct Ids {
+    #[serde(default)]
+    ids: String,
+}
+
+async fn many(
+    State(hub): State<Arc<Hub>>,
+    query: Result<Query<Ids>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(q) =
+        query.map_err(|_| AppError::BadRequest("ids: coupon ids, comma-separated".into()))?;
+    let ids = parse_ids(&q.ids)?;
+    open(&hub, &ids).await
+}
+
+/// `a,b,c` (spaces allowed, repeats dropped): 1 to [`MAX_IDS`] coupon ids.
+fn parse_ids(text: &str) -> Result<Vec<Uuid>, AppError> {
+    let mut ids = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let id = Uuid::parse_str(part)
+            .map_err(|_| AppError::BadRequest(format!("ids: {part:?} is not a coupon id")))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() || ids.len() > MAX_IDS {
+        return Err(AppError::BadRequest(format!(
+            "ids: 1 to {MAX_IDS} coupon ids, comma-separated"
+        )));
+    }
+    Ok(ids)
+}
+
+/// Watches first, then reads the current states (so no change falls in between), then
+/// streams; an unknown coupon is a 404 before anything is sent.
+async fn open(hub: &Arc<Hub>, ids: &[Uuid]) -> Result<Response, AppError> {
+    let watches = hub.watch_coupons(ids);
+    hub.load(ids).await?;
+    let events = futures::stream::select_all(watches.into_iter().map(|w| paced(w).boxed()))
+        .map(|stock| Event::default().event("stock").json_data(stock));
+    Ok(super::respond("stock", events, hub.closed()))
+}
+
+/// One coupon's values: the current one at once, then the latest after every change, no
+/// sooner than [`MIN_GAP`] after the previous one.
+pub fn paced(watch: CouponWatch) -> impl Stream<Item = LiveStock> + Send {
+    futures::stream::unfold((watch, None::<Instant>), |(mut watch, last)| async move {
+        if let Some(last) = last {
+            tokio::time::sleep_until(last + MIN_GAP).await;
+            watch.receiver().changed().await.ok()?;
+        }
+        let value = (*watch.receiver().borrow_and_update())?;
+        Some((value.stock, (watch, Some(Instant::now()))))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_a_short_list_of_uuids() {
+        let a = Uuid::new_v4();
+        let b = Uuid::new_v4();
+        assert_eq!(parse_ids(&format!("{a}, {b},{a},")).unwrap(), vec![a, b]);
+        assert!(parse_ids("").is_err());
+        assert!(parse_ids("nope").is_err());
+        let many: Vec<String> = (0..=MAX_IDS).map(|_| Uuid::new_v4().to_string()).collect();
+        assert!(parse_ids(&many.join(",")).is_err());
+    }
+}
