@@ -13,7 +13,9 @@ t0=$SECONDS
 venv="$ROOT/target/deploy-venv"
 requirements="$ROOT/deploy/requirements.txt"
 stamp="$venv/.requirements.sha256"
-want="$(sha256sum "$requirements" | cut -d' ' -f1)"
+# The venv's scripts name its interpreter by absolute path: a venv moved with the target
+# directory (a copied build cache) is rebuilt rather than run.
+want="$(sha256sum "$requirements" | cut -d' ' -f1) $venv"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || ! "$venv/bin/python" -c '' 2>/dev/null; then
     command -v python3 >/dev/null || apt_install python3 python3-venv
     say "installing the deployment check tools into target/deploy-venv (deploy/requirements.txt)"
