@@ -601,6 +601,17 @@ pub fn test_worker(pool: &PgPool, gateway_url: &str) -> server::payment::Worker 
     )
 }
 
+/// A client of the test gateway (its key, plain http) whose calls give up after `timeout`.
+pub fn test_gateway_client(url: &str, timeout: std::time::Duration) -> server::payment::Gateway {
+    server::payment::Gateway::new(&server::payment::GatewaySettings {
+        url: url.to_string(),
+        secret_key: PAYMENT_KEY.to_string(),
+        timeout,
+        allow_http: true,
+    })
+    .expect("the test gateway's client")
+}
+
 /// The same worker with other gateway settings (another key, https).
 pub fn test_worker_with(
     pool: &PgPool,
