@@ -41,8 +41,11 @@ ENV LEPTOS_OUTPUT_NAME=coupan \
 # Coupon pictures go to /app/data/images unless COUPAN_IMAGE_STORE names another place
 # (Kubernetes: an S3 bucket, see deploy/k8s): mount a volume here to keep them.
 VOLUME /app/data
-# DATABASE_URL and JWT_SECRET come from the environment (a Secret in Kubernetes); see
-# deploy/k8s. Numeric user, so that Kubernetes' runAsNonRoot can verify it.
+# DATABASE_URL (the app's database role), JWT_SECRET and COUPAN_PAYMENT_SECRET_KEY come
+# from the environment (a Secret in Kubernetes); `/app/server migrate` with
+# COUPAN_MIGRATE_DATABASE_URL applies the migrations as the owner of the schema; /metrics
+# is on COUPAN_METRICS_ADDR (set 0.0.0.0:9100 to scrape it from outside the container).
+# See deploy/k8s. Numeric user, so that Kubernetes' runAsNonRoot can verify it.
 USER 10001:10001
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s CMD curl -fsS http://127.0.0.1:3000/healthz || exit 1

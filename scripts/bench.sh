@@ -124,6 +124,18 @@ pg_as_owner "$BINDIR/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w -t 
     || { tail -20 "$PGDATA_DIR/server.log" >&2; die "PostgreSQL did not start (log above)"; }
 PG_BASE="postgres://bench:$PG_PW@127.0.0.1:$BENCH_PG_PORT"
 PGPASSWORD="$PG_PW" psql -h 127.0.0.1 -p "$BENCH_PG_PORT" -U bench -d postgres -qc 'create database coupan_bench' >/dev/null
+# The app's two roles (scripts/db-roles.sql): it migrates as the migrator and serves as a
+# role that may only read and write rows, as everywhere. The driver (seeding, invariants)
+# and pgbench use the superuser.
+MIGRATOR_PW="$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+APP_PW="$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+psql "$PG_BASE/postgres" -q -v ON_ERROR_STOP=1 -v database=coupan_bench \
+    -v migrator=coupan_migrator -v migrator_password="$MIGRATOR_PW" \
+    -v app=coupan_app -v app_password="$APP_PW" -f "$ROOT/scripts/db-roles.sql" >/dev/null
+APP_DB_URL="postgres://coupan_app:$APP_PW@127.0.0.1:$BENCH_PG_PORT/coupan_bench"
+MIGRATOR_DB_URL="postgres://coupan_migrator:$MIGRATOR_PW@127.0.0.1:$BENCH_PG_PORT/coupan_bench"
+# The stand-in gateway's secret key (the app sends it; the driver reads the ledger with it).
+GW_KEY="test_sk_$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 GW_PID="" APP_PID=""
 cleanup() {
@@ -152,16 +164,18 @@ done
 rm -f "$RUN_DIR/paygate-ledger.jsonl"
 say "starting the payment gateway on 127.0.0.1:$GW_PORT"
 PAYGATE_ADDR="127.0.0.1:$GW_PORT" PAYGATE_LATENCY_MS=0 PAYGATE_FAILURE_RATE=0 \
+    PAYGATE_SECRET_KEY="$GW_KEY" PAYGATE_ADMIN_ROUTES=true \
     PAYGATE_LEDGER_FILE="$RUN_DIR/paygate-ledger.jsonl" RUST_LOG=warn \
     "$ROOT/target/release/paygate" >"$RUN_DIR/paygate.log" 2>&1 &
 GW_PID=$!
 
 say "starting the app on 127.0.0.1:$APP_PORT (log: target/bench/server.log)"
-DATABASE_URL="$PG_BASE/coupan_bench" \
+DATABASE_URL="$APP_DB_URL" COUPAN_MIGRATE_DATABASE_URL="$MIGRATOR_DB_URL" \
     JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" \
     LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROOT="$SITE_DIR" LEPTOS_SITE_PKG_DIR=pkg \
     LEPTOS_SITE_ADDR="127.0.0.1:$APP_PORT" LEPTOS_ENV=PROD \
-    COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" COUPAN_DEMO_DATA=false \
+    COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" COUPAN_PAYMENT_ALLOW_HTTP=true \
+    COUPAN_PAYMENT_SECRET_KEY="$GW_KEY" COUPAN_METRICS_ADDR=off COUPAN_DEMO_DATA=false \
     COUPAN_LOG_FORMAT=json RUST_LOG=warn \
     COUPAN_RATE_AUTH_PER_MIN=1000000 COUPAN_RATE_PURCHASE_PER_MIN=1000000 \
     "$ROOT/target/release/server" >"$RUN_DIR/server.log" 2>&1 &
@@ -178,6 +192,7 @@ curl -fsS "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || { tail -20 "$RUN_DIR
 say "running the scenarios"
 set +e
 BENCH_ROOT="$ROOT" BENCH_APP_URL="http://127.0.0.1:$APP_PORT" BENCH_GATEWAY_URL="http://127.0.0.1:$GW_PORT" \
+    BENCH_GATEWAY_KEY="$GW_KEY" \
     BENCH_DATABASE_URL="$PG_BASE/coupan_bench" BENCH_PG_BASE_URL="$PG_BASE" BENCH_APP_PID="$APP_PID" BENCH_SITE_DIR="$SITE_DIR" \
     "$ROOT/target/release/bench" "${DRIVER_ARGS[@]}" --out "$OUT" --command "$COMMAND"
 STATUS=$?

@@ -264,18 +264,59 @@ ensure_embedded_pg() {
         done
     fi
     local admin="postgres://coupan:$pw@127.0.0.1:$PG_PORT"
-    if ! PGPASSWORD="$pw" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -tAc "select 1 from pg_database where datname='$db'" | grep -q 1; then
-        PGPASSWORD="$pw" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -qc "create database \"$db\"" >/dev/null
+    # The superuser: the scripts create databases and roles with it, and the Rust tests
+    # (`#[sqlx::test]` makes a database per test) use it; the app never does.
+    export PG_ADMIN_BASE="$admin"
+    if ! psql "$admin/postgres" -tAc "select 1 from pg_database where datname='$db'" | grep -q 1; then
+        psql "$admin/postgres" -qc "create database \"$db\"" >/dev/null
     fi
+    pg_roles "$db"
     export DATABASE_URL="$admin/$db"
     export COUPAN_PG_ADMIN_URL="$admin/postgres"
     export COUPAN_PG_PASSWORD="$pw"
 }
 
+# A fresh, empty database $1 (as the superuser of $PG_ADMIN_BASE), with the app's roles.
 pg_recreate_db() {
     local db="$1"
-    PGPASSWORD="$COUPAN_PG_PASSWORD" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -qc "drop database if exists \"$db\" with (force)" >/dev/null
-    PGPASSWORD="$COUPAN_PG_PASSWORD" psql -h 127.0.0.1 -p "$PG_PORT" -U coupan -d postgres -qc "create database \"$db\"" >/dev/null
+    psql "$PG_ADMIN_BASE/postgres" -qc "drop database if exists \"$db\" with (force)" >/dev/null
+    psql "$PG_ADMIN_BASE/postgres" -qc "create database \"$db\"" >/dev/null
+    pg_roles "$db"
+}
+
+# The two roles of database $1 (scripts/db-roles.sql, as the superuser of $PG_ADMIN_BASE):
+# the migrator, which owns the database and runs the migrations, and the app's role, which
+# may only read and write rows. Their passwords are generated once into $DATA_DIR. Sets
+# APP_DB_URL (for DATABASE_URL) and MIGRATOR_DB_URL (for COUPAN_MIGRATE_DATABASE_URL).
+pg_roles() {
+    local db="$1" f role
+    local -A pw
+    mkdir -p "$DATA_DIR"
+    for role in migrator app; do
+        f="$DATA_DIR/pg-$role-password"
+        [ -s "$f" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$f")
+        pw[$role]="$(cat "$f")"
+    done
+    psql "$PG_ADMIN_BASE/postgres" -q -v ON_ERROR_STOP=1 -v database="$db" \
+        -v migrator=coupan_migrator -v migrator_password="${pw[migrator]}" \
+        -v app=coupan_app -v app_password="${pw[app]}" \
+        -f "$ROOT/scripts/db-roles.sql" >/dev/null \
+        || die "cannot set up the database roles of $db (scripts/db-roles.sql)"
+    local hostport="${PG_ADMIN_BASE#*@}"
+    APP_DB_URL="postgres://coupan_app:${pw[app]}@$hostport/$db"
+    MIGRATOR_DB_URL="postgres://coupan_migrator:${pw[migrator]}@$hostport/$db"
+}
+
+# The secret key the app sends to the stand-in payment gateway, which checks it (both
+# read it from here: PAYGATE_SECRET_KEY and COUPAN_PAYMENT_SECRET_KEY). Generated once.
+ensure_payment_key() {
+    if [ -z "${COUPAN_PAYMENT_SECRET_KEY:-}" ]; then
+        local f="$DATA_DIR/payment-secret-key"
+        mkdir -p "$DATA_DIR"
+        [ -s "$f" ] || (umask 077; printf 'test_sk_%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')" > "$f")
+        COUPAN_PAYMENT_SECRET_KEY="$(cat "$f")"
+        export COUPAN_PAYMENT_SECRET_KEY
+    fi
 }
 
 # A random JWT secret, generated once and kept with the embedded data.

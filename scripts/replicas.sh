@@ -20,14 +20,17 @@
 #   scripts/replicas.sh pg-stop | pg-start
 #
 # Ports (override with the variables): nginx COUPAN_REPLICAS_PORT (3300), paygate +1,
-# replica I on +10+I (3311, 3312, 3313); PostgreSQL the first free port from
+# replica I on +10+I (3311, 3312, 3313) and its /metrics on +1+I (3302, 3303, 3304);
+# PostgreSQL the first free port from
 # COUPAN_REPLICAS_PG_PORT (25400) to +9: below the kernel's ephemeral range (32768-60999),
 # where any client socket may hold the port just when PostgreSQL (re)starts and binds it
 # (seen once: "could not bind ... Address already in use"). Everything lives in
 # target/replicas/: pids,
 # logs (replica-I.log, paygate.log, nginx/access.log), the nginx config, the ledger file.
 # Replicas get high rate limits and 127.0.0.1 as trusted proxy; any COUPAN_* variable
-# set by the caller (say COUPAN_BREAKER_OPEN_SECS) is passed on.
+# set by the caller (say COUPAN_BREAKER_OPEN_SECS) is passed on. They connect as the app's
+# role and migrate as the migrator (scripts/db-roles.sql); the gateway checks the secret key
+# (target/replicas/payment-secret-key) and serves its admin routes (the ledger) for the tests.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 RUN="$(cd "$HERE/.." && pwd)/target/replicas"
@@ -49,6 +52,7 @@ SITE_ROOT="${COUPAN_REPLICAS_SITE_ROOT:-$ROOT/target/site}"
 NGX="$RUN/nginx"
 
 replica_port() { echo $((BASE_PORT + 10 + $1)); }
+metrics_port() { echo $((BASE_PORT + 1 + $1)); }
 count() { cat "$RUN/count" 2>/dev/null || echo 0; }
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null || true; }
 alive() { local p; p="$(pid_of "$1")"; [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
@@ -155,6 +159,7 @@ gateway_start() {
     alive paygate && return 0
     say "starting paygate on 127.0.0.1:$GW_PORT"
     spawn paygate env PAYGATE_ADDR="127.0.0.1:$GW_PORT" PAYGATE_LEDGER_FILE="$RUN/ledger.jsonl" \
+        PAYGATE_SECRET_KEY="$COUPAN_PAYMENT_SECRET_KEY" PAYGATE_ADMIN_ROUTES=true \
         RUST_LOG=info "$PAYGATE_BIN"
     wait_http "http://127.0.0.1:$GW_PORT/healthz" 30 paygate
 }
@@ -173,10 +178,14 @@ replica_start() {
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && die "port $port is in use"
     say "starting replica $i on 127.0.0.1:$port"
     echo "---- start $(date -Is)" >>"$RUN/replica-$i.log"
-    spawn "replica-$i" env DATABASE_URL="$DATABASE_URL" JWT_SECRET="$JWT_SECRET" \
+    spawn "replica-$i" env DATABASE_URL="$APP_DB_URL" COUPAN_MIGRATE_DATABASE_URL="$MIGRATOR_DB_URL" \
+        JWT_SECRET="$JWT_SECRET" \
         LEPTOS_OUTPUT_NAME=coupan LEPTOS_SITE_ROOT="$SITE_ROOT" LEPTOS_SITE_PKG_DIR=pkg \
         LEPTOS_SITE_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" \
-        COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" \
+        COUPAN_METRICS_ADDR="127.0.0.1:$(metrics_port "$i")" \
+        COUPAN_PAYMENT_URL="http://127.0.0.1:$GW_PORT" COUPAN_PAYMENT_ALLOW_HTTP=true \
+        COUPAN_PAYMENT_SECRET_KEY="$COUPAN_PAYMENT_SECRET_KEY" \
+        COUPAN_PUBLIC_ORIGIN="${COUPAN_PUBLIC_ORIGIN:-http://127.0.0.1:$NGINX_PORT}" \
         COUPAN_RATE_AUTH_PER_MIN="${COUPAN_RATE_AUTH_PER_MIN:-1000000}" \
         COUPAN_RATE_PURCHASE_PER_MIN="${COUPAN_RATE_PURCHASE_PER_MIN:-1000000}" \
         COUPAN_TRUSTED_PROXIES="${COUPAN_TRUSTED_PROXIES:-127.0.0.1}" \
@@ -305,21 +314,29 @@ nginx_stop() {
 # --- commands --------------------------------------------------------------------------
 
 write_env() {
-    local n="$1" i urls=""
+    local n="$1" i urls="" metrics=""
     for ((i = 1; i <= n; i++)); do
         urls="$urls${urls:+,}http://127.0.0.1:$(replica_port "$i")"
+        metrics="$metrics${metrics:+,}http://127.0.0.1:$(metrics_port "$i")"
     done
     {
         echo "COUPAN_OPS_URL=http://127.0.0.1:$NGINX_PORT"
         echo "COUPAN_OPS_REPLICAS=$urls"
+        echo "COUPAN_OPS_METRICS=$metrics"
         echo "COUPAN_OPS_GATEWAY_URL=http://127.0.0.1:$GW_PORT"
+        echo "COUPAN_OPS_GATEWAY_KEY=$COUPAN_PAYMENT_SECRET_KEY"
+        # The superuser's URL: the tests inspect the database (pg_stat_activity too).
         echo "COUPAN_OPS_DATABASE_URL=$DATABASE_URL"
         echo "COUPAN_OPS_DIR=$RUN"
     } >"$RUN/env"
     {
         echo "export DATABASE_URL='$DATABASE_URL'"
+        echo "export APP_DB_URL='$APP_DB_URL'"
+        echo "export MIGRATOR_DB_URL='$MIGRATOR_DB_URL'"
         echo "export JWT_SECRET='$JWT_SECRET'"
+        echo "export COUPAN_PAYMENT_SECRET_KEY='$COUPAN_PAYMENT_SECRET_KEY'"
         echo "export COUPAN_PG_PASSWORD='$COUPAN_PG_PASSWORD'"
+        echo "export PG_ADMIN_BASE='$PG_ADMIN_BASE'"
         echo "PG_PORT='$PG_PORT'"
     } >"$RUN/env.private"
     chmod 600 "$RUN/env" "$RUN/env.private"
@@ -338,6 +355,8 @@ cmd_up() {
     pg_recreate_db "$DB_NAME"
     [ -s "$RUN/jwt-secret" ] || (umask 077; head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$RUN/jwt-secret")
     JWT_SECRET="$(cat "$RUN/jwt-secret")"
+    unset COUPAN_PAYMENT_SECRET_KEY
+    ensure_payment_key
     echo "$n" >"$RUN/count"
     write_env "$n"
     gateway_start
@@ -374,6 +393,9 @@ cmd_status() {
         local ready
         ready="$(curl -s -m 2 "http://127.0.0.1:$(replica_port "$i")/readyz" 2>/dev/null || echo down)"
         echo "replica $i: port $(replica_port "$i") pid $(pid_of "replica-$i") $(alive "replica-$i" && echo running || echo stopped) $ready"
+    done
+    for ((i = 1; i <= n; i++)); do
+        echo "replica $i metrics: port $(metrics_port "$i")"
     done
     echo "paygate: port $GW_PORT pid $(pid_of paygate) $(alive paygate && echo running || echo stopped)"
     echo "nginx: port $NGINX_PORT pid $(pid_of nginx) $(alive nginx && echo running || echo stopped)"

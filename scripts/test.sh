@@ -30,18 +30,15 @@ build() {
 }
 
 # Playwright against target/release/server serving target/test/site with run.sh's
-# settings (export_site_env: LEPTOS_ENV=PROD ...), on a fresh database.
+# settings (export_site_env: LEPTOS_ENV=PROD ...), on a fresh database with the app's two
+# roles: the app migrates it as the migrator at start and serves as the app's role. The
+# gateway checks the payment secret key and is called over plain http on loopback.
 browser_tests() {
-    local port="${COUPAN_E2E_PORT:-3100}" gw_port="${COUPAN_E2E_GATEWAY_PORT:-3102}" db_url
-    if [ -n "${COUPAN_PG_PASSWORD:-}" ]; then
-        # Embedded cluster: a fresh database for the browser tests on every run.
-        pg_recreate_db coupan_e2e
-        db_url="${DATABASE_URL%/*}/coupan_e2e"
-    else
-        db_url="$DATABASE_URL"
-    fi
+    local port="${COUPAN_E2E_PORT:-3100}" gw_port="${COUPAN_E2E_GATEWAY_PORT:-3102}"
+    pg_recreate_db coupan_e2e
     say "starting the payment gateway on 127.0.0.1:$gw_port"
-    PAYGATE_ADDR="127.0.0.1:$gw_port" "$ROOT/target/release/paygate" >"$ROOT/target/e2e-paygate.log" 2>&1 &
+    PAYGATE_ADDR="127.0.0.1:$gw_port" PAYGATE_SECRET_KEY="$COUPAN_PAYMENT_SECRET_KEY" \
+        "$ROOT/target/release/paygate" >"$ROOT/target/e2e-paygate.log" 2>&1 &
     local gw_pid=$!
     PIDS+=("$gw_pid")
     local log="$ROOT/target/e2e-server.log"
@@ -53,8 +50,12 @@ browser_tests() {
     # address: the per-IP limit of auth requests is raised for it (edge.rs tests the limit).
     (
         export_site_env "$TEST_SITE"
-        DATABASE_URL="$db_url" LEPTOS_SITE_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" \
-            COUPAN_PAYMENT_URL="http://127.0.0.1:$gw_port" COUPAN_IMAGE_STORE="$images" \
+        DATABASE_URL="$APP_DB_URL" COUPAN_MIGRATE_DATABASE_URL="$MIGRATOR_DB_URL" \
+            LEPTOS_SITE_ADDR="127.0.0.1:$port" RUST_LOG="${RUST_LOG:-info}" \
+            COUPAN_METRICS_ADDR=127.0.0.1:0 \
+            COUPAN_PAYMENT_URL="http://127.0.0.1:$gw_port" COUPAN_PAYMENT_ALLOW_HTTP=true \
+            COUPAN_PAYMENT_SECRET_KEY="$COUPAN_PAYMENT_SECRET_KEY" \
+            COUPAN_IMAGE_STORE="$images" \
             COUPAN_RATE_AUTH_PER_MIN="${COUPAN_RATE_AUTH_PER_MIN:-600}" \
             exec "$ROOT/target/release/server"
     ) >"$log" 2>&1 &
@@ -82,8 +83,13 @@ timed "deployment checks (deploy/k8s, Kubernetes schemas, checkov)" "$ROOT/scrip
 timed "tools (Rust, cargo-leptos, wasm-bindgen, wasm-opt, Node, Chromium, Playwright)" tools
 if [ -z "${DATABASE_URL:-}" ]; then
     timed "PostgreSQL (embedded cluster in .data)" ensure_embedded_pg coupan_test yes
+else
+    # A PostgreSQL of your own: DATABASE_URL must be a superuser (the Rust tests create a
+    # database per test; the browser tests get a database and the app's roles made with it).
+    export PG_ADMIN_BASE="${DATABASE_URL%/*}"
 fi
 ensure_jwt_secret
+ensure_payment_key
 timed "formatting check" cargo fmt --all -- --check
 timed "lints (clippy, warnings are errors)" cargo clippy -q --workspace --all-targets -- -D warnings
 timed "release build, as ./scripts/run.sh builds it (site in target/test/site)" build

@@ -238,32 +238,46 @@ mod server_fn_error {
     pub use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 }
 
-/// In a server function: gives a shed (503) or limited (429) answer its HTTP status and
-/// `Retry-After`, as the JSON API does. A plain form post (no JavaScript) keeps the
-/// redirect back to its page, which shows the message.
+/// Layer on the server functions: an error answers with its variant's HTTP status (401,
+/// 403, 404, 409, 422, 429 and 503 with `Retry-After`...), as the JSON API does, instead
+/// of the 500 server functions give every error; only `Internal` stays a 5xx, so
+/// monitoring counts only real failures. The body stays the serialised `AppError` the
+/// hydrated page decodes (it does so for any 4xx or 5xx). A plain form post (no
+/// JavaScript) keeps its redirect back to the form with the error in the URL.
 #[cfg(feature = "ssr")]
-pub fn server_fn_status(e: &AppError) {
+pub async fn server_fn_status(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::body::Body;
     use axum::http::{HeaderValue, StatusCode, header};
-    let (AppError::Unavailable { retry_after_secs }
-    | AppError::TooManyRequests { retry_after_secs }) = e
-    else {
-        return;
-    };
-    let form_post = leptos::prelude::use_context::<axum::http::request::Parts>().is_some_and(|p| {
-        p.headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"))
-    });
-    if form_post {
-        return;
+    use axum::response::Response;
+
+    /// Server function errors are small; a body larger than this is left as it is.
+    const MAX_ERROR_BODY: usize = 64 * 1024;
+
+    let res = next.run(req).await;
+    let is_error = res.status() == StatusCode::INTERNAL_SERVER_ERROR
+        && res.headers().contains_key("serverfnerror")
+        && !res.headers().contains_key(header::LOCATION);
+    if !is_error {
+        return res;
     }
-    if let Some(res) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-        res.set_status(StatusCode::from_u16(e.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE));
-        if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-            res.insert_header(header::RETRY_AFTER, v);
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_ERROR_BODY).await else {
+        return Response::from_parts(parts, Body::empty());
+    };
+    if let Ok(error) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status =
+            StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if let AppError::TooManyRequests { retry_after_secs }
+        | AppError::Unavailable { retry_after_secs } = error
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            parts.headers.insert(header::RETRY_AFTER, v);
         }
     }
+    Response::from_parts(parts, Body::from(bytes))
 }
 
 #[cfg(feature = "ssr")]
@@ -293,6 +307,28 @@ mod ssr {
                     AppError::Unavailable {
                         retry_after_secs: 2,
                     }
+                }
+                // query_canceled: the statement ran into `statement_timeout`
+                // (`COUPAN_DB_STATEMENT_TIMEOUT_MS`): the database is too busy for this
+                // request now; it may be retried.
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("57014") => {
+                    tracing::warn!(error = %e, "statement timed out");
+                    AppError::Unavailable {
+                        retry_after_secs: 2,
+                    }
+                }
+                // Text or a date the database cannot hold (a NUL, an encoding error, a
+                // year out of range) that slipped past the domain types' checks, which
+                // refuse them with a field error: the request's fault, not ours.
+                sqlx::Error::Database(db)
+                    if db
+                        .code()
+                        .is_some_and(|c| matches!(&*c, "22021" | "22P05" | "22008")) =>
+                {
+                    tracing::warn!(error = %e, "input the database cannot store");
+                    AppError::BadRequest(
+                        "the request holds text or a date that cannot be stored".into(),
+                    )
                 }
                 _ => {
                     tracing::error!(error = %e, "database error");

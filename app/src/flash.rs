@@ -21,8 +21,45 @@ use crate::domain::money::format_krw;
 use crate::error::AppError;
 use crate::i18n::*;
 
-/// The cookie's name.
+/// The cookie's name over plain HTTP; behind HTTPS it is `__Host-coupan_flash` (see
+/// [`ShortCookie`]).
 pub const COOKIE: &str = "coupan_flash";
+
+/// A short-lived cookie of ours (the flash message, refill's form fields) as configured:
+/// behind HTTPS (`COUPAN_SECURE_COOKIES`) `__Host-`-prefixed and `Secure`, like the
+/// session's, so that no other host and no plain-HTTP answer can plant one.
+#[derive(Clone, Copy, Debug)]
+pub struct ShortCookie {
+    pub base: &'static str,
+    pub secure: bool,
+}
+
+impl ShortCookie {
+    pub fn name(&self) -> String {
+        if self.secure {
+            format!("__Host-{}", self.base)
+        } else {
+            self.base.to_string()
+        }
+    }
+
+    /// `Set-Cookie` text for `value` kept `max_age` seconds (0: removes it), with `extra`
+    /// attributes (`"; HttpOnly"`).
+    pub fn set(&self, value: &str, max_age: u32, extra: &str) -> String {
+        format!(
+            "{}={value}; Path=/; Max-Age={max_age}; SameSite=Lax{extra}{}",
+            self.name(),
+            if self.secure { "; Secure" } else { "" }
+        )
+    }
+
+    /// The cookie as configured for this request's server (plain when unknown).
+    #[cfg(feature = "ssr")]
+    pub fn configured(base: &'static str) -> ShortCookie {
+        let secure = use_context::<crate::state::AppState>().is_some_and(|s| s.secure_cookies);
+        ShortCookie { base, secure }
+    }
+}
 
 /// What just succeeded.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,12 +175,11 @@ pub fn cookie_value<'a>(cookies: &'a str, name: &str) -> Option<&'a str> {
 /// In a server function that succeeded: the message for the next page.
 #[cfg(feature = "ssr")]
 pub fn set(state: &crate::state::AppState, flash: &Flash) {
-    let cookie = format!(
-        "{COOKIE}={}; Path=/; Max-Age=60; SameSite=Lax{}",
-        flash.to_cookie_value(),
-        if state.secure_cookies { "; Secure" } else { "" }
-    );
-    append_cookie(&cookie);
+    let cookie = ShortCookie {
+        base: COOKIE,
+        secure: state.secure_cookies,
+    };
+    append_cookie(&cookie.set(&flash.to_cookie_value(), 60, ""));
 }
 
 /// Appends a `Set-Cookie` to the response being made (a page or a server function).
@@ -176,9 +212,10 @@ pub(crate) fn request_cookies() -> String {
 /// The flash the request brought, if any; the response expires the cookie.
 #[cfg(feature = "ssr")]
 fn take_from_request() -> Option<Flash> {
+    let cookie = ShortCookie::configured(COOKIE);
     let cookies = request_cookies();
-    let value = cookie_value(&cookies, COOKIE)?;
-    append_cookie(&format!("{COOKIE}=; Path=/; Max-Age=0; SameSite=Lax"));
+    let value = cookie_value(&cookies, &cookie.name())?;
+    append_cookie(&cookie.set("", 0, ""));
     Flash::from_cookie_value(value)
 }
 
@@ -189,12 +226,16 @@ fn take_from_document() -> Option<Flash> {
     let cookies = js_sys::Reflect::get(&doc, &"cookie".into())
         .ok()?
         .as_string()?;
-    let value = cookie_value(&cookies, COOKIE)?.to_string();
-    let _ = js_sys::Reflect::set(
-        &doc,
-        &"cookie".into(),
-        &format!("{COOKIE}=; Path=/; Max-Age=0; SameSite=Lax").into(),
-    );
+    // The page does not know the server's configuration: either name.
+    let (cookie, value) = [true, false].into_iter().find_map(|secure| {
+        let cookie = ShortCookie {
+            base: COOKIE,
+            secure,
+        };
+        let value = cookie_value(&cookies, &cookie.name())?.to_string();
+        Some((cookie, value))
+    })?;
+    let _ = js_sys::Reflect::set(&doc, &"cookie".into(), &cookie.set("", 0, "").into());
     Flash::from_cookie_value(&value)
 }
 

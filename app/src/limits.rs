@@ -92,7 +92,7 @@ impl Limits {
     /// One sign-up, log-in or token request from `ip`.
     pub fn auth(&self, ip: IpAddr) -> Result<(), AppError> {
         self.sweep();
-        let key = ip_key(ip);
+        let key = client_key(ip);
         self.auth.check_key(&key).map_err(|not_until| {
             tracing::info!(client_ip = %ip, "auth rate limit reached");
             self.refusal(not_until.wait_time_from(self.clock.now()))
@@ -152,9 +152,9 @@ fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// The rate-limit key of an address: IPv6 clients usually hold a whole /64, so they
-/// share one key per /64.
-fn ip_key(ip: IpAddr) -> IpAddr {
+/// The key of a client address for limits and the failed-log-in throttle: IPv6 clients
+/// usually hold a whole /64, so they share one key per /64.
+pub fn client_key(ip: IpAddr) -> IpAddr {
     match canonical(ip) {
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -197,8 +197,9 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
     hop.parse::<SocketAddr>().ok().map(|s| canonical(s.ip()))
 }
 
-/// Checks the per-IP auth limit before an API handler runs (a handler argument).
-pub struct AuthRateLimit;
+/// Checks the per-IP auth limit before an API handler runs (a handler argument); holds the
+/// client's address.
+pub struct AuthRateLimit(pub IpAddr);
 
 impl<S> FromRequestParts<S> for AuthRateLimit
 where
@@ -209,8 +210,9 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
         let limits = Arc::<Limits>::from_ref(state);
-        limits.auth(limits.client_ip(parts))?;
-        Ok(AuthRateLimit)
+        let ip = limits.client_ip(parts);
+        limits.auth(ip)?;
+        Ok(AuthRateLimit(ip))
     }
 }
 

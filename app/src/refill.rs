@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-/// The cookie's name.
+/// The cookie's name (behind HTTPS `__Host-coupan_form`, see `flash::ShortCookie`).
 pub const COOKIE: &str = "coupan_form";
 /// The pair naming the server function the fields were posted to.
 const FN_KEY: &str = "__fn";
@@ -110,7 +110,7 @@ fn read(_path: &str) -> Refill {
 
 #[cfg(feature = "ssr")]
 fn from_request(path: &str) -> Option<Refill> {
-    use crate::flash::{append_cookie, cookie_value, request_cookies};
+    use crate::flash::{ShortCookie, append_cookie, cookie_value, request_cookies};
     let parts = use_context::<axum::http::request::Parts>()?;
     let query = parts.uri.query().unwrap_or_default();
     let failed_here = form_urlencoded::parse(query.as_bytes())
@@ -119,12 +119,11 @@ fn from_request(path: &str) -> Option<Refill> {
     if !failed_here {
         return None;
     }
+    let cookie = ShortCookie::configured(COOKIE);
     let cookies = request_cookies();
-    let refill = decode(cookie_value(&cookies, COOKIE)?, path)?;
+    let refill = decode(cookie_value(&cookies, &cookie.name())?, path)?;
     // Shown once.
-    append_cookie(&format!(
-        "{COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"
-    ));
+    append_cookie(&cookie.set("", 0, "; HttpOnly"));
     Some(refill)
 }
 
@@ -173,10 +172,11 @@ pub async fn keep_input(
         .and_then(|l| l.to_str().ok())
         .is_some_and(|l| l.contains("__err="));
     if let Some(value) = failed.then(|| encode(&path, &fields)).flatten() {
-        let cookie = format!(
-            "{COOKIE}={value}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax{}",
-            if state.secure_cookies { "; Secure" } else { "" }
-        );
+        let cookie = crate::flash::ShortCookie {
+            base: COOKIE,
+            secure: state.secure_cookies,
+        }
+        .set(&value, 60, "; HttpOnly");
         if let Ok(v) = HeaderValue::from_str(&cookie) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }

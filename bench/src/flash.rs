@@ -272,7 +272,7 @@ pub async fn flash_sale_of(
     stop.store(true, Ordering::Relaxed);
     let rss_peak_kb = sampler.await.map_err(|e| e.to_string())?;
     let drain = wait_drained(pool, &coupon).await?;
-    let mut inv = invariants::check(pool, &opts.gateway_url, &coupon, stock, &tally).await?;
+    let mut inv = invariants::check(pool, opts.gateway(), &coupon, stock, &tally).await?;
     if drain.is_none() {
         inv.violations.push(format!(
             "orders still `ordered` {} s after the load",
@@ -435,7 +435,7 @@ pub async fn saga(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Resul
     for (us,) in rows {
         stamped.record_us(us.max(0.0) as u64);
     }
-    let mut inv = invariants::check(pool, &opts.gateway_url, &coupon, 1_000_000, &tally).await?;
+    let mut inv = invariants::check(pool, opts.gateway(), &coupon, 1_000_000, &tally).await?;
     if drain.is_none() {
         inv.violations
             .push("saga orders still `ordered` after the drain timeout".into());

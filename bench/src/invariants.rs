@@ -19,10 +19,25 @@ pub struct Inv {
     pub violations: Vec<String>,
 }
 
+/// The stand-in gateway: where it is and its secret key (`BENCH_GATEWAY_URL`,
+/// `BENCH_GATEWAY_KEY`); its ledger is an admin route, which `scripts/bench.sh` turns on.
+#[derive(Clone, Copy, Debug)]
+pub struct Gateway<'a> {
+    pub url: &'a str,
+    pub key: &'a str,
+}
+
 /// The gateway's ledger, as `GET /v1/ledger` answers it.
-async fn ledger(gateway: &str) -> Result<paygate::Ledger, String> {
-    let url = format!("{}{}", gateway.trim_end_matches('/'), paygate::LEDGER_PATH);
-    reqwest::get(url)
+async fn ledger(gateway: Gateway<'_>) -> Result<paygate::Ledger, String> {
+    let url = format!(
+        "{}{}",
+        gateway.url.trim_end_matches('/'),
+        paygate::LEDGER_PATH
+    );
+    reqwest::Client::new()
+        .get(url)
+        .header("authorization", paygate::basic_authorization(gateway.key))
+        .send()
         .await
         .and_then(reqwest::Response::error_for_status)
         .map_err(|e| format!("gateway ledger: {e}"))?
@@ -39,7 +54,7 @@ fn db(e: sqlx::Error) -> String {
 /// answers the clients got. The bench cancels nothing.
 pub async fn check(
     pool: &PgPool,
-    gateway: &str,
+    gateway: Gateway<'_>,
     coupon_id: &str,
     initial: i64,
     tally: &Tally,
@@ -87,7 +102,7 @@ pub async fn check(
 /// After all runs, over every order bought over HTTP (seeded orders carry request_id
 /// 'seed' and never went through the gateway): the same invariants, and every entry in the
 /// ledger belongs to one of those orders.
-pub async fn global(pool: &PgPool, gateway: &str) -> Result<Vec<String>, String> {
+pub async fn global(pool: &PgPool, gateway: Gateway<'_>) -> Result<Vec<String>, String> {
     let ledger = ledger(gateway).await?;
     let expect = Expect {
         settled: true,

@@ -36,6 +36,8 @@ pub struct Opts {
     pub root: PathBuf,
     pub app_url: String,
     pub gateway_url: String,
+    /// The gateway's secret key (`BENCH_GATEWAY_KEY`).
+    pub gateway_key: String,
     /// The app's database (for invariants, seeding, drain polling).
     pub database_url: String,
     /// `postgres://user:password@host:port` of the same cluster (pgbench's own database).
@@ -63,6 +65,14 @@ impl Opts {
     /// Whether the scenario `name` runs (all do unless `--only` names some).
     pub fn runs(&self, name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
+
+    /// The stand-in gateway, for its ledger.
+    pub fn gateway(&self) -> invariants::Gateway<'_> {
+        invariants::Gateway {
+            url: &self.gateway_url,
+            key: &self.gateway_key,
+        }
     }
 }
 
@@ -103,7 +113,7 @@ fn parse_opts() -> Result<Opts, String> {
                      --only ceiling,flash,live,saga,pages,bundle runs just those scenarios\n\
                      (the bundle is measured in every run).\n\
                      Run it through ./scripts/bench.sh, which starts the servers and sets\n\
-                     BENCH_ROOT, BENCH_APP_URL, BENCH_GATEWAY_URL, BENCH_DATABASE_URL,\n\
+                     BENCH_ROOT, BENCH_APP_URL, BENCH_GATEWAY_URL, BENCH_GATEWAY_KEY, BENCH_DATABASE_URL,\n\
                      BENCH_PG_BASE_URL and BENCH_APP_PID."
                 );
                 std::process::exit(0);
@@ -121,6 +131,7 @@ fn parse_opts() -> Result<Opts, String> {
         command: command.unwrap_or_else(|| "./scripts/bench.sh".into()),
         app_url: env("BENCH_APP_URL")?,
         gateway_url: env("BENCH_GATEWAY_URL")?,
+        gateway_key: env("BENCH_GATEWAY_KEY")?,
         database_url: env("BENCH_DATABASE_URL")?,
         pg_base_url: env("BENCH_PG_BASE_URL")?,
         site_dir: std::env::var("BENCH_SITE_DIR")
@@ -246,7 +257,7 @@ async fn run(opts: Opts) -> Result<bool, String> {
     rep.memory_end = sys::memory(opts.app_pid);
 
     // A last global check: every charge in the ledger belongs to a paid order.
-    rep.global_violations = invariants::global(&pool, &opts.gateway_url).await?;
+    rep.global_violations = invariants::global(&pool, opts.gateway()).await?;
     rep.elapsed = started.elapsed();
     stop_busy.store(true, std::sync::atomic::Ordering::Relaxed);
     rep.busy = busy.await.ok();

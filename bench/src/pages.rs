@@ -187,6 +187,8 @@ async fn session_cookie(api: &Api, email: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let resp = client
         .post(api.url("/sfn/auth/login"))
+        // As the site's own log-in form: another origin would be refused.
+        .header("origin", &api.base)
         .form(&[
             ("email", email),
             ("password", PASSWORD),

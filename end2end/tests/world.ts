@@ -36,7 +36,8 @@ async function authPost(api: APIRequestContext, path: string, opts: Parameters<A
 
 async function account(role: "owner" | "customer", tag: string) {
   const email = uniqueEmail(`${role}-${tag}`.toLowerCase().replace(/[^a-z0-9-]/g, ""));
-  const api = await playwrightRequest.newContext({ baseURL });
+  // As the site's own forms: a log-in from any other origin is refused (server/src/csrf.rs).
+  const api = await playwrightRequest.newContext({ baseURL, extraHTTPHeaders: { origin: new URL(baseURL).origin } });
   const data = { email, password: PASSWORD, name: role === "owner" ? "Owner Kim" : "Customer Lee", role, shop_name: role === "owner" ? `${tag} Cafe` : undefined };
   expect((await authPost(api, "/api/v1/auth/signup", { data })).status()).toBe(201);
   const tokenRes = await authPost(api, "/api/v1/auth/token", { data: { email, password: PASSWORD } });

@@ -80,7 +80,11 @@ pub struct Env {
     /// nginx in front of the replicas.
     pub url: String,
     pub replicas: Vec<String>,
+    /// Each replica's metrics listener (`COUPAN_METRICS_ADDR`), in the order of `replicas`.
+    pub metrics: Vec<String>,
     pub gateway: String,
+    /// The gateway's secret key (its ledger, an admin route, needs it too).
+    pub gateway_key: String,
     pub dir: PathBuf,
     pub db: PgPool,
     pub client: Client,
@@ -137,10 +141,15 @@ impl Env {
         let dir = root().join("target/replicas");
         let text = std::fs::read_to_string(dir.join("env")).expect("target/replicas/env");
         let vars: HashMap<&str, &str> = text.lines().filter_map(|l| l.split_once('=')).collect();
+        // Named, so that the check below can tell the tests' own connections apart.
+        let db_options: sqlx::postgres::PgConnectOptions = vars["COUPAN_OPS_DATABASE_URL"]
+            .parse::<sqlx::postgres::PgConnectOptions>()
+            .expect("COUPAN_OPS_DATABASE_URL")
+            .application_name("coupan-ops");
         let db = PgPoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect(vars["COUPAN_OPS_DATABASE_URL"])
+            .connect_with(db_options)
             .await
             .expect("connect to the replicas' database");
         let env = Env {
@@ -149,7 +158,12 @@ impl Env {
                 .split(',')
                 .map(str::to_string)
                 .collect(),
+            metrics: vars["COUPAN_OPS_METRICS"]
+                .split(',')
+                .map(str::to_string)
+                .collect(),
             gateway: vars["COUPAN_OPS_GATEWAY_URL"].to_string(),
+            gateway_key: vars["COUPAN_OPS_GATEWAY_KEY"].to_string(),
             dir,
             db,
             client: Client::builder()
@@ -165,6 +179,25 @@ impl Env {
             env.replicas,
             env.gateway
         );
+        // The replicas run as the app's role, never as the superuser these checks use.
+        let (app_role, superusers): (i64, i64) = sqlx::query_as(
+            "select count(*) filter (where a.usename = 'coupan_app'),
+                    count(*) filter (where r.rolsuper and a.application_name <> 'coupan-ops')
+             from pg_stat_activity a join pg_roles r on r.rolname = a.usename
+             where a.datname = current_database()",
+        )
+        .fetch_one(&env.db)
+        .await
+        .expect("read the replicas' connections");
+        assert!(
+            app_role >= n as i64,
+            "{app_role} connections as coupan_app for {n} replicas"
+        );
+        assert_eq!(
+            superusers, 0,
+            "a superuser connection that is not the tests'"
+        );
+        say!("{app_role} connections as the app's role coupan_app, none as another superuser");
         env
     }
 
@@ -225,6 +258,10 @@ impl Env {
     pub async fn ledger(&self) -> paygate::Ledger {
         self.client
             .get(format!("{}{}", self.gateway, paygate::LEDGER_PATH))
+            .header(
+                "authorization",
+                paygate::basic_authorization(&self.gateway_key),
+            )
             .send()
             .await
             .expect("gateway ledger")
@@ -243,10 +280,19 @@ impl Env {
         total
     }
 
+    /// A counter or gauge of `replica` (its URL in `replicas`), read from its metrics
+    /// listener; 0 when it does not answer (stopped).
     pub async fn metric(&self, replica: &str, name: &str, label: &str) -> f64 {
-        let Ok(res) = self.client.get(format!("{replica}/metrics")).send().await else {
+        let i = self
+            .replicas
+            .iter()
+            .position(|r| r == replica)
+            .unwrap_or_else(|| panic!("{replica} is not a replica"));
+        let url = format!("{}/metrics", self.metrics[i]);
+        let Ok(res) = self.client.get(&url).send().await else {
             return 0.0;
         };
+        assert!(res.status().is_success(), "{url}: {}", res.status());
         let text = res.text().await.unwrap_or_default();
         text.lines()
             .filter(|l| l.starts_with(name) && l.contains(label))

@@ -121,6 +121,7 @@ async fn purchases_spread_over_replicas_and_sessions_work_on_each() {
         .unwrap();
     let res = browser
         .post(format!("{}/sfn/auth/login", env.url))
+        .header("origin", &env.url)
         .header("accept", "text/html")
         .header("referer", format!("{}/login", env.url))
         .form(&[("email", email), ("password", PASSWORD)])
@@ -155,6 +156,8 @@ async fn purchases_spread_over_replicas_and_sessions_work_on_each() {
             .client
             .post(format!("{r}/sfn/auth/me"))
             .header("cookie", &cookie)
+            // The public origin is nginx's (replicas.sh sets COUPAN_PUBLIC_ORIGIN).
+            .header("origin", &env.url)
             .send()
             .await
             .unwrap()

@@ -12,6 +12,8 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:3002";
 /// Every environment variable the binary reads (`RUST_LOG` is the log filter). The
 /// deployment manifests are checked against this list (`server/tests/api/deploy.rs`).
 pub const ENV_VARS: &[&str] = &[
+    "PAYGATE_SECRET_KEY",
+    "PAYGATE_ADMIN_ROUTES",
     "PAYGATE_ADDR",
     "PAYGATE_LATENCY_MS",
     "PAYGATE_FAILURE_RATE",
@@ -20,16 +22,39 @@ pub const ENV_VARS: &[&str] = &[
 ];
 
 /// The binary's configuration, read from `PAYGATE_*` variables.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct Config {
+    /// The key every caller must send (`PAYGATE_SECRET_KEY`, required).
+    pub secret_key: String,
+    /// Serve `/admin/mode` and `/v1/ledger` (`PAYGATE_ADMIN_ROUTES`, default false).
+    pub admin_routes: bool,
     pub addr: SocketAddr,
     pub latency_ms: u64,
     pub failure_rate: f64,
     pub ledger_file: Option<PathBuf>,
 }
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("secret_key", &"<redacted>")
+            .field("admin_routes", &self.admin_routes)
+            .field("addr", &self.addr)
+            .field("latency_ms", &self.latency_ms)
+            .field("failure_rate", &self.failure_rate)
+            .field("ledger_file", &self.ledger_file)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "{name} is not set: the secret key every caller must send (Authorization: Basic base64(key + \":\"))"
+    )]
+    MissingSecretKey { name: &'static str },
+    #[error("{name}={value:?} is not a boolean (use true or false)")]
+    Flag { name: &'static str, value: String },
     #[error("{name} is not valid UTF-8")]
     NotUnicode { name: &'static str },
     #[error("{name}={value:?} is not a socket address like 127.0.0.1:3002")]
@@ -73,6 +98,26 @@ impl Config {
     ) -> Result<Config, Vec<ConfigError>> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut errors = Vec::new();
+
+        const KEY: &str = "PAYGATE_SECRET_KEY";
+        let secret_key = get(KEY).unwrap_or_else(|| {
+            errors.push(ConfigError::MissingSecretKey { name: KEY });
+            String::new()
+        });
+
+        const ADMIN: &str = "PAYGATE_ADMIN_ROUTES";
+        let admin_routes = match get(ADMIN).map(|v| v.trim().to_ascii_lowercase()) {
+            None => false,
+            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some(v) => {
+                errors.push(ConfigError::Flag {
+                    name: ADMIN,
+                    value: v,
+                });
+                false
+            }
+        };
 
         const ADDR: &str = "PAYGATE_ADDR";
         let default_addr = || DEFAULT_ADDR.parse().expect("default address");
@@ -118,6 +163,8 @@ impl Config {
 
         if errors.is_empty() {
             Ok(Config {
+                secret_key,
+                admin_routes,
                 addr,
                 latency_ms,
                 failure_rate,
@@ -125,6 +172,16 @@ impl Config {
             })
         } else {
             Err(errors)
+        }
+    }
+
+    /// Who may call the gateway and which routes it serves.
+    pub fn access(&self) -> crate::Access {
+        let access = crate::Access::new(&self.secret_key);
+        if self.admin_routes {
+            access.with_admin_routes()
+        } else {
+            access
         }
     }
 
@@ -150,15 +207,24 @@ mod tests {
         move |name| vars.get(name).cloned()
     }
 
+    const KEY: (&str, &str) = ("PAYGATE_SECRET_KEY", "test_sk_0123");
+
     #[test]
     fn config_defaults() {
-        let c = Config::from_lookup(lookup(&[])).unwrap();
+        let c = Config::from_lookup(lookup(&[KEY])).unwrap();
+        assert_eq!(c.secret_key, "test_sk_0123");
+        assert!(!c.admin_routes);
+        assert!(!c.access().admin_routes());
         assert_eq!(c.addr, "127.0.0.1:3002".parse().unwrap());
         assert_eq!(c.latency_ms, 0);
         assert_eq!(c.failure_rate, 0.0);
         assert_eq!(c.ledger_file, None);
-        let c = Config::from_lookup(lookup(&[("PAYGATE_LEDGER_FILE", ""), ("PAYGATE_ADDR", "")]))
-            .unwrap();
+        let c = Config::from_lookup(lookup(&[
+            KEY,
+            ("PAYGATE_LEDGER_FILE", ""),
+            ("PAYGATE_ADDR", ""),
+        ]))
+        .unwrap();
         assert_eq!(c.ledger_file, None);
         assert_eq!(c.addr, "127.0.0.1:3002".parse().unwrap());
     }
@@ -166,6 +232,8 @@ mod tests {
     #[test]
     fn config_values() {
         let c = Config::from_lookup(lookup(&[
+            KEY,
+            ("PAYGATE_ADMIN_ROUTES", "true"),
             ("PAYGATE_ADDR", "0.0.0.0:4000"),
             ("PAYGATE_LATENCY_MS", "25"),
             ("PAYGATE_FAILURE_RATE", "0.5"),
@@ -178,27 +246,42 @@ mod tests {
         assert_eq!(c.ledger_file, Some(PathBuf::from("/tmp/x.jsonl")));
         assert_eq!(c.mode().failure_rate, 0.5);
         assert_eq!(c.mode().latency_ms, 25);
+        assert!(c.admin_routes && c.access().admin_routes());
+        assert!(!format!("{c:?}").contains("test_sk_0123"), "{c:?}");
     }
 
     #[test]
     fn config_reports_every_bad_value() {
         let errors = Config::from_lookup(lookup(&[
+            ("PAYGATE_ADMIN_ROUTES", "maybe"),
             ("PAYGATE_ADDR", "localhost"),
             ("PAYGATE_LATENCY_MS", "-1"),
             ("PAYGATE_FAILURE_RATE", "1.5"),
         ]))
         .unwrap_err();
-        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(errors.len(), 5, "{errors:?}");
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert!(text[0].contains("PAYGATE_ADDR"), "{text:?}");
-        assert!(text[1].contains("PAYGATE_LATENCY_MS"), "{text:?}");
-        assert!(text[2].contains("PAYGATE_FAILURE_RATE"), "{text:?}");
+        assert!(
+            text[0].contains("PAYGATE_SECRET_KEY is not set"),
+            "{text:?}"
+        );
+        assert!(text[1].contains("PAYGATE_ADMIN_ROUTES"), "{text:?}");
+        assert!(text[2].contains("PAYGATE_ADDR"), "{text:?}");
+        assert!(text[3].contains("PAYGATE_LATENCY_MS"), "{text:?}");
+        assert!(text[4].contains("PAYGATE_FAILURE_RATE"), "{text:?}");
         for bad in ["NaN", "inf", "x", "-0.1"] {
             assert!(
-                Config::from_lookup(lookup(&[("PAYGATE_FAILURE_RATE", bad)])).is_err(),
+                Config::from_lookup(lookup(&[KEY, ("PAYGATE_FAILURE_RATE", bad)])).is_err(),
                 "{bad}"
             );
         }
+        // A blank key is no key.
+        assert_eq!(
+            Config::from_lookup(lookup(&[("PAYGATE_SECRET_KEY", "  ")])).unwrap_err(),
+            vec![ConfigError::MissingSecretKey {
+                name: "PAYGATE_SECRET_KEY"
+            }]
+        );
     }
 
     #[test]

@@ -7,6 +7,15 @@
 //! ## Errors
 //! Every error body is `{"code": "...", "message": "..."}`.
 //!
+//! ## Authentication
+//! Every route but `GET /healthz` needs the secret key as Toss Payments takes it:
+//! `Authorization: Basic base64(secretKey + ":")`. Without it, or with another key:
+//! `401 UNAUTHORIZED_KEY` (with `WWW-Authenticate: Basic`), before anything else is looked
+//! at (an unauthenticated request is never stored under its idempotency key). The admin
+//! routes (`/admin/mode`, `/v1/ledger`) are served only when the gateway is started with
+//! them (`PAYGATE_ADMIN_ROUTES=true`, [`Access::with_admin_routes`]); otherwise they are
+//! `404` like any unknown path.
+//!
 //! ## Idempotency (every `POST /v1/...`)
 //! * Header `Idempotency-Key` is required; missing or empty → `400 MISSING_IDEMPOTENCY_KEY`.
 //!   Keys are global (not per path).
@@ -44,10 +53,10 @@
 //!     Bad body: `400 INVALID_REQUEST`.
 //! * `GET /v1/payments/orders/{orderId}` → `200` the latest payment of the order, or
 //!   `404 NOT_FOUND_PAYMENT`. (Extra: `GET /v1/payments/{paymentKey}` likewise by key.)
-//! * `GET /v1/ledger` → `200 {"entries": [{"seq": 1, "kind": "charge"|"refund", "orderId",
+//! * `GET /v1/ledger` (admin route) → `200 {"entries": [{"seq": 1, "kind": "charge"|"refund", "orderId",
 //!   "paymentKey", "amount", "at"}], "charges": n, "refunds": n}`.
 //! * `GET /healthz` → `200 ok`.
-//! * `GET /admin/mode` → the mode; `POST /admin/mode` (no idempotency key) with any of
+//! * `GET /admin/mode` (admin route) → the mode; `POST /admin/mode` (no idempotency key) with any of
 //!   `{"failure_rate": 0..=1, "latency_ms": int >= 0, "decline_all": bool,
 //!   "decline_order_prefix": string | null}` changes only the fields given (an empty prefix
 //!   or null clears it) and returns the whole mode; bad values → `400 INVALID_REQUEST`.
@@ -58,9 +67,11 @@
 //!   * `decline_all`, or an `orderId` starting with `decline_order_prefix`: confirm declines.
 //!
 //! ## Configuration (binary)
-//! `PAYGATE_ADDR` (default `127.0.0.1:3002`), `PAYGATE_LATENCY_MS` (default 0),
-//! `PAYGATE_FAILURE_RATE` (default 0), `PAYGATE_LEDGER_FILE` (optional). An empty variable
-//! counts as unset. A bad value is reported by name and the process exits with status 2.
+//! `PAYGATE_SECRET_KEY` (required: the key callers must send), `PAYGATE_ADMIN_ROUTES`
+//! (default `false`), `PAYGATE_ADDR` (default `127.0.0.1:3002`), `PAYGATE_LATENCY_MS`
+//! (default 0), `PAYGATE_FAILURE_RATE` (default 0), `PAYGATE_LEDGER_FILE` (optional). An
+//! empty variable counts as unset. A bad or missing value is reported by name and the
+//! process exits with status 2.
 //!
 //! ## Persistence
 //! With a ledger file every state change (payments, ledger entries, stored idempotent
@@ -76,8 +87,8 @@
 //!
 //! ## Modules
 //! [`domain`] (payments, the ledger, the mode, the confirm and cancel decisions),
-//! [`ledger`] (the state and its JSON-lines file), [`http`] (routes, bodies,
-//! idempotency), [`config`] (the binary's environment). [`Ledger`] is also the type the
+//! [`ledger`] (the state and its JSON-lines file), [`http`] (routes, the secret key,
+//! bodies, idempotency), [`config`] (the binary's environment). [`Ledger`] is also the type the
 //! server tests, the benchmark and the operations tests read the ledger into.
 
 pub mod config;
@@ -94,7 +105,9 @@ use tokio::sync::Mutex;
 
 pub use config::{Config, ConfigError, DEFAULT_ADDR, ENV_VARS};
 pub use domain::{Ledger, LedgerEntry, LedgerKind, Mode, Payment, PaymentStatus};
-pub use http::{IDEMPOTENCY_HEADER, LEDGER_PATH, REPLAYED_HEADER, router};
+pub use http::{
+    Access, IDEMPOTENCY_HEADER, LEDGER_PATH, REPLAYED_HEADER, basic_authorization, router,
+};
 pub use ledger::StoreError;
 
 use ledger::Store;

@@ -1,6 +1,7 @@
 //! `paygate` binary: serves the fake payment provider. See the library docs for the API.
 //!
-//! Environment: `PAYGATE_ADDR` (default 127.0.0.1:3002), `PAYGATE_LATENCY_MS` (default 0),
+//! Environment: `PAYGATE_SECRET_KEY` (required), `PAYGATE_ADMIN_ROUTES` (default false),
+//! `PAYGATE_ADDR` (default 127.0.0.1:3002), `PAYGATE_LATENCY_MS` (default 0),
 //! `PAYGATE_FAILURE_RATE` (default 0), `PAYGATE_LEDGER_FILE` (optional), `RUST_LOG`.
 //! Exits with status 2 on a bad configuration or an unreadable ledger file.
 
@@ -50,9 +51,10 @@ async fn main() {
         ledger_file = ?config.ledger_file,
         latency_ms = config.latency_ms,
         failure_rate = config.failure_rate,
+        admin_routes = config.admin_routes,
         "paygate listening"
     );
-    if let Err(error) = axum::serve(listener, router(gateway))
+    if let Err(error) = axum::serve(listener, router(gateway, config.access()))
         .with_graceful_shutdown(shutdown())
         .await
     {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use paygate::{Gateway, router};
+use paygate::{Access, Gateway, basic_authorization, router};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -26,14 +26,29 @@ struct Reply {
     replayed: bool,
 }
 
+const SECRET_KEY: &str = "test_sk_paygate_api";
+
+/// The gateway with its admin routes, and a client that sends the secret key.
 async fn spawn(gateway: Gateway) -> Harness {
+    spawn_with(gateway, Access::new(SECRET_KEY).with_admin_routes()).await
+}
+
+async fn spawn_with(gateway: Gateway, access: Access) -> Harness {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router(gateway)).await.unwrap();
+        axum::serve(listener, router(gateway, access))
+            .await
+            .unwrap();
     });
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        basic_authorization(SECRET_KEY).parse().unwrap(),
+    );
     let client = reqwest::Client::builder()
         .no_proxy()
+        .default_headers(headers)
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
@@ -682,4 +697,98 @@ async fn persisted_state_survives_a_restart() {
     assert_eq!(charges(&h.ledger().await), 3);
     drop(h);
     let _ = std::fs::remove_file(&path);
+}
+
+/// Every route but `/healthz` refuses a caller without the secret key, before anything
+/// happens: no charge, nothing stored under the idempotency key.
+#[tokio::test]
+async fn without_the_secret_key_every_route_but_healthz_is_401() {
+    let h = spawn(Gateway::in_memory()).await;
+    let paid = h.confirm("k-paid", "order-paid", 100).await;
+    let key = paid.json["paymentKey"].as_str().unwrap().to_owned();
+    let anonymous = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = |path: &str| format!("{}{path}", h.base);
+    let other_key = basic_authorization("test_sk_someone_else");
+    // base64 of the key without the colon.
+    let no_colon = format!("Basic {}", "dGVzdF9za19wYXlnYXRlX2FwaQ==");
+    let bearer = format!("Bearer {SECRET_KEY}");
+    for authorization in [
+        None,
+        Some(other_key.as_str()),
+        Some(&no_colon),
+        Some(&bearer),
+    ] {
+        let with = |req: reqwest::RequestBuilder| match authorization {
+            Some(a) => req.header("authorization", a),
+            None => req,
+        };
+        let requests = [
+            with(anonymous.post(url("/v1/payments/confirm")))
+                .header("Idempotency-Key", "k-1")
+                .json(&json!({"orderId": "order-1", "amount": 100})),
+            with(anonymous.post(url(&format!("/v1/payments/{key}/cancel"))))
+                .header("Idempotency-Key", "c-1")
+                .json(&json!({"cancelReason": "x"})),
+            with(anonymous.get(url("/v1/payments/orders/order-paid"))),
+            with(anonymous.get(url(&format!("/v1/payments/{key}")))),
+            with(anonymous.get(url("/v1/ledger"))),
+            with(anonymous.get(url("/admin/mode"))),
+            with(anonymous.post(url("/admin/mode"))).json(&json!({"decline_all": true})),
+        ];
+        for req in requests {
+            let res = req.send().await.unwrap();
+            let what = format!("{} {:?}", res.url().path(), authorization);
+            assert_eq!(res.status(), StatusCode::UNAUTHORIZED, "{what}");
+            assert_eq!(
+                res.headers()["www-authenticate"],
+                "Basic realm=\"paygate\"",
+                "{what}"
+            );
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["code"], "UNAUTHORIZED_KEY", "{what}");
+        }
+    }
+    let health = anonymous.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+
+    // Nothing happened: one charge (the first), no refund, the mode unchanged, and the keys
+    // of the refused requests were not stored (their first real use is not a replay).
+    let ledger = h.ledger().await;
+    assert_eq!((charges(&ledger), refunds(&ledger)), (1, 0));
+    assert_eq!(h.get("/admin/mode").await.json["decline_all"], false);
+    let first = h.confirm("k-1", "order-1", 100).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert!(!first.replayed);
+    let cancel = h.cancel("c-1", &key).await;
+    assert_eq!(cancel.status, StatusCode::OK);
+    assert!(!cancel.replayed);
+}
+
+/// Without the admin flag the gateway serves payments only: `/admin/mode` and the ledger
+/// do not exist, whoever asks.
+#[tokio::test]
+async fn admin_routes_exist_only_when_started_with_them() {
+    let h = spawn_with(Gateway::in_memory(), Access::new(SECRET_KEY)).await;
+    let paid = h.confirm("k-1", "order-1", 100).await;
+    assert_eq!(paid.status, StatusCode::OK);
+    assert_eq!(
+        h.get("/v1/payments/orders/order-1").await.status,
+        StatusCode::OK
+    );
+    for path in ["/v1/ledger", "/admin/mode"] {
+        assert_eq!(
+            h.get(path).await.status,
+            StatusCode::NOT_FOUND,
+            "GET {path}"
+        );
+    }
+    let set = h
+        .post("/admin/mode", None, json!({"decline_all": true}))
+        .await;
+    assert_eq!(set.status, StatusCode::NOT_FOUND);
+    // With the flag, the same gateway state shows them.
+    let gateway = Gateway::in_memory();
+    let h = spawn_with(gateway, Access::new(SECRET_KEY).with_admin_routes()).await;
+    assert_eq!(h.get("/v1/ledger").await.status, StatusCode::OK);
+    assert_eq!(h.get("/admin/mode").await.status, StatusCode::OK);
 }

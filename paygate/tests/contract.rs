@@ -3,13 +3,29 @@
 //! type, replay header and body of each answer, compared with `contract.golden`, which the
 //! gateway wrote before it was split into modules and moved to serde bodies. Payment keys
 //! and timestamps are replaced by `KEYn` and `TS`. Set `UPDATE_GOLDEN=1` to rewrite the
-//! file after a deliberate change of the contract.
+//! file after a deliberate change of the contract (and review its diff).
+//!
+//! The gateway runs with its admin routes and every request carries the secret key, except
+//! the lines that say otherwise (the secret key was added to the contract later: those
+//! lines come first, so that the lines after them kept their golden text).
 
-use paygate::{Gateway, router};
+use paygate::{Access, Gateway, basic_authorization, router};
 
-/// `METHOD PATH IDEMPOTENCY-KEY [BODY]`: key `-` sends none, `_` sends a blank one;
-/// `KEYn` in a path is the n-th payment key seen.
+const SECRET_KEY: &str = "test_sk_contract";
+
+/// `[!AUTH] METHOD PATH IDEMPOTENCY-KEY [BODY]`: key `-` sends none, `_` sends a blank one;
+/// `KEYn` in a path is the n-th payment key seen. `!AUTH` changes the `Authorization`
+/// header: `!none` (no header), `!other` (another key), `!nocolon` (the key without the
+/// colon), `!bearer` (the key as a bearer token).
 const SCRIPT: &str = r#"
+!none POST /v1/payments/confirm a1 {"orderId":"o-1","amount":5000}
+!other POST /v1/payments/confirm a1 {"orderId":"o-1","amount":5000}
+!nocolon POST /v1/payments/confirm a1 {"orderId":"o-1","amount":5000}
+!bearer POST /v1/payments/confirm a1 {"orderId":"o-1","amount":5000}
+!none GET /v1/payments/orders/o-1 -
+!none GET /v1/ledger -
+!none POST /admin/mode - {"decline_all":true}
+!none GET /healthz -
 POST /v1/payments/confirm k1 {"orderId":"o-1","amount":5000,"orderName":"n","customerKey":"c"}
 POST /v1/payments/confirm k1 { "amount": 5000, "orderId": "o-1","customerKey":"c","orderName":"n" }
 POST /v1/payments/confirm k1 {"orderId":"o-1","amount":5001}
@@ -62,7 +78,8 @@ async fn every_answer_is_as_before() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
-        axum::serve(listener, router(Gateway::in_memory()))
+        let access = Access::new(SECRET_KEY).with_admin_routes();
+        axum::serve(listener, router(Gateway::in_memory(), access))
             .await
             .unwrap()
     });
@@ -70,6 +87,10 @@ async fn every_answer_is_as_before() {
     let mut keys: Vec<String> = Vec::new();
     let mut log = String::new();
     for line in SCRIPT.lines().filter(|l| !l.is_empty()) {
+        let (auth, line) = match line.strip_prefix('!') {
+            Some(rest) => rest.split_once(' ').map(|(a, l)| (Some(a), l)).unwrap(),
+            None => (None, line),
+        };
         let mut parts = line.splitn(4, ' ');
         let (method, path, key) = (
             parts.next().unwrap(),
@@ -86,6 +107,18 @@ async fn every_answer_is_as_before() {
                 .header("content-type", "application/json")
                 .body(body),
         };
+        let authorization = match auth {
+            None => Some(basic_authorization(SECRET_KEY)),
+            Some("none") => None,
+            Some("other") => Some(basic_authorization("test_sk_other")),
+            // base64("test_sk_contract")
+            Some("nocolon") => Some("Basic dGVzdF9za19jb250cmFjdA==".to_string()),
+            Some("bearer") => Some(format!("Bearer {SECRET_KEY}")),
+            Some(other) => panic!("unknown !{other}"),
+        };
+        if let Some(value) = authorization {
+            req = req.header("authorization", value);
+        }
         match key {
             "-" => {}
             "_" => req = req.header("Idempotency-Key", " "),
@@ -106,8 +139,9 @@ async fn every_answer_is_as_before() {
         {
             keys.push(k.to_string());
         }
+        let auth = auth.map(|a| format!("auth={a} ")).unwrap_or_default();
         log.push_str(&format!(
-            "{method} {path} key={key:?} -> {status} {content_type:?} replayed={replayed:?}\n  {}\n",
+            "{auth}{method} {path} key={key:?} -> {status} {content_type:?} replayed={replayed:?}\n  {}\n",
             timestamps_out(&mask(&text, &keys)),
             key = (key != "-").then(|| if key == "_" { " " } else { key }),
         ));

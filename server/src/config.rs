@@ -1,6 +1,9 @@
 //! Settings, from environment variables and optionally a file, checked once at start with
-//! one clear message per bad value. The run and test scripts set `DATABASE_URL` and
-//! `JWT_SECRET` for the embedded database; a deployment sets them itself.
+//! one clear message per bad value. The run and test scripts set `DATABASE_URL` (the app's
+//! role), `COUPAN_MIGRATE_DATABASE_URL` (the migrator), `JWT_SECRET` and
+//! `COUPAN_PAYMENT_SECRET_KEY` for the embedded database and the stand-in gateway; a
+//! deployment sets them itself. There is no development mode: the same rules hold
+//! everywhere, and the scripts provide what they need.
 //!
 //! `COUPAN_CONFIG_FILE=/path` names a file of `KEY=VALUE` lines (`#` comments, blank
 //! lines, optional quotes around a value) with the same names as the variables. A variable
@@ -15,13 +18,19 @@ use std::net::SocketAddr;
 /// the list and the code agree.
 pub const ENV_VARS: &[&str] = &[
     "DATABASE_URL",
+    "COUPAN_MIGRATE_DATABASE_URL",
     "JWT_SECRET",
     "LEPTOS_SITE_ADDR",
+    "COUPAN_METRICS_ADDR",
     "COUPAN_DB_MAX_CONNECTIONS",
     "COUPAN_DEMO_DATA",
     "COUPAN_SECURE_COOKIES",
+    "COUPAN_PUBLIC_ORIGIN",
+    "COUPAN_DB_STATEMENT_TIMEOUT_MS",
     "COUPAN_LOG_FORMAT",
     "COUPAN_PAYMENT_URL",
+    "COUPAN_PAYMENT_SECRET_KEY",
+    "COUPAN_PAYMENT_ALLOW_HTTP",
     "COUPAN_PAYMENT_TIMEOUT_MS",
     "COUPAN_PAYMENT_WORKERS",
     "COUPAN_PAYMENT_BATCH_MAX",
@@ -62,6 +71,10 @@ pub const ENV_VARS: &[&str] = &[
 
 /// Where the server listens when `LEPTOS_SITE_ADDR` is not set.
 const DEFAULT_SITE_ADDR: &str = "127.0.0.1:3000";
+/// Where `/metrics` is served when `COUPAN_METRICS_ADDR` is not set: loopback only.
+const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9100";
+/// The shortest payment secret key accepted (Toss Payments' keys are about 36 characters).
+const MIN_PAYMENT_KEY_LEN: usize = 16;
 /// The payment gateway when `COUPAN_PAYMENT_URL` is not set (what `run.sh` starts).
 const DEFAULT_PAYMENT_URL: &str = "http://127.0.0.1:3002";
 /// The data directory when `COUPAN_DATA_DIR` is not set (the scripts' default too, relative
@@ -74,18 +87,37 @@ const DEFAULT_DATA_DIR: &str = ".data";
 /// which `from_lookup` reads. The README's table is checked against them (a test below).
 #[derive(Clone)]
 pub struct Config {
+    /// The database as the app uses it: a role with the app's privileges only (see db.rs).
     pub database_url: String,
+    /// The database as the owner of the schema (`COUPAN_MIGRATE_DATABASE_URL`): when set,
+    /// the migrations are applied with it at start; the app never uses it otherwise.
+    pub migrate_database_url: Option<String>,
     pub jwt_secret: String,
     /// Where to listen; `LEPTOS_SITE_ADDR` (cargo-leptos' name), default `DEFAULT_SITE_ADDR`.
     pub site_addr: SocketAddr,
+    /// Where `/metrics` is served (`COUPAN_METRICS_ADDR`), never on `site_addr`; `None`
+    /// (`off`): not at all.
+    pub metrics_addr: Option<SocketAddr>,
     pub db_max_connections: u32,
     /// Load the demo shops and customer into an empty database.
     pub demo_data: bool,
-    /// Mark session cookies `Secure` (behind HTTPS).
+    /// Behind HTTPS: cookies `__Host-`-prefixed and `Secure`, and HSTS on every answer.
     pub secure_cookies: bool,
+    /// The origin browsers reach the site at (`COUPAN_PUBLIC_ORIGIN`, normalised like a
+    /// browser's `Origin` header); `None`: derived from the listening address, see
+    /// [`Config::allowed_origins`].
+    pub public_origin: Option<String>,
+    /// Longest any one statement of the app's pool may run (`statement_timeout`).
+    pub statement_timeout: std::time::Duration,
     pub log_json: bool,
     /// Base URL of the payment gateway (`COUPAN_PAYMENT_URL`).
     pub payment_url: String,
+    /// The secret key the gateway knows the app by (`COUPAN_PAYMENT_SECRET_KEY`), sent as
+    /// `Authorization: Basic base64(key + ":")`.
+    pub payment_secret_key: String,
+    /// An `http://` payment URL is accepted (`COUPAN_PAYMENT_ALLOW_HTTP`): the local
+    /// stand-in gateway only.
+    pub payment_allow_http: bool,
     pub payment_timeout: std::time::Duration,
     /// Payment worker loops in this process (0 = none).
     pub payment_workers: usize,
@@ -114,10 +146,12 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("site_addr", &self.site_addr)
+            .field("metrics_addr", &self.metrics_addr)
             .field("db_max_connections", &self.db_max_connections)
             .field("demo_data", &self.demo_data)
             .field("secure_cookies", &self.secure_cookies)
             .field("images", &self.images)
+            .field("public_origin", &self.public_origin)
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +206,28 @@ pub fn parse_file(text: &str) -> Result<HashMap<String, String>, Vec<String>> {
     }
 }
 
+/// `scheme://host[:port]` as browsers send it in `Origin`: lower case, no default port,
+/// no path (a trailing `/` is dropped); `http` or `https` only.
+pub fn parse_origin(value: &str) -> Result<String, String> {
+    let v = value.trim().trim_end_matches('/').to_ascii_lowercase();
+    let (scheme, rest) = v
+        .split_once("://")
+        .ok_or_else(|| format!("{value:?} is not an origin like https://coupan.example.com"))?;
+    let default_port = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return Err(format!("{value:?} must start with http:// or https://")),
+    };
+    let host = rest.strip_suffix(default_port).unwrap_or(rest);
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-.:[]".contains(c);
+    if host.is_empty() || !host.chars().all(plain) {
+        return Err(format!(
+            "{value:?} must be only a scheme and a host (and port), like https://coupan.example.com"
+        ));
+    }
+    Ok(format!("{scheme}://{host}"))
+}
+
 fn non_empty(v: Option<String>) -> Option<String> {
     v.filter(|v| !v.trim().is_empty())
 }
@@ -183,23 +239,31 @@ pub fn load() -> Result<Loaded, String> {
     })
 }
 
+/// The values of the configuration file `COUPAN_CONFIG_FILE` names (none without one).
+fn file_values(
+    env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> std::io::Result<String>,
+) -> Result<HashMap<String, String>, String> {
+    let Some(path) = non_empty(env("COUPAN_CONFIG_FILE")) else {
+        return Ok(HashMap::new());
+    };
+    let text =
+        read(&path).map_err(|e| format!("COUPAN_CONFIG_FILE={path:?} cannot be read: {e}"))?;
+    parse_file(&text).map_err(|errors| {
+        errors
+            .iter()
+            .map(|e| format!("COUPAN_CONFIG_FILE={path:?}, {e}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    })
+}
+
 /// `load` over any environment and file reader (tests).
 pub fn load_with(
     env: &dyn Fn(&str) -> Option<String>,
     read: &dyn Fn(&str) -> std::io::Result<String>,
 ) -> Result<Loaded, String> {
-    let mut file = HashMap::new();
-    if let Some(path) = non_empty(env("COUPAN_CONFIG_FILE")) {
-        let text =
-            read(&path).map_err(|e| format!("COUPAN_CONFIG_FILE={path:?} cannot be read: {e}"))?;
-        file = parse_file(&text).map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| format!("COUPAN_CONFIG_FILE={path:?}, {e}"))
-                .collect::<Vec<_>>()
-                .join("\n")
-        })?;
-    }
+    let file = file_values(env, read)?;
     let lookup = |name: &str| non_empty(env(name)).or_else(|| non_empty(file.get(name).cloned()));
     let config = Config::from_lookup(&lookup)?;
     let exports = READ_BY_LIBRARIES
@@ -208,6 +272,37 @@ pub fn load_with(
         .filter_map(|name| Some((name.to_string(), non_empty(file.get(*name).cloned())?)))
         .collect();
     Ok(Loaded { config, exports })
+}
+
+/// The one setting of `server migrate`: `COUPAN_MIGRATE_DATABASE_URL`, from the
+/// environment or the configuration file (nothing else is needed or checked).
+pub fn load_migrate_url() -> Result<String, String> {
+    load_migrate_url_with(&|name: &str| std::env::var(name).ok(), &|path: &str| {
+        std::fs::read_to_string(path)
+    })
+}
+
+/// `load_migrate_url` over any environment and file reader (tests).
+pub fn load_migrate_url_with(
+    env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> std::io::Result<String>,
+) -> Result<String, String> {
+    const NAME: &str = "COUPAN_MIGRATE_DATABASE_URL";
+    let file = file_values(env, read)?;
+    let url = non_empty(env(NAME))
+        .or_else(|| non_empty(file.get(NAME).cloned()))
+        .ok_or_else(|| {
+            format!(
+                "{NAME} is not set: `server migrate` applies the migrations as the owner of the \
+                 schema, postgres://owner:password@host:port/database"
+            )
+        })?;
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(format!(
+            "{NAME} must start with postgres:// or postgresql://"
+        ));
+    }
+    Ok(url)
 }
 
 fn parse_flag(name: &str, value: Option<String>, default: bool, errors: &mut Vec<String>) -> bool {
@@ -243,6 +338,43 @@ fn parse_number(
 }
 
 impl Config {
+    /// The origins whose requests may change things on behalf of a browser session (and
+    /// log in or sign up): `COUPAN_PUBLIC_ORIGIN` when set, else derived for a local run
+    /// from `bound`, the address the server listens on: `http://` + that address, plus
+    /// `http://localhost:PORT` and `http://127.0.0.1:PORT` when it is a loopback or
+    /// unspecified (`0.0.0.0`) address.
+    pub fn allowed_origins(&self, bound: SocketAddr) -> Vec<String> {
+        if let Some(o) = &self.public_origin {
+            return vec![o.clone()];
+        }
+        let port = bound.port();
+        let mut origins = Vec::new();
+        if !bound.ip().is_unspecified() {
+            origins.push(format!("http://{bound}"));
+        }
+        if bound.ip().is_loopback() || bound.ip().is_unspecified() {
+            for local in [
+                format!("http://127.0.0.1:{port}"),
+                format!("http://localhost:{port}"),
+            ] {
+                if !origins.contains(&local) {
+                    origins.push(local);
+                }
+            }
+        }
+        origins
+    }
+
+    /// How the payment worker reaches the gateway.
+    pub fn gateway_settings(&self) -> crate::payment::GatewaySettings {
+        crate::payment::GatewaySettings {
+            url: self.payment_url.clone(),
+            secret_key: self.payment_secret_key.clone(),
+            timeout: self.payment_timeout,
+            allow_http: self.payment_allow_http,
+        }
+    }
+
     /// The settings from the environment and `COUPAN_CONFIG_FILE` (see `load`).
     pub fn from_env() -> Result<Config, String> {
         load().map(|l| l.config)
@@ -266,11 +398,19 @@ impl Config {
             );
             String::new()
         });
-        if !database_url.is_empty()
-            && !database_url.starts_with("postgres://")
-            && !database_url.starts_with("postgresql://")
-        {
+        let is_postgres_url =
+            |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if !database_url.is_empty() && !is_postgres_url(&database_url) {
             errors.push("DATABASE_URL must start with postgres:// or postgresql://".into());
+        }
+        let migrate_database_url = var("COUPAN_MIGRATE_DATABASE_URL");
+        if migrate_database_url
+            .as_deref()
+            .is_some_and(|url| !is_postgres_url(url))
+        {
+            errors.push(
+                "COUPAN_MIGRATE_DATABASE_URL must start with postgres:// or postgresql://".into(),
+            );
         }
         let jwt_secret = var("JWT_SECRET").unwrap_or_default();
         if jwt_secret.len() < 32 {
@@ -283,15 +423,77 @@ impl Config {
             ));
             SocketAddr::from(([127, 0, 0, 1], 0))
         });
+        let metrics_addr = match var("COUPAN_METRICS_ADDR") {
+            Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
+            v => {
+                let v = v.unwrap_or_else(|| DEFAULT_METRICS_ADDR.into());
+                match v.trim().parse::<SocketAddr>() {
+                    Ok(addr) => Some(addr),
+                    Err(_) => {
+                        errors.push(format!(
+                            "COUPAN_METRICS_ADDR={v:?} is not an address like {DEFAULT_METRICS_ADDR} (or off)"
+                        ));
+                        None
+                    }
+                }
+            }
+        };
+        if metrics_addr.is_some_and(|m| m == site_addr && m.port() != 0) {
+            errors.push(format!(
+                "COUPAN_METRICS_ADDR must differ from LEPTOS_SITE_ADDR ({site_addr}): /metrics is not served to the public"
+            ));
+        }
         let db_max_connections =
             number("COUPAN_DB_MAX_CONNECTIONS", 20, 1, 1000, &mut errors) as u32;
         let demo_data = flag("COUPAN_DEMO_DATA", false, &mut errors);
         let secure_cookies = flag("COUPAN_SECURE_COOKIES", false, &mut errors);
+        let public_origin = var("COUPAN_PUBLIC_ORIGIN").and_then(|v| {
+            parse_origin(&v)
+                .map_err(|e| errors.push(format!("COUPAN_PUBLIC_ORIGIN: {e}")))
+                .ok()
+        });
+        match (&public_origin, secure_cookies) {
+            (None, true) => errors.push(
+                "COUPAN_PUBLIC_ORIGIN must be set with COUPAN_SECURE_COOKIES=true: the https:// \
+                 address browsers use (forms from any other origin are refused)"
+                    .into(),
+            ),
+            (Some(o), true) if !o.starts_with("https://") => errors.push(format!(
+                "COUPAN_PUBLIC_ORIGIN={o:?} must be https:// with COUPAN_SECURE_COOKIES=true"
+            )),
+            _ => {}
+        }
+        let statement_timeout = std::time::Duration::from_millis(number(
+            "COUPAN_DB_STATEMENT_TIMEOUT_MS",
+            5000,
+            100,
+            600_000,
+            &mut errors,
+        ));
         let log_json = var("COUPAN_LOG_FORMAT").is_some_and(|f| f.eq_ignore_ascii_case("json"));
         let payment_url = var("COUPAN_PAYMENT_URL").unwrap_or_else(|| DEFAULT_PAYMENT_URL.into());
-        if !payment_url.starts_with("http://") && !payment_url.starts_with("https://") {
+        let payment_allow_http = flag("COUPAN_PAYMENT_ALLOW_HTTP", false, &mut errors);
+        match reqwest::Url::parse(&payment_url) {
+            Ok(url) if url.scheme() == "https" && url.has_host() => {}
+            Ok(url) if url.scheme() == "http" && url.has_host() => {
+                if !payment_allow_http {
+                    errors.push(format!(
+                        "COUPAN_PAYMENT_URL={payment_url:?} is plain http: the secret key and the \
+                         payments would cross the network unencrypted. Use https://, or set \
+                         COUPAN_PAYMENT_ALLOW_HTTP=true for a local stand-in gateway"
+                    ));
+                }
+            }
+            _ => errors.push(format!(
+                "COUPAN_PAYMENT_URL={payment_url:?} must be an https:// (or http://) URL"
+            )),
+        }
+        let payment_secret_key = var("COUPAN_PAYMENT_SECRET_KEY").unwrap_or_default();
+        if payment_secret_key.trim().len() < MIN_PAYMENT_KEY_LEN {
             errors.push(format!(
-                "COUPAN_PAYMENT_URL={payment_url:?} must start with http:// or https://"
+                "COUPAN_PAYMENT_SECRET_KEY must be set to the payment gateway's secret key \
+                 (at least {MIN_PAYMENT_KEY_LEN} characters; ./scripts/run.sh makes one for \
+                 its stand-in gateway)"
             ));
         }
         let payment_timeout = std::time::Duration::from_millis(number(
@@ -400,13 +602,19 @@ impl Config {
         if let (true, Some(images)) = (errors.is_empty(), images) {
             Ok(Config {
                 database_url,
+                migrate_database_url,
                 jwt_secret,
                 site_addr,
+                metrics_addr,
                 db_max_connections,
                 demo_data,
                 secure_cookies,
+                public_origin,
+                statement_timeout,
                 log_json,
                 payment_url,
+                payment_secret_key,
+                payment_allow_http,
                 payment_timeout,
                 payment_workers,
                 payment_batch_max,
@@ -457,6 +665,17 @@ mod tests {
     use super::*;
 
     const SECRET: &str = "0123456789abcdef0123456789abcdef";
+    const PAYMENT_KEY: &str = "test_sk_config_0123456789";
+
+    /// What every configuration needs besides the database and the JWT secret.
+    fn required(name: &str) -> Option<String> {
+        match name {
+            "JWT_SECRET" => Some(SECRET.into()),
+            "COUPAN_PAYMENT_SECRET_KEY" => Some(PAYMENT_KEY.into()),
+            "COUPAN_PAYMENT_URL" => Some("https://api.payments.example".into()),
+            _ => None,
+        }
+    }
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
@@ -493,6 +712,8 @@ mod tests {
                 ("COUPAN_CONFIG_FILE", "/etc/coupan.env"),
                 ("COUPAN_PAYMENT_WORKERS", "3"),
                 ("LEPTOS_SITE_ROOT", "/opt/site"),
+                ("COUPAN_PAYMENT_SECRET_KEY", PAYMENT_KEY),
+                ("COUPAN_PAYMENT_URL", "https://api.payments.example"),
             ],
             file,
         )
@@ -521,7 +742,12 @@ mod tests {
     #[test]
     fn without_a_file_only_the_environment_counts() {
         let loaded = load_with(
-            &env_of(&[("DATABASE_URL", "postgres://u@h/d"), ("JWT_SECRET", SECRET)]),
+            &env_of(&[
+                ("DATABASE_URL", "postgres://u@h/d"),
+                ("JWT_SECRET", SECRET),
+                ("COUPAN_PAYMENT_SECRET_KEY", PAYMENT_KEY),
+                ("COUPAN_PAYMENT_URL", "https://api.payments.example"),
+            ]),
             &|_: &str| panic!("no file to read"),
         )
         .unwrap();
@@ -544,7 +770,12 @@ mod tests {
 
     #[test]
     fn pictures_go_to_the_data_directory_unless_a_store_is_named() {
-        let base = [("DATABASE_URL", "postgres://u@h/d"), ("JWT_SECRET", SECRET)];
+        let base = [
+            ("DATABASE_URL", "postgres://u@h/d"),
+            ("JWT_SECRET", SECRET),
+            ("COUPAN_PAYMENT_SECRET_KEY", PAYMENT_KEY),
+            ("COUPAN_PAYMENT_URL", "https://api.payments.example"),
+        ];
         let with = |extra: &[(&str, &str)]| {
             let mut pairs = base.to_vec();
             pairs.extend_from_slice(extra);
@@ -608,6 +839,8 @@ mod tests {
             &[
                 ("COUPAN_CONFIG_FILE", "/etc/coupan.env"),
                 ("COUPAN_RATE_PURCHASE_PER_MIN", "0"),
+                ("COUPAN_PAYMENT_SECRET_KEY", PAYMENT_KEY),
+                ("COUPAN_PAYMENT_URL", "https://api.payments.example"),
             ],
             "DATABASE_URL=mysql://x\nJWT_SECRET=short\nCOUPAN_TRUSTED_PROXIES=10.0.0.0/99\n\
              COUPAN_SHUTDOWN_TIMEOUT_SECS=soon\nCOUPAN_DEMO_DATA=maybe\n\
@@ -628,6 +861,236 @@ mod tests {
             assert!(err.contains(expected), "{expected:?} missing in:\n{err}");
         }
         assert_eq!(err.lines().count(), 8, "{err}");
+    }
+
+    #[test]
+    fn the_public_origin_is_normalised_and_required_behind_https() {
+        for (typed, origin) in [
+            ("https://Coupan.Example.com/", "https://coupan.example.com"),
+            (
+                "https://coupan.example.com:443",
+                "https://coupan.example.com",
+            ),
+            ("http://127.0.0.1:3000", "http://127.0.0.1:3000"),
+            ("http://[::1]:3000", "http://[::1]:3000"),
+            ("https://shop.example:8443", "https://shop.example:8443"),
+        ] {
+            assert_eq!(parse_origin(typed).as_deref(), Ok(origin), "{typed}");
+        }
+        for bad in [
+            "coupan.example.com",
+            "ftp://coupan.example.com",
+            "https://",
+            "https://coupan.example.com/shop",
+            "https://user@coupan.example.com",
+            "https://coupan.example.com?x",
+        ] {
+            assert!(parse_origin(bad).is_err(), "{bad}");
+        }
+        let with = |pairs: &[(&str, &str)]| {
+            let mut all = vec![
+                ("DATABASE_URL", "postgres://u@h/d"),
+                ("JWT_SECRET", SECRET),
+                ("COUPAN_PAYMENT_SECRET_KEY", PAYMENT_KEY),
+                ("COUPAN_PAYMENT_URL", "https://api.payments.example"),
+            ];
+            all.extend_from_slice(pairs);
+            Config::from_lookup(&env_of(&all))
+        };
+        let err = with(&[("COUPAN_SECURE_COOKIES", "true")]).err().unwrap();
+        assert!(err.contains("COUPAN_PUBLIC_ORIGIN must be set"), "{err}");
+        let err = with(&[
+            ("COUPAN_SECURE_COOKIES", "true"),
+            ("COUPAN_PUBLIC_ORIGIN", "http://coupan.example.com"),
+        ])
+        .err()
+        .unwrap();
+        assert!(err.contains("must be https://"), "{err}");
+        let c = with(&[
+            ("COUPAN_SECURE_COOKIES", "true"),
+            ("COUPAN_PUBLIC_ORIGIN", "https://coupan.example.com"),
+        ])
+        .unwrap();
+        let any: SocketAddr = "0.0.0.0:3000".parse().unwrap();
+        assert_eq!(c.allowed_origins(any), ["https://coupan.example.com"]);
+    }
+
+    #[test]
+    fn a_local_run_accepts_the_address_it_listens_on() {
+        let c = Config::from_lookup(&env_of(&[
+            ("DATABASE_URL", "postgres://u@h/d"),
+            ("JWT_SECRET", SECRET),
+            ("COUPAN_PAYMENT_SECRET_KEY", PAYMENT_KEY),
+            ("COUPAN_PAYMENT_URL", "https://api.payments.example"),
+        ]))
+        .unwrap();
+        let at = |a: &str| c.allowed_origins(a.parse().unwrap());
+        assert_eq!(
+            at("127.0.0.1:3000"),
+            ["http://127.0.0.1:3000", "http://localhost:3000"]
+        );
+        assert_eq!(
+            at("0.0.0.0:8080"),
+            ["http://127.0.0.1:8080", "http://localhost:8080"]
+        );
+        assert_eq!(at("192.0.2.5:3000"), ["http://192.0.2.5:3000"]);
+        assert_eq!(
+            at("[::1]:3000"),
+            [
+                "http://[::1]:3000",
+                "http://127.0.0.1:3000",
+                "http://localhost:3000"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_migrate_command_reads_only_the_migrator_url() {
+        let url = load_migrate_url_with(
+            &env_of(&[("COUPAN_CONFIG_FILE", "/etc/coupan.env")]),
+            &|_: &str| Ok("COUPAN_MIGRATE_DATABASE_URL=postgres://owner:pw@db/coupan\n".into()),
+        )
+        .unwrap();
+        assert_eq!(url, "postgres://owner:pw@db/coupan");
+        let err = load_migrate_url_with(&env_of(&[("JWT_SECRET", SECRET)]), &|_: &str| {
+            panic!("no file")
+        })
+        .unwrap_err();
+        assert!(
+            err.starts_with("COUPAN_MIGRATE_DATABASE_URL is not set"),
+            "{err}"
+        );
+        let err = load_migrate_url_with(
+            &env_of(&[("COUPAN_MIGRATE_DATABASE_URL", "mysql://x")]),
+            &|_: &str| panic!("no file"),
+        )
+        .unwrap_err();
+        assert!(err.contains("must start with postgres://"), "{err}");
+    }
+
+    /// The payment channel: a secret key is required, plain http only when allowed.
+    #[test]
+    fn the_payment_gateway_needs_a_key_and_https_unless_http_is_allowed() {
+        let with = |pairs: &[(&str, &str)]| {
+            Config::from_lookup(&|name: &str| {
+                if name == "DATABASE_URL" {
+                    return Some("postgres://u@h/d".into());
+                }
+                match pairs.iter().find(|(n, _)| *n == name) {
+                    Some((_, v)) => Some(v.to_string()),
+                    None => required(name),
+                }
+            })
+        };
+        let c = with(&[]).unwrap();
+        assert_eq!(c.payment_secret_key, PAYMENT_KEY);
+        assert!(!c.payment_allow_http);
+        assert!(!format!("{c:?}").contains(PAYMENT_KEY), "{c:?}");
+
+        for (pairs, expected) in [
+            (
+                &[("COUPAN_PAYMENT_SECRET_KEY", "")][..],
+                "COUPAN_PAYMENT_SECRET_KEY must be set",
+            ),
+            (
+                &[("COUPAN_PAYMENT_SECRET_KEY", "REPLACE_ME")][..],
+                "COUPAN_PAYMENT_SECRET_KEY must be set",
+            ),
+            (
+                &[("COUPAN_PAYMENT_URL", "http://paygate:3002")][..],
+                "is plain http",
+            ),
+            (
+                // The default URL is the local stand-in's, over http: refused unless allowed.
+                &[("COUPAN_PAYMENT_URL", "")][..],
+                "is plain http",
+            ),
+            (
+                &[("COUPAN_PAYMENT_URL", "ftp://pay.example")][..],
+                "must be an https://",
+            ),
+            (
+                &[("COUPAN_PAYMENT_URL", "https://")][..],
+                "must be an https://",
+            ),
+            (
+                &[("COUPAN_PAYMENT_ALLOW_HTTP", "perhaps")][..],
+                "COUPAN_PAYMENT_ALLOW_HTTP=\"perhaps\" is not a boolean",
+            ),
+        ] {
+            let err = with(pairs)
+                .err()
+                .unwrap_or_else(|| panic!("{pairs:?} accepted"));
+            assert!(err.contains(expected), "{pairs:?}: {err}");
+        }
+        let local = with(&[
+            ("COUPAN_PAYMENT_URL", "http://127.0.0.1:3002"),
+            ("COUPAN_PAYMENT_ALLOW_HTTP", "true"),
+        ])
+        .unwrap();
+        assert!(local.payment_allow_http);
+        assert_eq!(local.payment_url, "http://127.0.0.1:3002");
+    }
+
+    /// `/metrics` has an address of its own (loopback by default, `off` for none), never the
+    /// site's; the migrator's URL is optional and checked like `DATABASE_URL`.
+    #[test]
+    fn metrics_address_and_migrator_url() {
+        let with = |pairs: &[(&str, &str)]| {
+            Config::from_lookup(&|name: &str| {
+                if name == "DATABASE_URL" {
+                    return Some("postgres://app@h/d".into());
+                }
+                match pairs.iter().find(|(n, _)| *n == name) {
+                    Some((_, v)) => Some(v.to_string()),
+                    None => required(name),
+                }
+            })
+        };
+        let c = with(&[]).unwrap();
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(c.migrate_database_url, None);
+        assert_eq!(
+            with(&[("COUPAN_METRICS_ADDR", "OFF")])
+                .unwrap()
+                .metrics_addr,
+            None
+        );
+        let c = with(&[
+            ("COUPAN_METRICS_ADDR", "0.0.0.0:9100"),
+            (
+                "COUPAN_MIGRATE_DATABASE_URL",
+                "postgresql://owner:pw@h/d?sslmode=verify-full",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_addr, Some("0.0.0.0:9100".parse().unwrap()));
+        assert_eq!(
+            c.migrate_database_url.as_deref(),
+            Some("postgresql://owner:pw@h/d?sslmode=verify-full")
+        );
+        for (pairs, expected) in [
+            (
+                &[("COUPAN_METRICS_ADDR", "9100")][..],
+                "COUPAN_METRICS_ADDR=\"9100\" is not an address",
+            ),
+            (
+                &[
+                    ("COUPAN_METRICS_ADDR", "0.0.0.0:3000"),
+                    ("LEPTOS_SITE_ADDR", "0.0.0.0:3000"),
+                ][..],
+                "COUPAN_METRICS_ADDR must differ from LEPTOS_SITE_ADDR",
+            ),
+            (
+                &[("COUPAN_MIGRATE_DATABASE_URL", "mysql://x")][..],
+                "COUPAN_MIGRATE_DATABASE_URL must start with postgres://",
+            ),
+        ] {
+            let err = with(pairs)
+                .err()
+                .unwrap_or_else(|| panic!("{pairs:?} accepted"));
+            assert!(err.contains(expected), "{pairs:?}: {err}");
+        }
     }
 
     /// The README's configuration table says what the code does: for every variable with
@@ -651,12 +1114,22 @@ mod tests {
             })
             .collect();
 
+        // Two configurations: the default payment URL is plain http, which is accepted only
+        // when allowed, so its default is read with that allowed and the allowance's default
+        // with an https URL.
         let c = Config::from_lookup(&|name: &str| match name {
             "DATABASE_URL" => Some("postgres://u@h/d".into()),
-            "JWT_SECRET" => Some(SECRET.into()),
-            _ => None,
+            "COUPAN_PAYMENT_ALLOW_HTTP" => Some("true".into()),
+            "COUPAN_PAYMENT_URL" => None,
+            _ => required(name),
         })
         .unwrap();
+        let https = Config::from_lookup(&|name: &str| match name {
+            "DATABASE_URL" => Some("postgres://u@h/d".into()),
+            _ => required(name),
+        })
+        .unwrap();
+        let metrics_addr = c.metrics_addr.map_or("off".into(), |a| a.to_string());
         let code = [
             ("LEPTOS_SITE_ADDR", c.site_addr.to_string()),
             (
@@ -665,8 +1138,21 @@ mod tests {
             ),
             ("COUPAN_DEMO_DATA", c.demo_data.to_string()),
             ("COUPAN_SECURE_COOKIES", c.secure_cookies.to_string()),
+            (
+                "COUPAN_PUBLIC_ORIGIN",
+                c.allowed_origins(c.site_addr)[0].clone(),
+            ),
+            (
+                "COUPAN_DB_STATEMENT_TIMEOUT_MS",
+                c.statement_timeout.as_millis().to_string(),
+            ),
             ("RUST_LOG", crate::telemetry::DEFAULT_FILTER.to_string()),
             ("COUPAN_PAYMENT_URL", c.payment_url.clone()),
+            (
+                "COUPAN_PAYMENT_ALLOW_HTTP",
+                https.payment_allow_http.to_string(),
+            ),
+            ("COUPAN_METRICS_ADDR", metrics_addr),
             (
                 "COUPAN_PAYMENT_TIMEOUT_MS",
                 c.payment_timeout.as_millis().to_string(),
@@ -711,6 +1197,8 @@ mod tests {
         // Variables without a default value to compare (required, empty, or a format).
         let no_default = [
             "DATABASE_URL",
+            "COUPAN_MIGRATE_DATABASE_URL",
+            "COUPAN_PAYMENT_SECRET_KEY",
             "JWT_SECRET",
             "COUPAN_LOG_FORMAT",
             "COUPAN_TRUSTED_PROXIES",

@@ -5,7 +5,9 @@
 
 pub mod config;
 pub mod csp;
+pub mod csrf;
 pub mod db;
+pub mod headers;
 pub mod health;
 pub mod metrics;
 pub mod payment;

@@ -24,8 +24,50 @@ fn keep_large_allocations_out_of_the_heap() {
     }
 }
 
+/// `server migrate`: applies the migrations as the migrator (`COUPAN_MIGRATE_DATABASE_URL`,
+/// from the environment or `COUPAN_CONFIG_FILE`) and exits; nothing else is read. Run
+/// before the app starts (the Kubernetes init container) when the app itself does not
+/// migrate.
+fn migrate() -> i32 {
+    let url = match server::config::load_migrate_url() {
+        Ok(url) => url,
+        Err(problem) => {
+            eprintln!("Coupan cannot migrate: {problem}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("Coupan cannot migrate: no async runtime: {e}");
+            return 1;
+        }
+    };
+    match runtime.block_on(server::db::migrate(&url)) {
+        Ok(()) => {
+            println!("Coupan: migrations applied");
+            0
+        }
+        Err(e) => {
+            eprintln!("Coupan cannot migrate: {e}");
+            1
+        }
+    }
+}
+
 fn main() {
     keep_large_allocations_out_of_the_heap();
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("migrate") => std::process::exit(migrate()),
+        Some(other) => {
+            eprintln!("usage: server [migrate] (unknown command {other:?})");
+            std::process::exit(2);
+        }
+    }
     let loaded = match server::config::load() {
         Ok(l) => l,
         Err(problems) => {
@@ -71,6 +113,9 @@ async fn run(config: Config) -> Result<(), String> {
     let address = application.address();
     tracing::info!("Coupan is serving at http://{address}");
     println!("Coupan is serving at http://{address}");
+    if let Some(metrics) = application.metrics_address() {
+        println!("Metrics for Prometheus at http://{metrics}/metrics");
+    }
     application.run_until_stopped(shutdown_signal()).await?;
     Ok(())
 }

@@ -1,4 +1,7 @@
-//! Prometheus metrics: `GET /metrics` in the text exposition format.
+//! Prometheus metrics: `GET /metrics` in the text exposition format, served on a listener
+//! of its own (`COUPAN_METRICS_ADDR`, [`router`]), never on the site's port: nothing that
+//! reaches the app (the Ingress, a stray pod) reads business counts by accident, and the
+//! network policy admits Prometheus to that port only.
 //!
 //! Code anywhere in the process records through the `metrics` facade (`counter!`,
 //! `gauge!`, `histogram!`), which writes to one process-global recorder. That recorder is
@@ -28,8 +31,7 @@
 
 use std::time::{Duration, Instant};
 
-use app::state::AppState;
-use axum::Extension;
+use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
@@ -235,14 +237,19 @@ async fn sample(pool: &PgPool) {
     }
 }
 
+/// The metrics listener's application: `GET /metrics` (everything else 404), sampling
+/// `pool`'s gauges at each scrape.
+pub fn router(pool: PgPool, metrics: Metrics) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(endpoint))
+        .with_state((pool, metrics))
+}
+
 /// `GET /metrics`.
-pub async fn endpoint(
-    State(state): State<AppState>,
-    Extension(metrics): Extension<Metrics>,
-) -> Response {
+async fn endpoint(State((pool, metrics)): State<(PgPool, Metrics)>) -> Response {
     let body = {
         let _one = SCRAPE.lock().await;
-        sample(&state.pool).await;
+        sample(&pool).await;
         metrics.render()
     };
     (

@@ -23,7 +23,6 @@ use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::config::Config;
 use crate::health::Readiness;
-use crate::metrics::Metrics;
 
 /// Largest request body accepted (forms and JSON are far smaller), except picture uploads
 /// (`app::images::api::UPLOAD_BODY_LIMIT`).
@@ -43,17 +42,19 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
     options
 }
 
-/// The whole HTTP application: pages, server functions, the JSON API, health and metrics,
-/// with every layer. Building it has no side effects outside the returned router.
+/// The whole HTTP application: pages, server functions, the JSON API and health, with
+/// every layer (`/metrics` has a listener of its own: `crate::metrics::router`).
+/// `origins`: where browser requests may come from (see `csrf.rs`,
+/// `Config::allowed_origins`). Building it has no side effects outside the returned router.
 pub fn router(
     state: AppState,
     config: &Config,
+    origins: Vec<String>,
     readiness: Arc<Readiness>,
-    metrics: Metrics,
 ) -> Router {
     let pool = state.pool.clone();
     let sessions = SessionManagerLayer::new(PostgresStore::new(pool))
-        .with_name("coupan_session")
+        .with_name(app::auth::sessions::cookie_name(config.secure_cookies))
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(config.secure_cookies)
@@ -85,6 +86,9 @@ pub fn router(
         .route_layer(axum::middleware::from_fn(
             app::auth::sessions::renew_session,
         ))
+        // Server functions' errors with the API's status codes. A route layer: leptos
+        // registers each server function's own path besides the catch-all above.
+        .route_layer(axum::middleware::from_fn(app::error::server_fn_status))
         // A failed form post without JavaScript: what was typed, for the form to show again.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -98,10 +102,6 @@ pub fn router(
         .route(
             "/readyz",
             get(crate::health::readyz).layer(axum::Extension(readiness)),
-        )
-        .route(
-            "/metrics",
-            get(crate::metrics::endpoint).layer(axum::Extension(metrics)),
         )
         .route("/lang/{locale}", get(set_language))
         .nest("/api/v1", app::api::router())
@@ -118,6 +118,11 @@ pub fn router(
         .merge(limited)
         .merge(app::images::api::router())
         .layer(sessions)
+        // Before the session is loaded: a cross-site request never gets that far.
+        .layer(axum::middleware::from_fn_with_state(
+            crate::csrf::SameOrigin::new(origins),
+            crate::csrf::check,
+        ))
         // Inside the trace layer: handlers record the caller's id on the request span.
         .layer(axum::middleware::from_fn(crate::telemetry::expose_span))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
@@ -134,6 +139,11 @@ pub fn router(
         .layer(SetResponseHeaderLayer::if_not_present(
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        // no-store for private answers, HSTS behind HTTPS, Permissions-Policy.
+        .layer(axum::middleware::from_fn_with_state(
+            config.secure_cookies,
+            crate::headers::security_headers,
         ))
         // A fresh nonce per request for the page's scripts (see csp.rs).
         .layer(axum::middleware::from_fn(crate::csp::content_security_policy))
@@ -173,8 +183,9 @@ async fn set_language(Path(locale): Path<String>, headers: HeaderMap) -> Respons
             let rest = r
                 .strip_prefix("http://")
                 .or_else(|| r.strip_prefix("https://"))?;
-            let path = rest.strip_prefix(host)?;
-            (path.starts_with('/') && !path.starts_with("//")).then(|| path.to_string())
+            // Only a path of this site, by the same rule as log-in's `next` (no `//`, no
+            // backslash, no tab or other control character a browser would drop).
+            app::auth::safe_next(rest.strip_prefix(host)?).map(str::to_string)
         })
         .unwrap_or_else(|| "/".into());
     let mut res = Redirect::to(&back).into_response();
@@ -197,6 +208,8 @@ mod tests {
         let config = Config::from_lookup(&|name: &str| match name {
             "DATABASE_URL" => Some("postgres://nobody@127.0.0.1:9/none".into()),
             "JWT_SECRET" => Some("0123456789abcdef0123456789abcdef".into()),
+            "COUPAN_PAYMENT_SECRET_KEY" => Some("test_sk_router_0123456789".into()),
+            "COUPAN_PAYMENT_URL" => Some("https://pay.example".into()),
             _ => None,
         })
         .unwrap();
@@ -206,10 +219,11 @@ mod tests {
         for _ in 0..2 {
             let readiness = Readiness::new(pool.clone(), None);
             let state = crate::startup::app_state(pool.clone(), &config, &readiness);
-            let _ = router(state, &config, readiness, Metrics::detached());
+            let _ = router(state, &config, Vec::new(), readiness);
+            let _ = crate::metrics::router(pool.clone(), crate::metrics::Metrics::detached());
         }
         assert!(
-            Metrics::install().is_ok(),
+            crate::metrics::Metrics::install().is_ok(),
             "building a router installed the global recorder"
         );
     }

@@ -58,12 +58,12 @@ struct TokenResponse {
 }
 
 async fn token(
-    _: AuthRateLimit,
+    AuthRateLimit(client): AuthRateLimit,
     State(pool): State<PgPool>,
     State(keys): State<Arc<JwtKeys>>,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
-    let p = authenticate(&pool, &req.email, &req.password).await?;
+    let p = authenticate(&pool, &req.email, &req.password, client).await?;
     let (access_token, expires_in) = keys.issue(p)?;
     Ok(Json(TokenResponse {
         access_token,

@@ -30,18 +30,16 @@ use leptos::prelude::*;
 use crate::domain::UserView;
 use crate::error::AppError;
 
-/// The per-IP limit on sign-up and log-in, inside their server functions. A refusal also
-/// sets the response's status (429) and `Retry-After` for script callers.
+/// The per-IP limit on sign-up and log-in, inside their server functions: the client's
+/// address, or the refusal (429 with `Retry-After`, see `error::server_fn_status`).
 #[cfg(feature = "ssr")]
-fn check_auth_limit() -> Result<(), AppError> {
+fn check_auth_limit() -> Result<std::net::IpAddr, AppError> {
     let state = crate::state::app_state()?;
     let parts = use_context::<axum::http::request::Parts>()
         .ok_or_else(|| crate::state::missing_context("request parts"))?;
     let ip = state.limits.client_ip(&parts);
-    state
-        .limits
-        .auth(ip)
-        .inspect_err(crate::error::server_fn_status)
+    state.limits.auth(ip)?;
+    Ok(ip)
 }
 
 /// Where to go after logging in or signing up: `next` when it is a path on this site, else
@@ -106,9 +104,9 @@ pub async fn signup(
 
 #[server(prefix = "/sfn", endpoint = "auth/login")]
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
-    check_auth_limit()?;
+    let client = check_auth_limit()?;
     let state = crate::state::app_state()?;
-    let p = accounts::authenticate(&state.pool, &email, &password).await?;
+    let p = accounts::authenticate(&state.pool, &email, &password, client).await?;
     sessions::start_session(&sessions::browser_session().await?, p).await?;
     leptos_axum::redirect(&landing(next.as_deref(), p.role, false));
     Ok(())

@@ -93,57 +93,92 @@ pub async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserV
     .transpose()
 }
 
-/// Seconds until the next login attempt for `email` is allowed, if it is throttled now.
-pub async fn login_retry_after(
-    conn: &mut PgConnection,
-    email: &str,
-    max_failures: i64,
-    window_secs: i64,
-) -> Result<Option<u64>, AppError> {
-    // The oldest failure among the newest `max_failures` decides when a slot frees up.
-    let row = sqlx::query!(
-        r#"select count(*) as "count!",
-                  min(failed_at) as "oldest: chrono::DateTime<chrono::Utc>"
-           from (select failed_at from login_failures
-                 where email = $1 and failed_at > now() - make_interval(secs => $2)
-                 order by failed_at desc limit $3) recent"#,
-        email,
-        window_secs as f64,
-        max_failures,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    if row.count < max_failures {
-        return Ok(None);
-    }
-    let oldest = row.oldest.unwrap_or_else(chrono::Utc::now);
-    let free_at = oldest + chrono::Duration::seconds(window_secs);
-    Ok(Some(
-        (free_at - chrono::Utc::now()).num_seconds().max(1) as u64
-    ))
+/// A log-in attempt for an e-mail from one client, as [`claim_login_attempt`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoginClaim {
+    /// This client used up its failures for this e-mail: try again in this many seconds.
+    Refused { retry_after_secs: u64 },
+    /// The attempt is recorded (as a failure until the password proves right), and other
+    /// addresses failed this many times for the e-mail within the window.
+    Claimed { failures_elsewhere: i64 },
 }
 
-pub async fn record_login_failure(
-    conn: &mut PgConnection,
+/// Counts and records one log-in attempt for (`email`, `client`) in one step, inside the
+/// caller's transaction: refused when the newest `max_failures` attempts of this pair are
+/// all within the window, else recorded. A transaction-scoped advisory lock per pair makes
+/// concurrent claims wait for each other, so they cannot all see room for one more; the
+/// row stays (as a failure) unless `clear_login_failures` removes it after a right
+/// password.
+pub async fn claim_login_attempt(
+    tx: &mut PgConnection,
     email: &str,
+    client: &str,
+    max_failures: i64,
     window_secs: i64,
-) -> Result<(), AppError> {
+) -> Result<LoginClaim, AppError> {
+    // Not `query!`: the function returns `void`, which the macros cannot describe.
+    sqlx::query("select pg_advisory_xact_lock(hashtextextended($1 || ' ' || $2, 0))")
+        .bind(email)
+        .bind(client)
+        .execute(&mut *tx)
+        .await?;
     sqlx::query!(
         "delete from login_failures where email = $1 and failed_at < now() - make_interval(secs => $2)",
         email,
         window_secs as f64
     )
-    .execute(&mut *conn)
+    .execute(&mut *tx)
     .await?;
-    sqlx::query!("insert into login_failures (email) values ($1)", email)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
+    // The oldest failure among this pair's newest `max_failures` decides when a slot frees.
+    let row = sqlx::query!(
+        r#"select count(*) as "count!",
+                  min(failed_at) as "oldest: chrono::DateTime<chrono::Utc>"
+           from (select failed_at from login_failures
+                 where email = $1 and client_ip = $2
+                 order by failed_at desc limit $3) recent"#,
+        email,
+        client,
+        max_failures,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if row.count >= max_failures {
+        let oldest = row.oldest.unwrap_or_else(chrono::Utc::now);
+        let free_at = oldest + chrono::Duration::seconds(window_secs);
+        let retry_after_secs = (free_at - chrono::Utc::now()).num_seconds().max(1) as u64;
+        return Ok(LoginClaim::Refused { retry_after_secs });
+    }
+    let failures_elsewhere = sqlx::query_scalar!(
+        r#"select count(*) as "count!" from login_failures
+           where email = $1 and client_ip is distinct from $2"#,
+        email,
+        client,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "insert into login_failures (email, client_ip) values ($1, $2)",
+        email,
+        client
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(LoginClaim::Claimed { failures_elsewhere })
 }
 
-pub async fn clear_login_failures(conn: &mut PgConnection, email: &str) -> Result<(), AppError> {
-    sqlx::query!("delete from login_failures where email = $1", email)
-        .execute(&mut *conn)
-        .await?;
+/// After a right password: the pair's recorded attempts are forgotten (other addresses'
+/// failures for the e-mail stay).
+pub async fn clear_login_failures(
+    conn: &mut PgConnection,
+    email: &str,
+    client: &str,
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "delete from login_failures where email = $1 and client_ip = $2",
+        email,
+        client
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }

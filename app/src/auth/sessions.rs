@@ -1,5 +1,10 @@
 //! Browser sessions (tower-sessions, stored in PostgreSQL): who is signed in, starting and
 //! ending a session, and renewing it while it is used.
+//!
+//! A session ends after `SESSION_IDLE_DAYS` without a visit, and in any case
+//! `SESSION_MAX_DAYS` after its log-in (a stolen cookie does not live forever by being
+//! used). Behind HTTPS its cookie is `__Host-coupan_session` (`Secure`, `Path=/`, no
+//! `Domain`: no other host and no plain-HTTP answer can set or shadow it).
 
 use chrono::Utc;
 use tower_sessions::Session;
@@ -11,6 +16,34 @@ use crate::request_span::record_user;
 const SESSION_KEY: &str = "principal";
 /// When the signed-in session's expiry was last moved (unix seconds).
 const RENEWED_KEY: &str = "renewed_at";
+/// When the user logged in (unix seconds): the session ends `SESSION_MAX_DAYS` later.
+const SIGNED_IN_KEY: &str = "signed_in_at";
+
+/// The session cookie's name over plain HTTP (local runs)...
+pub const COOKIE: &str = "coupan_session";
+/// ... and behind HTTPS (`COUPAN_SECURE_COOKIES=true`).
+pub const SECURE_COOKIE: &str = "__Host-coupan_session";
+
+/// The session cookie's name: `__Host-`-prefixed when cookies are `Secure`.
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure { SECURE_COOKIE } else { COOKIE }
+}
+
+/// Whether a request carries a session cookie (of either name): a browser's ambient
+/// credential, which a request from another site would carry too.
+pub fn carries_session(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .any(|(name, value)| (name == COOKIE || name == SECURE_COOKIE) && !value.is_empty())
+}
+
+/// A session ends this long after its log-in, however often it is used.
+pub const SESSION_MAX_DAYS: i64 = 30;
+const SESSION_MAX_SECS: i64 = SESSION_MAX_DAYS * 24 * 60 * 60;
 
 /// A browser session ends after this long without a visit (the server's session layer
 /// uses it as `Expiry::OnInactivity`).
@@ -22,10 +55,16 @@ pub const SESSION_IDLE_DAYS: i64 = 7;
 /// seven days after the last visit, never while the user keeps coming back.
 pub const RENEW_AFTER_SECS: i64 = 24 * 60 * 60;
 
-/// The signed-in user of the browser session, inside a server function.
+/// The signed-in user of the browser session, inside a server function. A session past
+/// its absolute end (`SESSION_MAX_DAYS` after log-in) is ended here: a visitor again.
 pub async fn session_user() -> Result<Option<Principal>, AppError> {
     let session = browser_session().await?;
-    let principal = session.get::<Principal>(SESSION_KEY).await?;
+    let mut principal = session.get::<Principal>(SESSION_KEY).await?;
+    if principal.is_some() && !within_lifetime(&session, Utc::now().timestamp()).await? {
+        tracing::info!("session past its absolute lifetime: signed out");
+        session.flush().await?;
+        principal = None;
+    }
     if let Some(p) = &principal {
         let parts = leptos::prelude::use_context::<axum::http::request::Parts>();
         record_user(parts.as_ref().map(|p| &p.extensions), p.user_id);
@@ -53,9 +92,11 @@ pub async fn browser_session() -> Result<Session, AppError> {
 
 /// Starts a signed-in session under a fresh id (no session fixation).
 pub async fn start_session(session: &Session, p: Principal) -> Result<(), AppError> {
+    let now = Utc::now().timestamp();
     session.cycle_id().await?;
     session.insert(SESSION_KEY, p).await?;
-    session.insert(RENEWED_KEY, Utc::now().timestamp()).await?;
+    session.insert(SIGNED_IN_KEY, now).await?;
+    session.insert(RENEWED_KEY, now).await?;
     Ok(())
 }
 
@@ -80,14 +121,66 @@ pub async fn renew_session(
     res
 }
 
+/// Whether a signed-in session is still within `SESSION_MAX_DAYS` of its log-in. One
+/// signed in before log-in times were recorded gets its lifetime counted from now.
+async fn within_lifetime(
+    session: &Session,
+    now: i64,
+) -> Result<bool, tower_sessions::session::Error> {
+    match session.get::<i64>(SIGNED_IN_KEY).await? {
+        Some(at) => Ok(now - at < SESSION_MAX_SECS),
+        None => {
+            session.insert(SIGNED_IN_KEY, now).await?;
+            Ok(true)
+        }
+    }
+}
+
+/// What a visit does to a signed-in session, from the times it holds (unix seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Renewal {
+    /// Renewed recently: nothing to write.
+    Keep,
+    /// Due: renew, with the expiry at the absolute end if that comes before a full idle
+    /// period (`Some(end)`), else the idle period as usual (`None`).
+    Renew { end: Option<i64> },
+    /// Past the absolute end.
+    End,
+}
+
+fn renewal(now: i64, signed_in_at: i64, renewed_at: Option<i64>) -> Renewal {
+    let end = signed_in_at + SESSION_MAX_SECS;
+    if now >= end {
+        return Renewal::End;
+    }
+    if renewed_at.is_some_and(|last| now - last < RENEW_AFTER_SECS) {
+        return Renewal::Keep;
+    }
+    let idle_end = now + SESSION_IDLE_DAYS * 24 * 60 * 60;
+    Renewal::Renew {
+        end: (end < idle_end).then_some(end),
+    }
+}
+
 async fn renew_if_due(session: &Session, now: i64) -> Result<(), tower_sessions::session::Error> {
-    let due = match session.get::<i64>(RENEWED_KEY).await? {
-        Some(last) => now - last >= RENEW_AFTER_SECS,
-        // Signed in before renewals were recorded; a signed-out session is left alone.
-        None => session.get::<Principal>(SESSION_KEY).await?.is_some(),
-    };
-    if due {
-        session.insert(RENEWED_KEY, now).await?;
+    // A signed-out session is left alone.
+    if session.get::<Principal>(SESSION_KEY).await?.is_none() {
+        return Ok(());
+    }
+    let signed_in_at = session.get::<i64>(SIGNED_IN_KEY).await?.unwrap_or(now);
+    let renewed_at = session.get::<i64>(RENEWED_KEY).await?;
+    match renewal(now, signed_in_at, renewed_at) {
+        Renewal::Keep => {}
+        Renewal::End => session.flush().await?,
+        Renewal::Renew { end } => {
+            if let Some(end) = end
+                && let Ok(at) =
+                    tower_sessions::cookie::time::OffsetDateTime::from_unix_timestamp(end)
+            {
+                session.set_expiry(Some(tower_sessions::Expiry::AtDateTime(at)));
+            }
+            session.insert(RENEWED_KEY, now).await?;
+        }
     }
     Ok(())
 }
@@ -96,4 +189,50 @@ async fn renew_if_due(session: &Session, now: i64) -> Result<(), tower_sessions:
 pub async fn end_session(session: &Session) -> Result<(), AppError> {
     session.flush().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 24 * 60 * 60;
+
+    #[test]
+    fn renewals_stop_at_the_absolute_end() {
+        let t0 = 1_800_000_000;
+        // Renewed an hour ago: nothing to write.
+        assert_eq!(renewal(t0 + 3600, t0, Some(t0)), Renewal::Keep);
+        // A day later: a full idle period again.
+        assert_eq!(
+            renewal(t0 + DAY, t0, Some(t0)),
+            Renewal::Renew { end: None }
+        );
+        // Near the end: only up to the end.
+        let now = t0 + 27 * DAY;
+        assert_eq!(
+            renewal(now, t0, Some(now - DAY)),
+            Renewal::Renew {
+                end: Some(t0 + SESSION_MAX_DAYS * DAY)
+            }
+        );
+        assert_eq!(
+            renewal(t0 + SESSION_MAX_DAYS * DAY, t0, Some(t0)),
+            Renewal::End
+        );
+        assert_eq!(renewal(t0 + 31 * DAY, t0, None), Renewal::End);
+    }
+
+    #[test]
+    fn a_session_cookie_of_either_name_is_found() {
+        let with = |cookie: &str| {
+            let mut h = axum::http::HeaderMap::new();
+            h.insert(axum::http::header::COOKIE, cookie.parse().unwrap());
+            carries_session(&h)
+        };
+        assert!(with("coupan_session=abc"));
+        assert!(with("a=1; __Host-coupan_session=abc"));
+        assert!(!with("coupan_session="));
+        assert!(!with("coupan_flash=x; xcoupan_session=abc"));
+        assert!(!carries_session(&axum::http::HeaderMap::new()));
+    }
 }

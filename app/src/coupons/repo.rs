@@ -236,6 +236,10 @@ fn contains_pattern(text: &str) -> Option<String> {
 /// ended, matching `text` (name, description or shop) and `shop`; newest first, sold-out
 /// ones after all others (a shopper sees what can be bought first). No index serves this
 /// order on purpose: one on `stock` would cost every purchase its HOT update.
+///
+/// Each `ilike` scans one table in a subquery of its own, so that the trigram indexes
+/// (migration `*_search_and_login_throttle.sql`) serve it; an `or` across the join would
+/// make PostgreSQL read every row.
 pub async fn search(
     conn: &mut PgConnection,
     text: &str,
@@ -256,8 +260,10 @@ pub async fn search(
                             from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
            from coupons c join shops s on s.id = c.shop_id
            where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
-             and ($1::text is null or c.name ilike $1 or c.description ilike $1 or s.name ilike $1)
-             and ($2::text is null or s.name ilike $2)
+             and ($1::text is null
+                  or c.id in (select id from coupons where name ilike $1 or description ilike $1)
+                  or c.shop_id in (select id from shops where name ilike $1))
+             and ($2::text is null or c.shop_id in (select id from shops where name ilike $2))
            order by c.stock <= 0, c.created_at desc, c.id
            limit $3 offset $4"#,
         text,
@@ -274,8 +280,10 @@ pub async fn search(
         r#"select count(*) as "count!"
            from coupons c join shops s on s.id = c.shop_id
            where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
-             and ($1::text is null or c.name ilike $1 or c.description ilike $1 or s.name ilike $1)
-             and ($2::text is null or s.name ilike $2)"#,
+             and ($1::text is null
+                  or c.id in (select id from coupons where name ilike $1 or description ilike $1)
+                  or c.shop_id in (select id from shops where name ilike $1))
+             and ($2::text is null or c.shop_id in (select id from shops where name ilike $2))"#,
         text,
         shop,
     )

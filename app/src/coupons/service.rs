@@ -71,6 +71,8 @@ pub async fn set_on_sale(
     }
 }
 
+/// A page of the catalogue for the search terms `q` and `shop` (checked here, for the API
+/// and the pages alike: a 422 names a bad term).
 pub async fn search(
     pool: &PgPool,
     q: &str,
@@ -78,6 +80,11 @@ pub async fn search(
     page: u32,
     per_page: u32,
 ) -> Result<CouponPage, AppError> {
+    let terms = crate::domain::Search::parse(q, shop).map_err(AppError::Validation)?;
+    let (q, shop) = (
+        terms.text.as_deref().unwrap_or_default(),
+        terms.shop.as_deref().unwrap_or_default(),
+    );
     let page = page.max(1);
     let per_page = per_page.clamp(1, MAX_PER_PAGE);
     let offset = (page as i64 - 1) * per_page as i64;

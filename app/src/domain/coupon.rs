@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
-use super::fields::{Collector, FieldError, FieldErrors, check_len, parse_whole_number};
+use super::fields::{
+    Collector, FieldError, FieldErrors, check_len, check_name, check_text, parse_whole_number,
+};
 use super::money::{Krw, parse_won};
 use super::time;
 
@@ -12,6 +14,37 @@ pub const MAX_STOCK: i64 = 1_000_000;
 pub const MAX_PER_CUSTOMER: i64 = 1_000;
 pub const MAX_NAME: u32 = 100;
 pub const MAX_DESCRIPTION: u32 = 2_000;
+/// Longest search text (`q`, `shop`), in characters.
+pub const MAX_SEARCH: u32 = 100;
+
+/// What the catalogue is searched for: trimmed, `None` when empty, at most `MAX_SEARCH`
+/// characters of plain text (each term becomes a `%...%` scan).
+pub fn parse_search(value: &str) -> Result<Option<String>, FieldError> {
+    let v = value.trim();
+    check_len(v, 0, MAX_SEARCH)?;
+    check_text(v)?;
+    Ok(Some(v.to_string()).filter(|v| !v.is_empty()))
+}
+
+/// The catalogue's search: `q` (name, description or shop) and `shop` (shop name).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Search {
+    pub text: Option<String>,
+    pub shop: Option<String>,
+}
+
+impl Search {
+    /// Both terms checked at once (a 422 names each bad one).
+    pub fn parse(q: &str, shop: &str) -> Result<Search, FieldErrors> {
+        let mut c = Collector::default();
+        let text = c.check("q", parse_search(q));
+        let shop = c.check("shop", parse_search(shop));
+        match (text, shop) {
+            (Some(text), Some(shop)) if c.is_empty() => Ok(Search { text, shop }),
+            _ => Err(c.into_errors()),
+        }
+    }
+}
 
 /// A coupon as the catalogue, the detail page and the JSON API show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,9 +189,24 @@ impl CouponInput {
     pub fn validate(&self) -> Result<ValidCoupon, FieldErrors> {
         let mut c = Collector::default();
         let name = self.name.trim();
-        c.check("name", check_len(name, 1, MAX_NAME));
+        c.check(
+            "name",
+            check_len(name, 1, MAX_NAME).and_then(|_| check_name(name)),
+        );
         let description = self.description.trim();
-        c.check("description", check_len(description, 0, MAX_DESCRIPTION));
+        c.check(
+            "description",
+            check_len(description, 0, MAX_DESCRIPTION).and_then(|_| check_text(description)),
+        );
+        for (field, date) in [
+            ("sale_starts_at", self.sale_starts_at),
+            ("sale_ends_at", self.sale_ends_at),
+            ("valid_until", self.valid_until),
+        ] {
+            if let Some(d) = date {
+                c.check(field, time::check_year(d));
+            }
+        }
         let price = c.check("price", Krw::parse_price(self.price));
         let stock = c.check("stock", in_range(self.stock, 0, MAX_STOCK));
         let limit = match self.per_customer_limit {
@@ -422,6 +470,46 @@ mod tests {
             i.validate().is_ok(),
             "zero stock and maximal sizes are allowed"
         );
+    }
+
+    #[test]
+    fn text_and_dates_that_cannot_be_stored_are_refused() {
+        use chrono::TimeZone;
+        /// A change that makes the input invalid, and the field it names.
+        type Case = (fn(&mut CouponInput), &'static str);
+        let cases: Vec<Case> = vec![
+            (|i| i.name = "La\u{0}tte".into(), "name"),
+            (|i| i.name = "\u{202e}ettaL".into(), "name"),
+            (|i| i.name = "Two\nlines".into(), "name"),
+            (|i| i.description = "hot\u{0}".into(), "description"),
+            (
+                |i| i.sale_starts_at = Some(Utc.with_ymd_and_hms(-5000, 1, 1, 0, 0, 0).unwrap()),
+                "sale_starts_at",
+            ),
+            (
+                |i| i.valid_until = Some(Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap()),
+                "valid_until",
+            ),
+        ];
+        for (mutate, field) in cases {
+            let mut i = input();
+            mutate(&mut i);
+            let errs = i.validate().unwrap_err();
+            assert_eq!(errs.get(field), Some(&FieldError::Invalid), "{field}");
+        }
+        let mut i = input();
+        i.description = "Line one\nLine two\r\n\tindented".into();
+        assert!(i.validate().is_ok());
+    }
+
+    #[test]
+    fn search_terms_are_bounded_plain_text() {
+        assert_eq!(Search::parse("  ", ""), Ok(Search::default()));
+        let s = Search::parse(" latte ", &"가".repeat(100)).unwrap();
+        assert_eq!(s.text.as_deref(), Some("latte"));
+        let errs = Search::parse(&"a".repeat(101), "\u{0}").unwrap_err();
+        assert_eq!(errs.get("q"), Some(&FieldError::TooLong { max: 100 }));
+        assert_eq!(errs.get("shop"), Some(&FieldError::Invalid));
     }
 
     #[test]

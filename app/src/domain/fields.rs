@@ -104,6 +104,39 @@ pub fn parse_whole_number(value: &str) -> Result<Option<i64>, FieldError> {
         })))
 }
 
+/// Text-direction controls: embeddings, overrides and isolates (U+202A-U+202E,
+/// U+2066-U+2069). In a name they let one person's name be shown as another's.
+pub fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Free text (a description, a reason): anything printable plus line breaks and tabs. A
+/// NUL (which PostgreSQL refuses in text) or another control character is `Invalid`.
+/// Every text a user sends to be stored goes through this or [`check_name`].
+pub fn check_text(value: &str) -> Result<(), FieldError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        Err(FieldError::Invalid)
+    } else {
+        Ok(())
+    }
+}
+
+/// A name shown to other people (a person, a shop, a coupon): one line of printable text
+/// without control characters and without text-direction controls.
+pub fn check_name(value: &str) -> Result<(), FieldError> {
+    if value
+        .chars()
+        .any(|c| c.is_control() || is_direction_control(c))
+    {
+        Err(FieldError::Invalid)
+    } else {
+        Ok(())
+    }
+}
+
 /// Checks the length (in characters) of an already trimmed text.
 pub fn check_len(value: &str, min: u32, max: u32) -> Result<(), FieldError> {
     let n = value.chars().count() as u32;
@@ -121,6 +154,46 @@ pub fn check_len(value: &str, min: u32, max: u32) -> Result<(), FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_refuses_nul_and_controls_but_keeps_line_breaks() {
+        for ok in [
+            "",
+            "Latte",
+            "Line one\nLine two\r\n\tindented",
+            "카페 ☕ مقهى",
+        ] {
+            assert_eq!(check_text(ok), Ok(()), "{ok:?}");
+        }
+        for bad in [
+            "\u{0}",
+            "a\u{0}b",
+            "\u{1}",
+            "\u{7f}",
+            "\u{85}",
+            "\u{1b}[31m",
+        ] {
+            assert_eq!(check_text(bad), Err(FieldError::Invalid), "{bad:?}");
+        }
+        // Direction controls are allowed in free text (right-to-left quotes need them).
+        assert_eq!(check_text("\u{202b}שלום\u{202c}"), Ok(()));
+    }
+
+    #[test]
+    fn names_refuse_controls_and_direction_controls() {
+        for ok in ["Kim", "김민수", "Café Zoë", "مقهى", "A\u{200d}B"] {
+            assert_eq!(check_name(ok), Ok(()), "{ok:?}");
+        }
+        let mut bad: Vec<String> = ('\u{202a}'..='\u{202e}')
+            .chain('\u{2066}'..='\u{2069}')
+            .map(|c| format!("Kim{c}nimda"))
+            .collect();
+        bad.extend(["a\u{0}", "a\nb", "a\tb", "\u{7f}"].map(String::from));
+        for b in bad {
+            assert_eq!(check_name(&b), Err(FieldError::Invalid), "{b:?}");
+        }
+        assert!(!is_direction_control('\u{2029}') && !is_direction_control('\u{206a}'));
+    }
 
     #[test]
     fn whole_numbers_as_people_type_them() {

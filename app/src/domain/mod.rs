@@ -10,7 +10,7 @@ pub mod time;
 pub mod user;
 
 pub use coupon::{
-    Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, MAX_IMAGES,
+    Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, MAX_IMAGES, Search,
     ValidCoupon,
 };
 pub use fields::{FieldError, FieldErrors};

@@ -264,6 +264,34 @@ impl BuyAllowance {
     }
 }
 
+/// Longest cancellation reason kept, in characters (longer ones are cut).
+pub const MAX_REASON: usize = 500;
+
+/// A refund's or cancellation's reason as stored: trimmed, `None` when empty, cut to
+/// `MAX_REASON` characters; a NUL or another control character (line breaks aside) is
+/// `Invalid`.
+pub fn parse_reason(value: Option<&str>) -> Result<Option<String>, FieldError> {
+    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    super::fields::check_text(v)?;
+    Ok(Some(v.chars().take(MAX_REASON).collect()))
+}
+
+/// An idempotency key (the API's `Idempotency-Key` header, the buy form's hidden field):
+/// 1 to 100 characters of text after trimming. The same check in both, so a key the API
+/// refuses is never silently dropped by the form.
+pub fn parse_idempotency_key(value: &str) -> Result<String, &'static str> {
+    let key = value.trim();
+    if key.chars().any(char::is_control) {
+        return Err("Idempotency-Key must be text");
+    }
+    if key.is_empty() || key.chars().count() > 100 {
+        return Err("Idempotency-Key must be 1 to 100 characters");
+    }
+    Ok(key.to_string())
+}
+
 /// `POST /api/v1/orders` body.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BuyInput {
@@ -476,5 +504,40 @@ mod tests {
         let lowered = BuyAllowance::new(Some(1), 3, 10);
         assert_eq!((lowered.may_buy, lowered.left_under_limit()), (0, Some(0)));
         assert_eq!(BuyAllowance::new(Some(5), 0, 0).may_buy, 0, "sold out");
+    }
+
+    #[test]
+    fn reasons_are_trimmed_cut_and_plain() {
+        assert_eq!(parse_reason(None), Ok(None));
+        assert_eq!(parse_reason(Some("  ")), Ok(None));
+        assert_eq!(
+            parse_reason(Some(" Sold out\nof beans ")),
+            Ok(Some("Sold out\nof beans".into()))
+        );
+        assert_eq!(
+            parse_reason(Some(&"가".repeat(600)))
+                .unwrap()
+                .unwrap()
+                .chars()
+                .count(),
+            MAX_REASON
+        );
+        assert_eq!(parse_reason(Some("beans\u{0}")), Err(FieldError::Invalid));
+    }
+
+    #[test]
+    fn idempotency_keys_are_one_to_a_hundred_characters() {
+        assert_eq!(parse_idempotency_key(" k-1 ").as_deref(), Ok("k-1"));
+        assert!(parse_idempotency_key(&"k".repeat(100)).is_ok());
+        for bad in ["", "   ", &"k".repeat(101)] {
+            assert_eq!(
+                parse_idempotency_key(bad),
+                Err("Idempotency-Key must be 1 to 100 characters")
+            );
+        }
+        assert_eq!(
+            parse_idempotency_key("a\u{0}b"),
+            Err("Idempotency-Key must be text")
+        );
     }
 }

@@ -9,8 +9,22 @@ pub fn kst() -> FixedOffset {
     FixedOffset::east_opt(9 * 3600).expect("valid offset")
 }
 
-/// Parses a `datetime-local` value (`2026-11-22T10:30`, seconds optional) as KST.
-/// An empty value is `None`.
+/// The years a date field accepts. Outside them a date is a typing slip or a probe (the
+/// database cannot even store a year like -5000): `Invalid`, never an error of ours.
+pub const YEARS: std::ops::RangeInclusive<i32> = 1970..=9999;
+
+/// `t` if its year (UTC) is one of `YEARS`, else `Invalid`. Every date that comes in
+/// (forms through `parse_local`, the API through `CouponInput::validate`) passes here.
+pub fn check_year(t: DateTime<Utc>) -> Result<DateTime<Utc>, FieldError> {
+    if YEARS.contains(&t.year()) {
+        Ok(t)
+    } else {
+        Err(FieldError::Invalid)
+    }
+}
+
+/// Parses a `datetime-local` value (`2026-11-22T10:30`, seconds optional) as KST, in
+/// the years of `YEARS`. An empty value is `None`.
 pub fn parse_local(value: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
     let value = value.trim();
     if value.is_empty() {
@@ -23,7 +37,7 @@ pub fn parse_local(value: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
         .from_local_datetime(&naive)
         .single()
         .ok_or(FieldError::Invalid)?;
-    Ok(Some(local.with_timezone(&Utc)))
+    check_year(local.with_timezone(&Utc)).map(Some)
 }
 
 /// The `datetime-local` value of a time, in KST.
@@ -62,6 +76,21 @@ mod tests {
         assert_eq!(to_local_input(Some(t)), "2026-11-22T10:30");
         assert_eq!(parse_local("  ").unwrap(), None);
         assert_eq!(parse_local("yesterday"), Err(FieldError::Invalid));
+    }
+
+    #[test]
+    fn years_are_bounded() {
+        for bad in [
+            "-5000-01-01T10:00",
+            "0001-01-01T00:00",
+            "1969-12-31T10:00",
+            "10000-01-01T00:00",
+            "99999-01-01T10:00",
+        ] {
+            assert_eq!(parse_local(bad), Err(FieldError::Invalid), "{bad}");
+        }
+        assert!(parse_local("1970-01-01T10:00").unwrap().is_some());
+        assert!(parse_local("9999-12-31T23:59").unwrap().is_some());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::fields::{Collector, FieldError, FieldErrors, check_len};
+use super::fields::{Collector, FieldError, FieldErrors, check_len, check_name};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -92,7 +92,8 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// The name shown for a person, 1 ..= 50 characters after trimming.
+/// The name shown for a person, 1 ..= 50 characters after trimming, one line without
+/// control or text-direction characters (`check_name`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DisplayName(String);
 
@@ -100,6 +101,7 @@ impl DisplayName {
     pub fn parse(value: &str) -> Result<DisplayName, FieldError> {
         let v = value.trim();
         check_len(v, 1, 50)?;
+        check_name(v)?;
         Ok(DisplayName(v.to_string()))
     }
     pub fn as_str(&self) -> &str {
@@ -107,7 +109,7 @@ impl DisplayName {
     }
 }
 
-/// A shop's name, 1 ..= 80 characters after trimming.
+/// A shop's name, 1 ..= 80 characters after trimming, as plain as a person's name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ShopName(String);
 
@@ -115,6 +117,7 @@ impl ShopName {
     pub fn parse(value: &str) -> Result<ShopName, FieldError> {
         let v = value.trim();
         check_len(v, 1, 80)?;
+        check_name(v)?;
         Ok(ShopName(v.to_string()))
     }
     pub fn as_str(&self) -> &str {
@@ -242,6 +245,8 @@ mod tests {
             ShopName::parse(&"a".repeat(81)),
             Err(FieldError::TooLong { max: 80 })
         );
+        assert_eq!(DisplayName::parse("Kim\u{0}"), Err(FieldError::Invalid));
+        assert_eq!(ShopName::parse("\u{202e}pohS"), Err(FieldError::Invalid));
     }
 
     fn input(role: &str, shop: Option<&str>) -> SignupInput {

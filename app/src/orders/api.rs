@@ -11,7 +11,7 @@ use super::service::{self, Canceller};
 use crate::api::extract::{JsonBody, parse_id};
 use crate::auth::guards::{require_customer, require_owner};
 use crate::auth::tokens::BearerAuth;
-use crate::domain::order::parse_quantity;
+use crate::domain::order::{parse_idempotency_key, parse_quantity};
 use crate::domain::{BuyInput, OrderView};
 use crate::error::AppError;
 use crate::request_id::CurrentRequestId;
@@ -26,21 +26,15 @@ pub fn router() -> Router<AppState> {
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
-    match headers.get("idempotency-key") {
-        None => Ok(None),
-        Some(v) => {
-            let key = v
-                .to_str()
-                .map_err(|_| AppError::BadRequest("Idempotency-Key must be text".into()))?
-                .trim();
-            if key.is_empty() || key.len() > 100 {
-                return Err(AppError::BadRequest(
-                    "Idempotency-Key must be 1 to 100 characters".into(),
-                ));
-            }
-            Ok(Some(key.to_string()))
-        }
-    }
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let text = v
+        .to_str()
+        .map_err(|_| AppError::BadRequest("Idempotency-Key must be text".into()))?;
+    parse_idempotency_key(text)
+        .map(Some)
+        .map_err(|e| AppError::BadRequest(e.into()))
 }
 
 /// 201 with the order; a retry with the same `Idempotency-Key` answers 201 with the same order.

@@ -40,7 +40,8 @@ pub async fn buy_coupon(
 ) -> Result<OrderView, AppError> {
     use crate::auth::guards::require_customer;
     use crate::auth::sessions::session_user;
-    use crate::domain::{FieldError, order::parse_quantity};
+    use crate::domain::FieldError;
+    use crate::domain::order::{parse_idempotency_key, parse_quantity};
     let customer = require_customer(session_user().await?)?;
     let quantity = quantity
         .trim()
@@ -48,7 +49,9 @@ pub async fn buy_coupon(
         .map_err(|_| FieldError::Invalid)
         .and_then(parse_quantity)
         .map_err(|e| AppError::field("quantity", e))?;
-    let key = Some(idempotency_key.trim()).filter(|k| !k.is_empty() && k.len() <= 100);
+    // Checked as the API checks its header: a bad key is refused, never dropped.
+    let key =
+        parse_idempotency_key(&idempotency_key).map_err(|e| AppError::BadRequest(e.into()))?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
     let (order, _) = service::place(
@@ -56,11 +59,10 @@ pub async fn buy_coupon(
         customer,
         coupon_id,
         quantity,
-        key,
+        Some(&key),
         request_id.as_deref(),
     )
-    .await
-    .inspect_err(crate::error::server_fn_status)?;
+    .await?;
     leptos_axum::redirect("/mypage");
     Ok(order)
 }

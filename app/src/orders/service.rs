@@ -79,6 +79,8 @@ pub async fn cancel(
     reason: Option<&str>,
     request_id: Option<&str>,
 ) -> Result<OrderView, AppError> {
+    let reason =
+        crate::domain::order::parse_reason(reason).map_err(|e| AppError::field("reason", e))?;
     let mut tx = pool.begin().await?;
     let order = repo::get(&mut tx, order_id, true)
         .await?
@@ -102,10 +104,6 @@ pub async fn cancel(
     if repo::redeemed_vouchers(&mut tx, order_id).await? > 0 {
         return Err(AppError::Conflict(Conflict::VoucherRedeemed));
     }
-    let reason = reason
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(|r| r.chars().take(500).collect::<String>());
     repo::mark_cancelled(&mut tx, order_id, state, who, reason.as_deref()).await?;
     let cancelled = Event::OrderCancelled(OrderCancelled {
         state,

@@ -3,6 +3,7 @@
 //! `serde_json::Value`, the form in which idempotent responses are stored, so that a replay
 //! is byte for byte the first answer.
 
+mod access;
 mod bodies;
 mod idempotency;
 
@@ -21,6 +22,7 @@ use serde_json::Value;
 use crate::Gateway;
 use crate::domain::{self, Cancelled, Confirmed, Mode, Payment};
 use crate::ledger::{Record, Store};
+pub use access::{Access, basic_authorization};
 use bodies::{CancelBody, ConfirmBody, ModeUpdate, error_body, to_json};
 use idempotency::{OpResult, run_idempotent};
 
@@ -31,16 +33,25 @@ pub const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 /// Path of the ledger (`GET`, body [`crate::Ledger`]).
 pub const LEDGER_PATH: &str = "/v1/ledger";
 
-/// The gateway's HTTP API (see the crate documentation).
-pub fn router(gateway: Gateway) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+/// The gateway's HTTP API (see the crate documentation): `/healthz` for anyone, every
+/// other route for callers with the secret key of `access`, the admin routes only when
+/// `access` serves them.
+pub fn router(gateway: Gateway, access: Access) -> Router {
+    let mut keyed = Router::new()
         .route("/v1/payments/confirm", post(confirm))
         .route("/v1/payments/{payment_key}/cancel", post(cancel))
         .route("/v1/payments/orders/{order_id}", get(payment_by_order))
-        .route("/v1/payments/{payment_key}", get(payment_by_key))
-        .route(LEDGER_PATH, get(ledger))
-        .route("/admin/mode", get(get_mode).post(set_mode))
+        .route("/v1/payments/{payment_key}", get(payment_by_key));
+    if access.admin_routes() {
+        keyed = keyed
+            .route(LEDGER_PATH, get(ledger))
+            .route("/admin/mode", get(get_mode).post(set_mode));
+    }
+    // A route layer: a path no route matches stays 404 (also without the key).
+    let keyed = keyed.route_layer(middleware::from_fn_with_state(access, access::require_key));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(keyed)
         .layer(middleware::from_fn(log_requests))
         .with_state(gateway)
 }

@@ -15,6 +15,6 @@ pub mod settle;
 pub mod worker;
 
 pub use breaker::Breaker;
-pub use gateway::Gateway;
+pub use gateway::{Gateway, GatewaySettings};
 pub use settle::Step;
 pub use worker::Worker;

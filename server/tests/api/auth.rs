@@ -385,6 +385,7 @@ async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
     let res = app
         .log_in(&client, "r@example.com")
         .header("accept", "text/html")
+        .header("origin", &app.base)
         .send()
         .await;
     let session_cookie = crate::helpers::session_cookie;
@@ -395,7 +396,7 @@ async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
     let idle = Duration::days(app::auth::sessions::SESSION_IDLE_DAYS);
     let visit = |path: &'static str| {
         let req = if path.starts_with("/sfn/") {
-            client.post(app.url(path))
+            client.post(app.url(path)).header("origin", &app.base)
         } else {
             client.get(app.url(path))
         };

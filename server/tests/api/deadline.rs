@@ -9,7 +9,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use server::payment::worker::WorkerSettings;
-use server::payment::{Breaker, Gateway, Step, Worker};
+use server::payment::{Breaker, Step, Worker};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -31,7 +31,7 @@ fn worker(pool: &PgPool, gateway_url: &str) -> Worker {
     };
     Worker::new(
         pool.clone(),
-        Gateway::new(gateway_url, Duration::from_millis(200)),
+        crate::helpers::test_gateway_client(gateway_url, Duration::from_millis(200)),
         std::sync::Arc::new(Breaker::new(1000, Duration::from_millis(100))),
         settings,
     )
@@ -90,7 +90,7 @@ async fn told(pool: &PgPool, order: &str) -> Vec<(String, bool)> {
 /// The charge goes through at the gateway, but its answer never reaches a worker (a call
 /// that timed out, a worker that died after it): the same call the worker makes.
 async fn charge_lost(gw: &TestGateway, order: &str, amount: i64) {
-    Gateway::new(&gw.url(), Duration::from_secs(3))
+    crate::helpers::test_gateway_client(&gw.url(), Duration::from_secs(3))
         .confirm(Uuid::parse_str(order).unwrap(), amount, "Coupan coupon")
         .await
         .unwrap();
@@ -252,7 +252,7 @@ async fn a_charge_on_its_way_is_not_overtaken_by_the_sweep(pool: PgPool) {
     gw.set_mode(|m| m.latency_ms = 3000);
     let slow = Worker::new(
         pool.clone(),
-        Gateway::new(&gw.url(), Duration::from_secs(10)),
+        crate::helpers::test_gateway_client(&gw.url(), Duration::from_secs(10)),
         std::sync::Arc::new(Breaker::new(3, Duration::from_millis(100))),
         WorkerSettings::default(),
     );

@@ -579,10 +579,27 @@ fn check(m: &Manifests) -> Vec<String> {
     );
     if let Some((_, env)) = &paygate {
         // Every value passes paygate's own validation.
-        if let Err(errors) = paygate::Config::from_lookup(|n| env.get(n).cloned().flatten()) {
-            for e in errors {
-                problems.push(format!("paygate: {e}"));
+        match paygate::Config::from_lookup(|n| env.get(n).cloned().flatten()) {
+            Err(errors) => {
+                for e in errors {
+                    problems.push(format!("paygate: {e}"));
+                }
             }
+            Ok(config) if config.admin_routes => problems.push(
+                "paygate: PAYGATE_ADMIN_ROUTES is on (the mode and the ledger are for tests only)"
+                    .into(),
+            ),
+            Ok(_) => {}
+        }
+        // It checks the key the app sends.
+        let app_key = app
+            .as_ref()
+            .and_then(|(_, app_env)| app_env.get("COUPAN_PAYMENT_SECRET_KEY").cloned().flatten());
+        let paygate_key = env.get("PAYGATE_SECRET_KEY").cloned().flatten();
+        if app_key.is_none() || paygate_key != app_key {
+            problems.push(
+                "paygate: PAYGATE_SECRET_KEY is not the app's COUPAN_PAYMENT_SECRET_KEY".into(),
+            );
         }
     }
     if let (Some((_, env)), Some(_)) = (&app, &paygate) {
@@ -622,26 +639,24 @@ fn check_app(
 ) {
     // Every value passes the server's own validation (config.rs), which also gives the
     // settings as the server reads them (defaults included). The template's placeholder
-    // JWT_SECRET must be refused, so that an unedited template never serves.
-    let placeholder = env
-        .get("JWT_SECRET")
-        .is_some_and(|v| v.as_deref().is_some_and(|v| v.contains(PLACEHOLDER)));
+    // secrets must be refused, so that an unedited template never serves.
     let lookup = |n: &str| env.get(n).cloned().flatten();
-    let config = if placeholder {
-        match server::config::Config::from_lookup(&lookup) {
-            Err(text) if text.contains("JWT_SECRET") => {}
-            _ => problems.push("app: the server accepts the placeholder JWT_SECRET".into()),
-        }
-        server::config::Config::from_lookup(&|n: &str| {
-            if n == "JWT_SECRET" {
-                Some("a-stand-in-for-the-real-secret-0123456789".into())
-            } else {
-                lookup(n)
+    let mut stand_ins: BTreeMap<&str, String> = BTreeMap::new();
+    for secret in ["JWT_SECRET", "COUPAN_PAYMENT_SECRET_KEY"] {
+        if lookup(secret).is_some_and(|v| v.contains(PLACEHOLDER)) {
+            match server::config::Config::from_lookup(&lookup) {
+                Err(text) if text.contains(secret) => {}
+                _ => problems.push(format!("app: the server accepts the placeholder {secret}")),
             }
-        })
-    } else {
-        server::config::Config::from_lookup(&lookup)
-    };
+            stand_ins.insert(
+                secret,
+                format!("a-stand-in-for-the-real-{secret}-0123456789"),
+            );
+        }
+    }
+    let config = server::config::Config::from_lookup(&|n: &str| {
+        stand_ins.get(n).cloned().or_else(|| lookup(n))
+    });
     let config = match config {
         Ok(config) => config,
         Err(text) => {
@@ -676,13 +691,75 @@ fn check_app(
             ),
         }
     }
-    // Prometheus scrape annotations name the app's port.
+    // Browsers reach the app at the Ingress's host over HTTPS: that origin is the one
+    // whose forms the app accepts (server/src/csrf.rs); any other refuses every log-in.
+    let hosts: Vec<String> = m
+        .of_kind("Ingress")
+        .flat_map(|i| arr(i, "/spec/rules"))
+        .filter_map(|r| s(r, "/host"))
+        .collect();
+    if !hosts.is_empty()
+        && !config
+            .public_origin
+            .as_ref()
+            .is_some_and(|o| hosts.iter().any(|h| *o == format!("https://{h}")))
+    {
+        problems.push(format!(
+            "app: COUPAN_PUBLIC_ORIGIN {:?} is not https:// + the Ingress host ({hosts:?})",
+            config.public_origin
+        ));
+    }
+    // /metrics: on its own port (COUPAN_METRICS_ADDR, reachable in the pod network), a
+    // declared container port, the one the scrape annotations name, never the site's.
     let annotations = &c.workload["spec"]["template"]["metadata"]["annotations"];
-    if let Some(scrape_port) = s(annotations, "/prometheus.io~1port") {
-        let port = u(c.container, "/ports/0/containerPort").unwrap_or(0);
-        if scrape_port != port.to_string() {
+    let site_port = u64::from(config.site_addr.port());
+    match config.metrics_addr {
+        None => problems
+            .push("app: COUPAN_METRICS_ADDR is off: Prometheus has nothing to scrape".into()),
+        Some(addr) => {
+            let port = u64::from(addr.port());
+            if !addr.ip().is_unspecified() {
+                problems.push(format!(
+                    "app: COUPAN_METRICS_ADDR={addr} listens only inside the pod; use 0.0.0.0"
+                ));
+            }
+            let declared = arr(c.container, "/ports")
+                .iter()
+                .any(|p| u(p, "/containerPort") == Some(port));
+            if !declared {
+                problems.push(format!(
+                    "app: the metrics port {port} (COUPAN_METRICS_ADDR) is not a containerPort"
+                ));
+            }
+            match s(annotations, "/prometheus.io~1port") {
+                Some(scrape) if scrape == port.to_string() => {}
+                scrape => problems.push(format!(
+                    "app: prometheus.io/port {scrape:?} is not the metrics port {port} (COUPAN_METRICS_ADDR)"
+                )),
+            }
+            if port == site_port {
+                problems.push("app: /metrics must not be on the site's port".into());
+            }
+        }
+    }
+    if s(annotations, "/prometheus.io~1scrape").as_deref() != Some("true") {
+        problems.push("app: prometheus.io/scrape must be \"true\"".into());
+    }
+    // The payment channel: the key is a Secret, plain http only to the stand-in inside the
+    // cluster (paygate.yaml).
+    if !secret_keys(m, c.container).contains("COUPAN_PAYMENT_SECRET_KEY") {
+        problems.push("app: COUPAN_PAYMENT_SECRET_KEY must come from a Secret".into());
+    }
+    if config.payment_allow_http {
+        let host = parse_url(&config.payment_url)
+            .map(|u| u.host)
+            .unwrap_or_default();
+        if m.find("Service", host.split('.').next().unwrap_or(""))
+            .is_none()
+        {
             problems.push(format!(
-                "app: prometheus.io/port {scrape_port} is not the app's port {port}"
+                "app: COUPAN_PAYMENT_ALLOW_HTTP is on for {}, which is not the stand-in gateway of these manifests",
+                config.payment_url
             ));
         }
     }
@@ -694,7 +771,7 @@ fn check_app(
             config.images.describe()
         ));
     }
-    for required in ["DATABASE_URL", "JWT_SECRET"] {
+    for required in ["DATABASE_URL", "JWT_SECRET", "COUPAN_PAYMENT_SECRET_KEY"] {
         if !env.contains_key(required) {
             problems.push(format!("app: {required} is not provided"));
         }
@@ -806,34 +883,64 @@ fn check_app(
     let pg_var = |n: &str| pg_env.get(n).cloned().flatten();
     // The image reads the password from POSTGRES_PASSWORD or from the file
     // POSTGRES_PASSWORD_FILE names (a Secret volume here, so it is not in the environment).
-    let pg_password = match pg_var("POSTGRES_PASSWORD_FILE") {
-        Some(path) => {
-            let value = secret_file(m, &pg, &path);
-            if value.is_none() {
-                problems.push(format!(
-                    "postgres: POSTGRES_PASSWORD_FILE={path} is not a key of a Secret mounted in the container"
-                ));
-            }
-            value
+    let pg_secret = |var: &str, problems: &mut Vec<String>| -> Option<String> {
+        let path = pg_var(var)?;
+        let value = secret_file(m, &pg, &path);
+        if value.is_none() {
+            problems.push(format!(
+                "postgres: {var}={path} is not a key of a Secret mounted in the container"
+            ));
         }
-        None => pg_var("POSTGRES_PASSWORD"),
+        value
     };
-    if pg_password.as_deref() != Some(url.password.as_str()) {
-        problems
-            .push("app: the DATABASE_URL password is not PostgreSQL's POSTGRES_PASSWORD".into());
-    }
-    if pg_var("POSTGRES_USER").unwrap_or_else(|| "postgres".into()) != url.user {
-        problems.push("app: the DATABASE_URL user is not PostgreSQL's POSTGRES_USER".into());
+    // The image reads the superuser's password from POSTGRES_PASSWORD or from the file
+    // POSTGRES_PASSWORD_FILE names (a Secret volume here, so it is not in the environment).
+    let superuser = pg_var("POSTGRES_USER").unwrap_or_else(|| "postgres".into());
+    if pg_var("POSTGRES_PASSWORD_FILE").is_some() {
+        pg_secret("POSTGRES_PASSWORD_FILE", problems);
     }
     let db = pg_var("POSTGRES_DB")
         .or_else(|| pg_var("POSTGRES_USER"))
         .unwrap_or_else(|| "postgres".into());
+    // The app connects as the app's role that postgres-init.yaml creates, never as the
+    // superuser; the migrations run as the migrator, in the init container only.
+    if url.user == superuser {
+        problems.push(format!(
+            "app: DATABASE_URL connects as {superuser:?}, PostgreSQL's superuser (POSTGRES_USER)"
+        ));
+    }
+    if pg_var("COUPAN_DB_APP").as_deref() != Some(url.user.as_str()) {
+        problems.push(format!(
+            "app: the DATABASE_URL user {:?} is not the app's role PostgreSQL creates (COUPAN_DB_APP)",
+            url.user
+        ));
+    }
+    if pg_secret("COUPAN_DB_APP_PASSWORD_FILE", problems).as_deref() != Some(url.password.as_str())
+    {
+        problems.push("app: the DATABASE_URL password is not the app role's password".into());
+    }
     if db != url.path {
         problems.push(format!(
             "app: DATABASE_URL database {:?} is not PostgreSQL's {db:?}",
             url.path
         ));
     }
+    if env.contains_key("COUPAN_MIGRATE_DATABASE_URL") {
+        problems.push(
+            "app: the serving container has COUPAN_MIGRATE_DATABASE_URL (the migrator's credentials belong to the init container only)"
+                .into(),
+        );
+    }
+    let migrator_password = pg_secret("COUPAN_DB_MIGRATOR_PASSWORD_FILE", problems);
+    let roles = Roles {
+        superuser: &superuser,
+        app: &url.user,
+        migrator: pg_var("COUPAN_DB_MIGRATOR"),
+        migrator_password,
+        database: &db,
+    };
+    check_migrator(m, c, &pg, &roles, problems);
+    check_postgres_init(m, &pg, problems);
     if target != Some(5432) && !arr(pg.container, "/args").iter().any(|a| a == "-p") {
         problems.push("app: PostgreSQL's Service does not target port 5432".into());
     }
@@ -859,6 +966,193 @@ fn check_app(
         problems.push(format!(
             "app: up to {most_pods} pods x {pool} connections exceed PostgreSQL's max_connections {max_connections} - {PG_RESERVED_CONNECTIONS} reserved"
         ));
+    }
+}
+
+/// The environment variables a container gets from Secrets (whole or by key).
+fn secret_keys(m: &Manifests, container: &Value) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    for source in arr(container, "/envFrom") {
+        if let Some(secret) = s(source, "/secretRef/name").and_then(|n| m.find("Secret", &n)) {
+            let prefix = s(source, "/prefix").unwrap_or_default();
+            for field in ["data", "stringData"] {
+                if let Some(map) = secret[field].as_object() {
+                    keys.extend(map.keys().map(|k| format!("{prefix}{k}")));
+                }
+            }
+        }
+    }
+    for var in arr(container, "/env") {
+        if var.pointer("/valueFrom/secretKeyRef").is_some() {
+            keys.extend(s(var, "/name"));
+        }
+    }
+    keys
+}
+
+/// The database roles as the PostgreSQL of the manifests creates them.
+struct Roles<'a> {
+    superuser: &'a str,
+    app: &'a str,
+    migrator: Option<String>,
+    migrator_password: Option<String>,
+    database: &'a str,
+}
+
+/// The app's pod migrates in an init container (`/app/server migrate`) as the migrator
+/// that PostgreSQL creates: its URL reaches the same database with that role's password,
+/// and the role is neither the superuser nor the app's.
+fn check_migrator(
+    m: &Manifests,
+    c: &Container<'_>,
+    pg: &Container<'_>,
+    roles: &Roles<'_>,
+    problems: &mut Vec<String>,
+) {
+    let inits: Vec<&Value> = arr(c.pod, "/initContainers")
+        .iter()
+        .filter(|i| {
+            arr(i, "/command")
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                == [APP_BINARY, "migrate"]
+        })
+        .collect();
+    let [init] = inits.as_slice() else {
+        problems.push(format!(
+            "app: expected one init container running {APP_BINARY} migrate, found {}",
+            inits.len()
+        ));
+        return;
+    };
+    let env = container_env(m, init, "migrate", problems);
+    for var in env.keys() {
+        if !server::config::ENV_VARS.contains(&var.as_str()) {
+            problems.push(format!(
+                "migrate: env {var} is not a variable the program reads"
+            ));
+        }
+    }
+    if s(init, "/image")
+        .unwrap_or_default()
+        .split(['@', ':'])
+        .next()
+        != Some(IMAGE)
+    {
+        problems.push(format!(
+            "migrate: the init container's image is not {IMAGE}"
+        ));
+    }
+    if !is_non_root(c.pod, init)
+        || init.pointer("/securityContext/readOnlyRootFilesystem") != Some(&json!(true))
+    {
+        problems.push("migrate: runAsNonRoot and readOnlyRootFilesystem must be true".into());
+    }
+    let Some(Some(migrate_url)) = env.get("COUPAN_MIGRATE_DATABASE_URL") else {
+        problems.push("migrate: COUPAN_MIGRATE_DATABASE_URL has no value in the manifests".into());
+        return;
+    };
+    if !secret_keys(m, init).contains("COUPAN_MIGRATE_DATABASE_URL") {
+        problems.push("migrate: COUPAN_MIGRATE_DATABASE_URL must come from a Secret".into());
+    }
+    let Some(url) = parse_url(migrate_url) else {
+        problems.push("migrate: COUPAN_MIGRATE_DATABASE_URL is not a URL".into());
+        return;
+    };
+    let reaches = service_target(m, &url.host, url.port.unwrap_or(5432))
+        .is_some_and(|(target, _)| name(target.workload) == name(pg.workload));
+    if !reaches {
+        problems.push(
+            "migrate: COUPAN_MIGRATE_DATABASE_URL does not reach the PostgreSQL of the manifests"
+                .into(),
+        );
+    }
+    if url.path != roles.database {
+        problems.push(format!(
+            "migrate: COUPAN_MIGRATE_DATABASE_URL database {:?} is not {:?}",
+            url.path, roles.database
+        ));
+    }
+    if roles.migrator.as_deref() != Some(url.user.as_str()) {
+        problems.push(format!(
+            "migrate: COUPAN_MIGRATE_DATABASE_URL user {:?} is not the migrator PostgreSQL creates (COUPAN_DB_MIGRATOR)",
+            url.user
+        ));
+    }
+    if roles.migrator_password.as_deref() != Some(url.password.as_str()) {
+        problems.push(
+            "migrate: the COUPAN_MIGRATE_DATABASE_URL password is not the migrator's password"
+                .into(),
+        );
+    }
+    if url.user == roles.superuser || url.user == roles.app {
+        problems.push(format!(
+            "migrate: the migrator {:?} must be a role of its own (not the superuser, not the app's role)",
+            url.user
+        ));
+    }
+}
+
+/// PostgreSQL creates the app's roles on its first start: the ConfigMap of
+/// `postgres-init.yaml` is mounted where the image runs its init scripts, its SQL is
+/// `scripts/db-roles.sql` (the same roles as the embedded database), and its script passes
+/// the names and password files the checks above compare.
+fn check_postgres_init(m: &Manifests, pg: &Container<'_>, problems: &mut Vec<String>) {
+    const INIT_DIR: &str = "/docker-entrypoint-initdb.d";
+    let mounted = arr(pg.container, "/volumeMounts")
+        .iter()
+        .find(|v| s(v, "/mountPath").as_deref() == Some(INIT_DIR))
+        .and_then(|mount| s(mount, "/name"))
+        .and_then(|volume| {
+            arr(pg.pod, "/volumes")
+                .iter()
+                .find(|v| s(v, "/name").as_deref() == Some(volume.as_str()))
+                .and_then(|v| s(v, "/configMap/name"))
+        });
+    let Some(config_map) = mounted.and_then(|n| m.find("ConfigMap", &n)) else {
+        problems.push(format!(
+            "postgres: no ConfigMap is mounted at {INIT_DIR} (the app's roles are never created)"
+        ));
+        return;
+    };
+    let sql = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/db-roles.sql"),
+    )
+    .unwrap();
+    if s(config_map, "/data/coupan-roles.psql").as_deref() != Some(sql.as_str()) {
+        problems.push(format!(
+            "postgres: ConfigMap {} coupan-roles.psql is not scripts/db-roles.sql",
+            name(config_map)
+        ));
+    }
+    let scripts: Vec<String> = config_map["data"]
+        .as_object()
+        .map(|d| {
+            d.iter()
+                .filter(|(k, _)| k.ends_with(".sh"))
+                .filter_map(|(_, v)| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let [script] = scripts.as_slice() else {
+        problems.push(format!(
+            "postgres: ConfigMap {} needs one .sh script",
+            name(config_map)
+        ));
+        return;
+    };
+    for needed in [
+        "coupan-roles.psql",
+        "$POSTGRES_DB",
+        "$COUPAN_DB_MIGRATOR\"",
+        "$COUPAN_DB_MIGRATOR_PASSWORD_FILE",
+        "$COUPAN_DB_APP\"",
+        "$COUPAN_DB_APP_PASSWORD_FILE",
+    ] {
+        if !script.contains(needed) {
+            problems.push(format!("postgres: the init script does not use {needed}"));
+        }
     }
 }
 
@@ -903,7 +1197,7 @@ fn secret_file(m: &Manifests, c: &Container<'_>, path: &str) -> Option<String> {
     m.config_value("Secret", &secret, &key)
 }
 
-/// Every Ingress backend exists; `/` reaches the app; `/metrics` does not.
+/// Every Ingress backend exists and `/` reaches the app.
 fn check_ingress(m: &Manifests, problems: &mut Vec<String>) {
     let ingresses: Vec<&Value> = m.of_kind("Ingress").collect();
     if ingresses.is_empty() {
@@ -964,13 +1258,6 @@ fn check_ingress(m: &Manifests, problems: &mut Vec<String>) {
     };
     if route_for("/") != Some(true) {
         problems.push("Ingress: / must route to the app".into());
-    }
-    for private in ["/metrics", "/metrics/"] {
-        if route_for(private) == Some(true) {
-            problems.push(format!(
-                "Ingress: {private} must not reach the app publicly"
-            ));
-        }
     }
 }
 
@@ -1131,6 +1418,22 @@ fn mutations_are_caught() {
             doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_SHUTDOWN_TIMEOUT_SECS"] =
                 json!("60");
         }),
+        (
+            "public origin not the Ingress host",
+            "COUPAN_PUBLIC_ORIGIN",
+            |m| {
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PUBLIC_ORIGIN"] =
+                    json!("https://elsewhere.example.com");
+            },
+        ),
+        (
+            "no public origin behind HTTPS",
+            "COUPAN_PUBLIC_ORIGIN",
+            |m| {
+                let data = &mut doc_mut(m, "ConfigMap", "coupan-config")["data"];
+                data.as_object_mut().unwrap().remove("COUPAN_PUBLIC_ORIGIN");
+            },
+        ),
         ("no trusted proxies", "COUPAN_TRUSTED_PROXIES", |m| {
             let data = &mut doc_mut(m, "ConfigMap", "coupan-config")["data"];
             data.as_object_mut()
@@ -1187,10 +1490,144 @@ fn mutations_are_caught() {
             doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PAYMENT_URL"] =
                 json!("http://paygate:3003");
         }),
-        ("database password", "password", |m| {
-            doc_mut(m, "Secret", "postgres-secret")["stringData"]["POSTGRES_PASSWORD"] =
+        (
+            "database password",
+            "the DATABASE_URL password is not the app role's password",
+            |m| {
+                doc_mut(m, "Secret", "postgres-secret")["stringData"]["COUPAN_APP_PASSWORD"] =
+                    json!("something-else");
+            },
+        ),
+        ("app as the superuser", "PostgreSQL's superuser", |m| {
+            doc_mut(m, "Secret", "coupan-secrets")["stringData"]["DATABASE_URL"] =
+                json!("postgres://coupan:REPLACE_ME@postgres:5432/coupan");
+        }),
+        (
+            "the migrator's credentials in the app",
+            "the serving container has COUPAN_MIGRATE_DATABASE_URL",
+            |m| {
+                doc_mut(m, "Secret", "coupan-secrets")["stringData"]["COUPAN_MIGRATE_DATABASE_URL"] =
+                    json!("postgres://coupan_migrator:REPLACE_ME_MIGRATOR@postgres:5432/coupan");
+            },
+        ),
+        (
+            "no migrations",
+            "init container running /app/server migrate",
+            |m| {
+                doc_mut(m, "Deployment", "coupan")["spec"]["template"]["spec"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("initContainers");
+            },
+        ),
+        ("migrator password", "the migrator's password", |m| {
+            doc_mut(m, "Secret", "postgres-secret")["stringData"]["COUPAN_MIGRATOR_PASSWORD"] =
                 json!("something-else");
         }),
+        (
+            "migrator is the superuser",
+            "must be a role of its own",
+            |m| {
+                doc_mut(m, "Secret", "coupan-migrator")["stringData"]["COUPAN_MIGRATE_DATABASE_URL"] =
+                    json!("postgres://coupan:REPLACE_ME@postgres:5432/coupan");
+            },
+        ),
+        ("roles SQL drifted", "is not scripts/db-roles.sql", |m| {
+            doc_mut(m, "ConfigMap", "postgres-init")["data"]["coupan-roles.psql"] =
+                json!("select 1;\n");
+        }),
+        (
+            "roles never created",
+            "no ConfigMap is mounted at /docker-entrypoint-initdb.d",
+            |m| {
+                doc_mut(m, "StatefulSet", "postgres")["spec"]["template"]["spec"]["containers"][0]
+                    ["volumeMounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|v| v["name"] != "init");
+            },
+        ),
+        (
+            "metrics on the site's port",
+            "COUPAN_METRICS_ADDR must differ",
+            |m| {
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_METRICS_ADDR"] =
+                    json!("0.0.0.0:3000");
+            },
+        ),
+        (
+            "metrics on loopback",
+            "COUPAN_METRICS_ADDR=127.0.0.1:9100 listens only inside the pod",
+            |m| {
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_METRICS_ADDR"] =
+                    json!("127.0.0.1:9100");
+            },
+        ),
+        ("metrics off", "COUPAN_METRICS_ADDR is off", |m| {
+            doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_METRICS_ADDR"] = json!("off");
+        }),
+        ("metrics port in the Service", "targetPort", |m| {
+            doc_mut(m, "Service", "coupan")["spec"]["ports"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "metrics", "port": 9100, "targetPort": "metrics"}));
+        }),
+        ("metrics port not declared", "is not a containerPort", |m| {
+            app_container(m)["ports"]
+                .as_array_mut()
+                .unwrap()
+                .truncate(1);
+        }),
+        (
+            "payment key in the ConfigMap",
+            "COUPAN_PAYMENT_SECRET_KEY must come from a Secret",
+            |m| {
+                let key = doc_mut(m, "Secret", "coupan-secrets")["stringData"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("COUPAN_PAYMENT_SECRET_KEY")
+                    .unwrap();
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PAYMENT_SECRET_KEY"] = key;
+            },
+        ),
+        (
+            "placeholder payment key accepted",
+            "placeholder COUPAN_PAYMENT_SECRET_KEY",
+            |m| {
+                doc_mut(m, "Secret", "coupan-secrets")["stringData"]["COUPAN_PAYMENT_SECRET_KEY"] =
+                    json!(PLACEHOLDER.repeat(4));
+            },
+        ),
+        (
+            "plain http to a gateway outside",
+            "COUPAN_PAYMENT_ALLOW_HTTP is on for http://pay.example.com",
+            |m| {
+                doc_mut(m, "ConfigMap", "coupan-config")["data"]["COUPAN_PAYMENT_URL"] =
+                    json!("http://pay.example.com");
+            },
+        ),
+        ("paygate admin routes", "PAYGATE_ADMIN_ROUTES is on", |m| {
+            doc_mut(m, "Deployment", "paygate")["spec"]["template"]["spec"]["containers"][0]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "PAYGATE_ADMIN_ROUTES", "value": "true"}));
+        }),
+        (
+            "paygate checks another key",
+            "PAYGATE_SECRET_KEY is not the app's COUPAN_PAYMENT_SECRET_KEY",
+            |m| {
+                for var in
+                    doc_mut(m, "Deployment", "paygate")["spec"]["template"]["spec"]["containers"][0]
+                        ["env"]
+                        .as_array_mut()
+                        .unwrap()
+                {
+                    if var["name"] == "PAYGATE_SECRET_KEY" {
+                        *var = json!({"name": "PAYGATE_SECRET_KEY", "value": "test_sk_other_0123456789"});
+                    }
+                }
+            },
+        ),
         ("database host", "DATABASE_URL host", |m| {
             doc_mut(m, "Secret", "coupan-secrets")["stringData"]["DATABASE_URL"] =
                 json!("postgres://coupan:REPLACE_ME@db:5432/coupan");
@@ -1205,14 +1642,8 @@ fn mutations_are_caught() {
         ("memory", "memory", |m| {
             app_container(m)["resources"]["limits"]["memory"] = json!("1Gi");
         }),
-        ("metrics public", "/metrics must not reach the app", |m| {
-            let paths = doc_mut(m, "Ingress", "coupan")["spec"]["rules"][0]["http"]["paths"]
-                .as_array_mut()
-                .unwrap();
-            paths.retain(|p| p["path"] != "/metrics");
-        }),
         ("ingress backend", "does not exist", |m| {
-            doc_mut(m, "Ingress", "coupan")["spec"]["rules"][0]["http"]["paths"][1]["backend"]["service"]
+            doc_mut(m, "Ingress", "coupan")["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
                 ["name"] = json!("nobody");
         }),
         ("image tag", "newTag", |m| {
@@ -1284,17 +1715,27 @@ async fn app_probe_paths_answer_on_the_real_router(pool: PgPool) {
         let res = app.get(&path, None).await;
         assert_eq!(res.status(), StatusCode::OK, "app probe {path}");
     }
-    // The Prometheus scrape path, if annotated, serves the text format.
+    // The Prometheus scrape path serves the text format on the metrics listener, and not
+    // on the site's port.
     let app_pod = &m.containers_running(APP_BINARY)[0].workload["spec"]["template"];
-    if let Some(path) = s(app_pod, "/metadata/annotations/prometheus.io~1path") {
-        let res = app.get(&path, None).await;
-        assert_eq!(res.status(), StatusCode::OK, "scrape path {path}");
-        let body = res.text().await.unwrap();
-        assert!(
-            body.contains("# TYPE "),
-            "{path} is not Prometheus text: {body}"
-        );
-    }
+    let path = s(app_pod, "/metadata/annotations/prometheus.io~1path").expect("a scrape path");
+    let res = app
+        .client
+        .get(format!("{}{path}", app.metrics_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "scrape path {path}");
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("# TYPE "),
+        "{path} is not Prometheus text: {body}"
+    );
+    assert_eq!(
+        app.get(&path, None).await.status(),
+        StatusCode::NOT_FOUND,
+        "{path} on the site's port"
+    );
     // And a path that is not served is not 200: the check can fail.
     let res = app.get("/readyz-not-a-route/x", None).await;
     assert_ne!(res.status(), StatusCode::OK);
@@ -1306,7 +1747,10 @@ async fn paygate_probe_paths_answer_on_the_real_router() {
     let m = load();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let router = paygate::router(paygate::Gateway::in_memory());
+    let router = paygate::router(
+        paygate::Gateway::in_memory(),
+        paygate::Access::new(crate::helpers::PAYMENT_KEY),
+    );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     let client = reqwest::Client::builder()
         .timeout(crate::helpers::REQUEST_TIMEOUT)

@@ -12,13 +12,23 @@ use tokio::task::JoinHandle;
 
 pub const PASSWORD: &str = "correct horse battery";
 pub const JWT_SECRET: &str = "test-secret-that-is-long-enough-0123456789";
+/// The secret key the app sends to the tests' gateways, and they expect.
+pub const PAYMENT_KEY: &str = "test_sk_coupan_tests_0123456789";
+/// The login role the application under test connects as: a member of the app's group
+/// role (`server::db::RUNTIME_ROLE`), like the app's role everywhere else.
+pub const RUNTIME_USER: &str = "coupan_test_app";
 
-/// The application as `main` runs it (`Application::build`), on a free port, over the
-/// test's database.
+/// The application as `main` runs it (`Application::build_with_pool`), on a free port, over
+/// the test's database, connected as the app's role ([`runtime_pool`]).
 pub struct TestApp {
     pub base: String,
+    /// Where `/metrics` is served (its own port).
+    pub metrics_base: String,
     pub client: Client,
+    /// The test's own pool (the database's owner: set up and inspect anything).
     pub pool: PgPool,
+    /// The pool the application uses (the app's role, least privilege).
+    pub app_pool: PgPool,
     stop: Option<oneshot::Sender<()>>,
     running: Option<JoinHandle<Result<Report, String>>>,
 }
@@ -38,6 +48,11 @@ static METRICS: LazyLock<Metrics> = LazyLock::new(|| {
 /// workers are off (`COUPAN_PAYMENT_WORKERS=0`): tests that pay drive a worker by hand,
 /// or set `payment_workers` themselves.
 pub fn test_config() -> Config {
+    test_config_with(&[])
+}
+
+/// `test_config()` with some settings given as the server reads them (`extra` wins).
+pub fn test_config_with(extra: &[(&str, &str)]) -> Config {
     // Pictures: a fresh directory per app (made on its first upload).
     let images = std::env::temp_dir()
         .join(format!("coupan-test-images-{}", uuid::Uuid::new_v4()))
@@ -50,8 +65,11 @@ pub fn test_config() -> Config {
         ("JWT_SECRET", JWT_SECRET),
         ("LEPTOS_SITE_ADDR", "127.0.0.1:0"),
         ("COUPAN_DB_MAX_CONNECTIONS", "10"),
+        ("COUPAN_METRICS_ADDR", "127.0.0.1:0"),
         // Nothing listens there: a test that pays starts its own gateway.
         ("COUPAN_PAYMENT_URL", "http://127.0.0.1:9"),
+        ("COUPAN_PAYMENT_ALLOW_HTTP", "true"),
+        ("COUPAN_PAYMENT_SECRET_KEY", PAYMENT_KEY),
         ("COUPAN_PAYMENT_TIMEOUT_MS", "2000"),
         ("COUPAN_PAYMENT_WORKERS", "0"),
         ("COUPAN_PAYMENT_BATCH_MAX", "16"),
@@ -62,12 +80,110 @@ pub fn test_config() -> Config {
         ("COUPAN_SHUTDOWN_TIMEOUT_SECS", "5"),
     ];
     Config::from_lookup(&|name: &str| {
-        settings
+        extra
             .iter()
+            .chain(settings)
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.to_string())
     })
     .expect("the test settings are valid")
+}
+
+/// Set up once per test binary: the login role [`RUNTIME_USER`], a member of the app's
+/// group role, with the password of the tests' `DATABASE_URL` (whoever knows that is the
+/// superuser anyway). Roles belong to the whole cluster; the group role's privileges come
+/// with the migrations of each test database.
+static RUNTIME_ROLE_READY: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+
+/// The password of the tests' `DATABASE_URL`, if it has one.
+pub fn admin_password() -> Option<String> {
+    let url = std::env::var("DATABASE_URL").ok()?;
+    let url = reqwest::Url::parse(&url).ok()?;
+    let password = url.password()?;
+    Some(percent_decode(password).unwrap_or_else(|| password.to_string()))
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+async fn ensure_runtime_role(pool: &PgPool) {
+    let group = server::db::RUNTIME_ROLE;
+    let password = match admin_password() {
+        Some(p) => format!("password '{}'", p.replace('\'', "''")),
+        None => "password null".to_string(),
+    };
+    // Concurrent tests of other binaries may do the same: a role created meanwhile is fine.
+    let statements = [
+        format!(
+            "do $$ begin create role {group} nologin; \
+             exception when duplicate_object or unique_violation then null; end $$"
+        ),
+        format!(
+            "do $$ begin create role {RUNTIME_USER} login; \
+             exception when duplicate_object or unique_violation then null; end $$"
+        ),
+        format!(
+            "alter role {RUNTIME_USER} with login inherit nosuperuser nocreatedb nocreaterole \
+             nobypassrls {password}"
+        ),
+        format!("grant {group} to {RUNTIME_USER}"),
+    ];
+    for statement in &statements {
+        let mut tries = 0;
+        loop {
+            match sqlx::query(statement).execute(pool).await {
+                Ok(_) => break,
+                // "tuple concurrently updated" when another process changes the same role.
+                Err(e) if tries < 5 => {
+                    tries += 1;
+                    eprintln!("setting up {RUNTIME_USER} (try {tries}): {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50 * tries)).await;
+                }
+                Err(e) => panic!("cannot set up the role {RUNTIME_USER}: {e}"),
+            }
+        }
+    }
+}
+
+/// A pool on the test's database as the app's role ([`RUNTIME_USER`]), with the app's pool
+/// settings. It is closed when the test's own pool is (so that the test database can be
+/// dropped afterwards): a connection of the test's pool is held until then.
+pub async fn runtime_pool(pool: &PgPool, config: &Config) -> PgPool {
+    RUNTIME_ROLE_READY
+        .get_or_init(|| ensure_runtime_role(pool))
+        .await;
+    let mut options = (*pool.connect_options()).clone().username(RUNTIME_USER);
+    if let Some(password) = admin_password() {
+        options = options.password(&password);
+    }
+    let app_pool = server::db::connect_with(config, options)
+        .await
+        .expect("connect as the app's role");
+    let held = pool
+        .acquire()
+        .await
+        .expect("a connection of the test's pool");
+    let (test_pool, closing) = (pool.clone(), app_pool.clone());
+    tokio::spawn(async move {
+        test_pool.close_event().await;
+        closing.close().await;
+        drop(held);
+    });
+    app_pool
 }
 
 impl TestApp {
@@ -77,10 +193,17 @@ impl TestApp {
 
     /// The app with other settings than `test_config()`.
     pub async fn spawn_with(pool: PgPool, config: Config) -> TestApp {
-        let application = Application::build_with_pool(config, METRICS.clone(), pool.clone())
+        let app_pool = runtime_pool(&pool, &config).await;
+        let application = Application::build_with_pool(config, METRICS.clone(), app_pool.clone())
             .await
             .expect("the application starts");
         let base = format!("http://{}", application.address());
+        let metrics_base = format!(
+            "http://{}",
+            application
+                .metrics_address()
+                .expect("the tests serve /metrics")
+        );
         let (stop, stopped) = oneshot::channel::<()>();
         let signal = async move {
             // Dropping the TestApp without `stop` leaves the app serving until the
@@ -91,9 +214,15 @@ impl TestApp {
         };
         let running = tokio::spawn(application.run_until_stopped(signal));
         TestApp {
+            client: Client::builder()
+                .default_headers(same_origin(&base))
+                .timeout(REQUEST_TIMEOUT)
+                .build()
+                .unwrap(),
             base,
-            client: Client::builder().timeout(REQUEST_TIMEOUT).build().unwrap(),
+            metrics_base,
             pool,
+            app_pool,
             stop: Some(stop),
             running: Some(running),
         }
@@ -117,9 +246,11 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    /// A client with its own cookie jar (a browser).
+    /// A client with its own cookie jar (a browser on the site's pages: its requests name
+    /// the site as their `Origin`, as a browser's posts do).
     pub fn browser(&self) -> Client {
         Client::builder()
+            .default_headers(same_origin(&self.base))
             .timeout(REQUEST_TIMEOUT)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -261,6 +392,39 @@ impl LogIn {
     }
 }
 
+/// `Origin: base`: what a browser sends with a form or fetch from the site's own pages
+/// (the cross-site request check wants it on posts with the session cookie, log-in and
+/// sign-up). Tests of that check use [`plain_client`].
+fn same_origin(base: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ORIGIN, base.parse().unwrap());
+    headers
+}
+
+/// A client that keeps no cookies, follows no redirects and adds no header: each test
+/// request says exactly what it sends (a cross-site request, a cookie by hand).
+pub fn plain_client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The session cookie a response sets, as a browser sends it back: `name=value`, for
+/// `coupan_session` or its `__Host-` form.
+pub fn session_pair(res: &Response) -> Option<String> {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|c| c.split(';').next().unwrap_or_default())
+        .find(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(name, value)| name.ends_with("coupan_session") && !value.is_empty())
+        })
+        .map(str::to_string)
+}
+
 /// The `coupan_session` Set-Cookie of a response, whole (`coupan_session=<id>; Path=/; ...`).
 pub fn session_cookie(res: &Response) -> Option<String> {
     res.headers()
@@ -381,7 +545,7 @@ impl TestGateway {
     }
 
     fn serve(&mut self, listener: tokio::net::TcpListener) {
-        let router = paygate::router(self.gateway.clone());
+        let router = paygate::router(self.gateway.clone(), paygate::Access::new(PAYMENT_KEY));
         self.task = Some(tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap()
         }));
@@ -426,6 +590,33 @@ impl TestGateway {
 
 /// A worker against `gateway`, with short backoffs and a quick breaker, driven by tests.
 pub fn test_worker(pool: &PgPool, gateway_url: &str) -> server::payment::Worker {
+    test_worker_with(
+        pool,
+        server::payment::GatewaySettings {
+            url: gateway_url.to_string(),
+            secret_key: PAYMENT_KEY.to_string(),
+            timeout: std::time::Duration::from_secs(3),
+            allow_http: true,
+        },
+    )
+}
+
+/// A client of the test gateway (its key, plain http) whose calls give up after `timeout`.
+pub fn test_gateway_client(url: &str, timeout: std::time::Duration) -> server::payment::Gateway {
+    server::payment::Gateway::new(&server::payment::GatewaySettings {
+        url: url.to_string(),
+        secret_key: PAYMENT_KEY.to_string(),
+        timeout,
+        allow_http: true,
+    })
+    .expect("the test gateway's client")
+}
+
+/// The same worker with other gateway settings (another key, https).
+pub fn test_worker_with(
+    pool: &PgPool,
+    gateway: server::payment::GatewaySettings,
+) -> server::payment::Worker {
     use server::payment::{Breaker, Gateway, Worker, worker::WorkerSettings};
     let settings = WorkerSettings {
         tasks: 1,
@@ -438,7 +629,7 @@ pub fn test_worker(pool: &PgPool, gateway_url: &str) -> server::payment::Worker 
     };
     Worker::new(
         pool.clone(),
-        Gateway::new(gateway_url, std::time::Duration::from_secs(3)),
+        Gateway::new(&gateway).expect("the test gateway's client"),
         std::sync::Arc::new(Breaker::new(3, std::time::Duration::from_millis(100))),
         settings,
     )

@@ -234,11 +234,17 @@ async fn payment_job_lines_carry_the_order_id(pool: PgPool) {
         .unwrap()
         .to_string();
 
+    // Debug lines too: the HTTP client's among them never show the gateway's secret key.
     let buffer = Buffer::default();
-    let _capture = capture(&buffer, "info").await;
+    let _capture = capture(&buffer, "debug").await;
     let gw = crate::helpers::TestGateway::start().await;
-    let worker = crate::helpers::test_worker(&pool, &gw.url());
+    let worker = crate::helpers::test_worker(&app.app_pool, &gw.url());
     crate::helpers::settle(&worker, &pool, 10).await;
+    let text = buffer.text();
+    let authorization = paygate::basic_authorization(crate::helpers::PAYMENT_KEY);
+    for secret in [crate::helpers::PAYMENT_KEY, authorization.as_str()] {
+        assert!(!text.contains(secret), "{secret:?} was logged:\n{text}");
+    }
 
     let lines = buffer.lines();
     let done = lines

@@ -2,8 +2,12 @@
 //! runs it) on a free port, each test with its own fresh PostgreSQL database
 //! (`#[sqlx::test]`, migrations applied).
 
+mod abuse;
 mod admission;
 mod auth;
+mod bad_input;
+mod browser_security;
+mod channel;
 mod coupons;
 mod deadline;
 mod deploy;
@@ -19,6 +23,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod readmodel;
+mod roles;
 mod saga;
 mod shell;
 mod startup;

@@ -33,7 +33,7 @@ async fn mypage(app: &TestApp, token: &str) -> Vec<Value> {
 async fn paid_orders_get_vouchers_and_show_on_my_page(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let coupon = NewCoupon::named("Saga Coupon")
         .stock(10)
         .create_in_shop(&app, "o@example.com", "Saga Shop")
@@ -90,7 +90,7 @@ async fn paid_orders_get_vouchers_and_show_on_my_page(pool: PgPool) {
 async fn purchases_go_on_while_the_gateway_is_down_and_are_paid_once_when_it_returns(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let mut gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let coupon = NewCoupon::named("Saga Coupon")
         .stock(100)
         .create_in_shop(&app, "o@example.com", "Saga Shop")
@@ -187,7 +187,7 @@ async fn purchases_go_on_while_the_gateway_is_down_and_are_paid_once_when_it_ret
 async fn a_declined_payment_gives_the_stock_back(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let coupon = NewCoupon::named("Saga Coupon")
         .stock(10)
         .create_in_shop(&app, "o@example.com", "Saga Shop")
@@ -231,7 +231,7 @@ async fn a_worker_killed_mid_call_is_resumed_without_a_double_charge(pool: PgPoo
     let token = app.customer("c@example.com").await;
     let order = buy_ok(&app, &token, &coupon, 1).await;
     gw.set_mode(|m| m.latency_ms = 400);
-    let doomed = test_worker(&pool, &gw.url());
+    let doomed = test_worker(&app.app_pool, &gw.url());
     let task = tokio::spawn(async move { doomed.run_once().await });
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     task.abort(); // the worker dies holding the job; its transaction is rolled back
@@ -242,7 +242,7 @@ async fn a_worker_killed_mid_call_is_resumed_without_a_double_charge(pool: PgPoo
         ("ordered".into(), "pending".into())
     );
     gw.set_mode(|m| m.latency_ms = 0);
-    settle(&test_worker(&pool, &gw.url()), &pool, 10).await;
+    settle(&test_worker(&app.app_pool, &gw.url()), &pool, 10).await;
     assert_eq!(
         app.order_status(&order).await,
         ("paid".into(), "completed".into())
@@ -259,7 +259,7 @@ async fn a_worker_killed_mid_call_is_resumed_without_a_double_charge(pool: PgPoo
 async fn cancelling_refunds_once_and_returns_the_stock(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let coupon = NewCoupon::named("Saga Coupon")
         .stock(10)
         .create_in_shop(&app, "o@example.com", "Saga Shop")
@@ -315,7 +315,7 @@ async fn a_payment_completing_after_the_cancel_is_refunded(pool: PgPool) {
     let token = app.customer("c@example.com").await;
     let order = buy_ok(&app, &token, &coupon, 1).await;
     gw.set_mode(|m| m.latency_ms = 300);
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let charging = {
         let w = worker.clone();
         tokio::spawn(async move { w.run_once().await.unwrap() })
@@ -355,7 +355,7 @@ async fn a_payment_completing_after_the_cancel_is_refunded(pool: PgPool) {
 async fn cancelling_before_any_charge_voids_the_payment(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let coupon = NewCoupon::named("Saga Coupon")
         .stock(10)
         .create_in_shop(&app, "o@example.com", "Saga Shop")
@@ -390,7 +390,7 @@ async fn cancel_and_payment_races_end_with_one_refund_per_charge(pool: PgPool) {
         .id;
     let tokens = quick_customers(&pool, 30).await;
     let orders: Vec<String> = join_all(tokens.iter().map(|t| buy_ok(&app, t, &coupon, 1))).await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let workers: Vec<_> = (0..4)
         .map(|_| {
             let w = worker.clone();
@@ -444,7 +444,7 @@ async fn cancel_and_payment_races_end_with_one_refund_per_charge(pool: PgPool) {
 async fn owners_redeem_vouchers_once_and_refund_their_orders(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let shop = NewCoupon::named("Saga Coupon")
         .stock(10)
         .create_in_shop(&app, "o@example.com", "Saga Shop")

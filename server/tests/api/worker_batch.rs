@@ -42,7 +42,7 @@ async fn one_batch_settles_charges_a_decline_a_void_a_refund_a_failed_call_and_a
 ) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let coupon = NewCoupon::named("Batch Coupon")
         .stock(100)
         .create_in_shop(&app, "o@example.com", "Batch Shop")
@@ -184,7 +184,7 @@ async fn one_batch_settles_charges_a_decline_a_void_a_refund_a_failed_call_and_a
 async fn a_failing_gateway_reschedules_the_whole_batch_and_nothing_is_recorded(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     let gw = TestGateway::start().await;
-    let worker = test_worker(&pool, &gw.url());
+    let worker = test_worker(&app.app_pool, &gw.url());
     let coupon = NewCoupon::named("Batch Coupon")
         .stock(100)
         .create_in_shop(&app, "o@example.com", "Batch Shop")
@@ -243,7 +243,10 @@ async fn two_workers_draining_in_batches_pay_every_order_once(pool: PgPool) {
         orders.extend(join_all(chunk.iter().map(|t| buy(&app, t, &coupon))).await);
     }
     // Two replicas' workers (each its own breaker), several loops each, at once.
-    let workers = [test_worker(&pool, &gw.url()), test_worker(&pool, &gw.url())];
+    let workers = [
+        test_worker(&app.app_pool, &gw.url()),
+        test_worker(&app.app_pool, &gw.url()),
+    ];
     let loops = workers.iter().flat_map(|w| {
         (0..3).map(move |_| async move {
             let mut batches = Vec::new();

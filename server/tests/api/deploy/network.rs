@@ -594,12 +594,29 @@ fn breaks_are_caught() {
         ),
         (
             "no Prometheus rule",
-            "coupan does not admit Prometheus on port 3000/TCP",
+            "coupan does not admit Prometheus on port 9100/TCP",
             |m| {
                 policy_mut(m, "coupan")["spec"]["ingress"]
                     .as_array_mut()
                     .unwrap()
                     .remove(1);
+            },
+        ),
+        (
+            "Prometheus on the site's port",
+            "coupan admits Prometheus on port 3000/TCP, which nothing needs",
+            |m| {
+                policy_mut(m, "coupan")["spec"]["ingress"][1]["ports"][0]["port"] = json!("http");
+            },
+        ),
+        (
+            "the ingress controller on the metrics port",
+            "coupan admits the ingress controller on port 9100/TCP, which nothing needs",
+            |m| {
+                policy_mut(m, "coupan")["spec"]["ingress"][0]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("ports");
             },
         ),
         (
