@@ -458,10 +458,15 @@ impl Report {
             pair(l.cpu_without.app, l.cpu_with.app),
             pair(l.cpu_without.driver, l.cpu_with.driver),
             pair(l.cpu_without.machine, l.cpu_with.machine),
-            pair(
-                per_thousand(l.cpu_without.app, l.without.tally.created),
-                per_thousand(l.cpu_with.app, l.with.tally.created)
-            ),
+            {
+                let ms =
+                    |x: Option<f64>| x.map_or("–".into(), |v| format!("{:.0} ms", v * 1000.0));
+                format!(
+                    "{} / {}",
+                    ms(per_thousand(l.cpu_without.app, l.without.tally.created)),
+                    ms(per_thousand(l.cpu_with.app, l.with.tally.created))
+                )
+            },
         );
     }
 
