@@ -377,11 +377,7 @@ async fn signed_in_visits_renew_the_session_once_a_day(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
     app.customer("r@example.com").await;
     // No cookie store and no redirects: the test sends the cookie and reads Set-Cookie.
-    let client = reqwest::Client::builder()
-        .timeout(crate::helpers::REQUEST_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = crate::helpers::plain_client();
     let res = app
         .log_in(&client, "r@example.com")
         .header("accept", "text/html")

@@ -228,13 +228,7 @@ async fn the_worker_sends_the_key_and_refunds_by_a_percent_encoded_payment_key(p
         .unwrap();
     assert_eq!(stored.as_deref(), Some(odd_key));
 
-    let res = app
-        .post(
-            &format!("/api/v1/orders/{order}/cancel"),
-            json!({}),
-            Some(&token),
-        )
-        .await;
+    let res = app.cancel(&order, &token).await;
     assert_eq!(res.status(), StatusCode::OK);
     settle(&worker, &pool, 10).await;
     assert_eq!(

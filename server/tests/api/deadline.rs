@@ -141,12 +141,7 @@ async fn an_unpaid_order_expires_at_its_deadline_and_its_units_come_back(pool: P
         .unwrap();
     assert_eq!(mypage["items"][0]["status"], "expired");
     expect_error(
-        app.post(
-            &format!("/api/v1/orders/{order}/cancel"),
-            json!({}),
-            Some(&token),
-        )
-        .await,
+        app.cancel(&order, &token).await,
         StatusCode::CONFLICT,
         "not_cancellable",
     )

@@ -274,6 +274,16 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// `POST /api/v1/orders/{order}/cancel` as the customer with `token`.
+    pub async fn cancel(&self, order: impl std::fmt::Display, token: &str) -> Response {
+        self.post(
+            &format!("/api/v1/orders/{order}/cancel"),
+            json!({}),
+            Some(token),
+        )
+        .await
+    }
+
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         let mut req = self.client.get(self.url(path));
         if let Some(t) = token {
@@ -405,6 +415,7 @@ fn same_origin(base: &str) -> reqwest::header::HeaderMap {
 /// request says exactly what it sends (a cross-site request, a cookie by hand).
 pub fn plain_client() -> Client {
     Client::builder()
+        .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()

@@ -263,13 +263,7 @@ async fn each_person_is_told_of_their_own_events_once(pool: PgPool) {
     gw.set_mode(|m| m.decline_all = false);
     // The decline gave the unit back; Bob buys it again and cancels before any charge.
     let voided = buy_ok(&app, &bob, &s.coupon, 1).await;
-    let res = app
-        .post(
-            &format!("/api/v1/orders/{voided}/cancel"),
-            json!({}),
-            Some(&bob),
-        )
-        .await;
+    let res = app.cancel(&voided, &bob).await;
     assert_eq!(res.status(), StatusCode::OK);
     settle(&worker, &pool, 10).await;
     // The shop redeems one of Alice's vouchers, then refunds her other order.

@@ -302,13 +302,7 @@ async fn the_per_customer_limit_holds_under_concurrency(pool: PgPool) {
         .fetch_one(&pool)
         .await
         .unwrap();
-    let res = app
-        .post(
-            &format!("/api/v1/orders/{id}/cancel"),
-            json!({}),
-            Some(&token),
-        )
-        .await;
+    let res = app.cancel(&id, &token).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(
         app.buy(&token, &coupon_id, 1, None).await.status(),

@@ -207,12 +207,7 @@ async fn a_declined_payment_gives_the_stock_back(pool: PgPool) {
     assert_eq!(rows[0]["status"], "payment_failed");
     assert!(!gw.counts().await.contains_key(&order), "nothing charged");
     expect_error(
-        app.post(
-            &format!("/api/v1/orders/{order}/cancel"),
-            json!({}),
-            Some(&token),
-        )
-        .await,
+        app.cancel(&order, &token).await,
         StatusCode::CONFLICT,
         "not_cancellable",
     )
@@ -322,13 +317,7 @@ async fn a_payment_completing_after_the_cancel_is_refunded(pool: PgPool) {
     };
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     // The customer cancels while the charge is on its way.
-    let res = app
-        .post(
-            &format!("/api/v1/orders/{order}/cancel"),
-            json!({}),
-            Some(&token),
-        )
-        .await;
+    let res = app.cancel(&order, &token).await;
     assert_eq!(res.status(), StatusCode::OK);
     let step = charging.await.unwrap();
     assert!(matches!(step, Step::Continue(_)), "{step:?}");
@@ -363,12 +352,7 @@ async fn cancelling_before_any_charge_voids_the_payment(pool: PgPool) {
         .id;
     let token = app.customer("c@example.com").await;
     let order = buy_ok(&app, &token, &coupon, 1).await;
-    app.post(
-        &format!("/api/v1/orders/{order}/cancel"),
-        json!({}),
-        Some(&token),
-    )
-    .await;
+    app.cancel(&order, &token).await;
     settle(&worker, &pool, 10).await;
     assert_eq!(
         app.order_status(&order).await,
@@ -505,12 +489,7 @@ async fn owners_redeem_vouchers_once_and_refund_their_orders(pool: PgPool) {
     assert!(row["vouchers"][0]["redeemed_at"].is_string());
     // An order with a used voucher cannot be cancelled.
     expect_error(
-        app.post(
-            &format!("/api/v1/orders/{order}/cancel"),
-            json!({}),
-            Some(&token),
-        )
-        .await,
+        app.cancel(&order, &token).await,
         StatusCode::CONFLICT,
         "voucher_redeemed",
     )
