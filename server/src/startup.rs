@@ -114,6 +114,11 @@ impl Application {
         })
     }
 
+    /// The HTTP application it serves (`server/tests/api/openapi.rs` reads its routes).
+    pub fn router(&self) -> &axum::Router {
+        &self.router
+    }
+
     /// Where the application listens (the actual port when the configured one was 0).
     pub fn address(&self) -> SocketAddr {
         self.address

@@ -2,35 +2,53 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::sync::Arc;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::accounts::{authenticate, register};
 use super::guards::require_user;
 use super::repo;
 use super::tokens::{BearerAuth, JwtKeys};
+use crate::api::doc;
 use crate::api::extract::JsonBody;
 use crate::domain::{SignupInput, UserView};
 use crate::error::AppError;
 use crate::limits::AuthRateLimit;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/signup", post(signup))
-        .route("/auth/token", post(token))
-        .route("/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signup))
+        .routes(routes!(token))
+        .routes(routes!(me))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct SignupResponse {
     user_id: Uuid,
 }
 
+/// Creates an account: a customer, or a shop owner with a shop (`shop_name`).
+#[utoipa::path(
+    post,
+    path = "/auth/signup",
+    tag = "auth",
+    request_body = SignupInput,
+    responses(
+        (status = 201, description = "The account was created", body = SignupResponse),
+        doc::BadRequest,
+        doc::Conflict,
+        doc::Invalid,
+        doc::RateLimited,
+        doc::Unavailable,
+    )
+)]
 async fn signup(
     _: AuthRateLimit,
     State(pool): State<PgPool>,
@@ -44,19 +62,36 @@ async fn signup(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct TokenRequest {
     email: String,
     password: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TokenResponse {
+    /// A JWT for `Authorization: Bearer ...`.
     access_token: String,
+    /// Always `Bearer`.
     token_type: &'static str,
+    /// Seconds until it expires.
     expires_in: i64,
 }
 
+/// Logs in: a bearer token for the API.
+#[utoipa::path(
+    post,
+    path = "/auth/token",
+    tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A token", body = TokenResponse),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::RateLimited,
+        doc::Unavailable,
+    )
+)]
 async fn token(
     AuthRateLimit(client): AuthRateLimit,
     State(pool): State<PgPool>,
@@ -72,6 +107,18 @@ async fn token(
     }))
 }
 
+/// The signed-in user.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The token's user", body = UserView),
+        doc::Unauthorized,
+        doc::Unavailable,
+    )
+)]
 async fn me(State(pool): State<PgPool>, auth: BearerAuth) -> Result<Json<UserView>, AppError> {
     let p = require_user(auth.0)?;
     let mut conn = pool.acquire().await?;

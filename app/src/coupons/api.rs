@@ -2,13 +2,16 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{CouponPage, repo, service};
+use crate::api::doc;
 use crate::api::extract::{JsonBody, parse_id};
 use crate::auth::guards::require_owner;
 use crate::auth::tokens::BearerAuth;
@@ -16,14 +19,15 @@ use crate::domain::{Coupon, CouponInput, CouponPatch, CouponStatus};
 use crate::error::AppError;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/coupons", get(list).post(create))
-        .route("/coupons/{id}", get(show).patch(update))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(show, update))
 }
 
 /// A coupon plus whether it can be bought right now.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CouponWithStatus)]
 pub(crate) struct CouponJson {
     #[serde(flatten)]
     coupon: Coupon,
@@ -37,7 +41,8 @@ impl From<Coupon> for CouponJson {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = CouponPage)]
 struct PageJson {
     items: Vec<CouponJson>,
     page: u32,
@@ -56,16 +61,33 @@ impl From<CouponPage> for PageJson {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Words of the coupon's name or description (at most 100 characters).
     #[serde(default)]
     q: String,
+    /// Words of the shop's name (at most 100 characters).
     #[serde(default)]
     shop: String,
+    /// 1-based.
     page: Option<u32>,
     per_page: Option<u32>,
 }
 
+/// The catalogue: coupons on sale, searchable, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/coupons",
+    tag = "coupons",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of coupons", body = PageJson),
+        doc::BadRequest,
+        doc::Invalid,
+        doc::Unavailable,
+    )
+)]
 async fn list(
     State(pool): State<PgPool>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -84,6 +106,18 @@ async fn list(
     Ok(Json(page.into()))
 }
 
+/// One coupon.
+#[utoipa::path(
+    get,
+    path = "/coupons/{id}",
+    tag = "coupons",
+    params(("id" = Uuid, Path, description = "The coupon's id")),
+    responses(
+        (status = 200, description = "The coupon", body = CouponJson),
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn show(
     State(pool): State<PgPool>,
     Path(id): Path<String>,
@@ -96,6 +130,22 @@ async fn show(
         .ok_or(AppError::NotFound)
 }
 
+/// Registers a coupon in the owner's shop.
+#[utoipa::path(
+    post,
+    path = "/coupons",
+    tag = "coupons",
+    security(("bearer" = [])),
+    request_body = CouponInput,
+    responses(
+        (status = 201, description = "The new coupon", body = CouponJson),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::Invalid,
+        doc::Unavailable,
+    )
+)]
 async fn create(
     State(pool): State<PgPool>,
     auth: BearerAuth,
@@ -107,6 +157,25 @@ async fn create(
     Ok((StatusCode::CREATED, Json(coupon.into())))
 }
 
+/// Changes the owner's coupon: absent fields stay, `null` clears an optional one;
+/// `on_sale: false` stops sales.
+#[utoipa::path(
+    patch,
+    path = "/coupons/{id}",
+    tag = "coupons",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The coupon's id")),
+    request_body = CouponPatch,
+    responses(
+        (status = 200, description = "The coupon after the change", body = CouponJson),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Invalid,
+        doc::Unavailable,
+    )
+)]
 async fn update(
     State(state): State<AppState>,
     auth: BearerAuth,

@@ -48,6 +48,7 @@ impl Search {
 
 /// A coupon as the catalogue, the detail page and the JSON API show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Coupon {
     pub id: Uuid,
     pub name: String,
@@ -74,6 +75,7 @@ pub const MAX_IMAGES: usize = 5;
 /// One picture of a coupon as the API and the pages show it: the re-encoded full size
 /// (`width` x `height`, longest side at most 1600 px) and a square thumbnail.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CouponImage {
     pub id: Uuid,
     pub url: String,
@@ -91,6 +93,7 @@ impl Coupon {
 
 /// Whether a coupon can be bought right now, and if not, why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CouponStatus {
     Available,
@@ -148,6 +151,7 @@ impl Coupon {
 
 /// A coupon registration as the JSON API takes it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CouponInput {
     pub name: String,
     #[serde(default)]
@@ -309,6 +313,7 @@ fn nullable<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 
 /// `PATCH /api/v1/coupons/{id}`: absent fields stay, `null` clears an optional field.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CouponPatch {
     #[serde(default)]
     pub name: Option<String>,

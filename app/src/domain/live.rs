@@ -8,6 +8,7 @@ use super::{Coupon, CouponStatus};
 
 /// `event: stock` of `GET /api/v1/coupons/{id}/live`: a coupon's stock right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct LiveStock {
     pub coupon_id: Uuid,
     /// Units anyone may buy (the coupon's `stock_left`).
@@ -42,6 +43,7 @@ pub fn live_status(coupon: &Coupon, live: Option<LiveStock>, now: DateTime<Utc>)
 /// owners: `SoldOut`, `OrderCancelled`. The database keeps the same list (a check on
 /// `notifications.kind`); `server/tests/api/notifications.rs` compares the two.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum NotificationKind {
     PaymentCompleted,
@@ -102,6 +104,7 @@ impl NotificationKind {
 
 /// One notification (the item of `GET /api/v1/notifications` and of the live stream).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Notification {
     pub id: i64,
     pub kind: NotificationKind,
@@ -117,6 +120,7 @@ pub struct Notification {
 
 /// A page of notifications, newest first, and how many of all are unread.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NotificationPage {
     pub items: Vec<Notification>,
     pub unread: i64,
@@ -124,6 +128,7 @@ pub struct NotificationPage {
 
 /// `event: unread` of the notification stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Unread {
     pub unread: i64,
 }

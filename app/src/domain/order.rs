@@ -23,6 +23,7 @@ use uuid::Uuid;
 use super::fields::FieldError;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     Ordered,
@@ -34,6 +35,7 @@ pub enum OrderStatus {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {
     Pending,
@@ -197,6 +199,7 @@ impl OrderState {
 
 /// Who cancelled an order (the column `orders.cancelled_by`, and `OrderCancelled`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CancelledBy {
     Customer,
@@ -294,6 +297,7 @@ pub fn parse_idempotency_key(value: &str) -> Result<String, &'static str> {
 
 /// `POST /api/v1/orders` body.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct BuyInput {
     pub coupon_id: Uuid,
     pub quantity: i64,
@@ -301,6 +305,7 @@ pub struct BuyInput {
 
 /// An order as the API returns it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct OrderView {
     pub id: Uuid,
     pub coupon_id: Uuid,
@@ -316,6 +321,7 @@ pub struct OrderView {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct VoucherView {
     pub code: String,
     pub redeemed_at: Option<DateTime<Utc>>,
@@ -323,6 +329,7 @@ pub struct VoucherView {
 
 /// One row of "my page" (the read model).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct MyPageRow {
     pub order_id: Uuid,
     pub coupon_id: Uuid,
@@ -362,6 +369,7 @@ impl MyPageRow {
 
 /// Per-coupon figures on the owner's dashboard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct CouponStats {
     pub coupon_id: Uuid,
     pub name: String,
@@ -374,6 +382,7 @@ pub struct CouponStats {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RecentOrder {
     pub order_id: Uuid,
     pub coupon_name: String,
@@ -385,6 +394,7 @@ pub struct RecentOrder {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SalesPoint {
     pub day: DateTime<Utc>,
     pub units: i64,
@@ -392,6 +402,7 @@ pub struct SalesPoint {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Dashboard {
     pub shop_name: String,
     pub coupons: Vec<CouponStats>,

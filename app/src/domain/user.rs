@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::fields::{Collector, FieldError, FieldErrors, check_len, check_name};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Owner,
@@ -127,6 +128,7 @@ impl ShopName {
 
 /// Sign-up request as it arrives (API JSON; the form builds the same).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SignupInput {
     pub email: String,
     pub password: String,
@@ -177,6 +179,7 @@ impl SignupInput {
 
 /// The signed-in person as every client sees them (`GET /api/v1/me`, the page header).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct UserView {
     pub user_id: Uuid,
     pub email: String,

@@ -18,14 +18,18 @@ use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use sqlx::PgPool;
 use tower_sessions::Session;
+use utoipa::ToSchema;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::process::{Format, MAX_UPLOAD_BYTES};
 use super::service;
 use super::store::ImageStore;
+use crate::api::doc;
 use crate::api::extract::parse_id;
 use crate::auth::guards::{Principal, require_owner};
 use crate::auth::sessions::session_principal;
@@ -41,16 +45,18 @@ pub const UPLOAD_BODY_LIMIT: usize = MAX_UPLOAD_BYTES + 64 * 1024;
 /// Files never change under a key (keys are random per upload).
 pub const CACHE_FOREVER: &str = "public, max-age=31536000, immutable";
 
+/// The `/api/v1` routes of pictures, documented (`api::openapi` adds them to the document).
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .routes(routes!(remove))
+        .routes(routes!(cover))
+}
+
 pub fn router() -> Router<AppState> {
     let upload_limit = DefaultBodyLimit::max(UPLOAD_BODY_LIMIT);
-    Router::new()
-        .route(
-            "/api/v1/coupons/{id}/images",
-            post(upload).layer(upload_limit),
-        )
-        .route("/api/v1/coupons/{id}/images/{image_id}", delete(remove))
-        .route("/api/v1/coupons/{id}/images/{image_id}/cover", post(cover))
-        .route(
+    let (api, _) = api_routes().split_for_parts();
+    api.route(
             "/owner/coupons/{id}/images",
             post(form_upload).layer(upload_limit),
         )
@@ -95,6 +101,36 @@ async fn read_file(multipart: Result<Multipart, MultipartRejection>) -> Result<V
     ))
 }
 
+/// The upload form: one field `file`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+struct Upload {
+    /// A JPEG, PNG or WebP picture, at most 5 MiB, 10000 px a side and 25 megapixels.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+}
+
+/// Adds a picture to the owner's coupon (re-encoded, with a thumbnail); the first one is
+/// the cover.
+#[utoipa::path(
+    post,
+    path = "/api/v1/coupons/{id}/images",
+    tag = "images",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The coupon's id")),
+    request_body(content = Upload, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, description = "The stored picture", body = CouponImage),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Conflict,
+        doc::TooLarge,
+        doc::Invalid,
+        doc::Unavailable,
+    )
+)]
 async fn upload(
     State(state): State<AppState>,
     auth: BearerAuth,
@@ -108,6 +144,24 @@ async fn upload(
     Ok((StatusCode::CREATED, Json(image)))
 }
 
+/// Deletes a picture of the owner's coupon.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/coupons/{id}/images/{image_id}",
+    tag = "images",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The coupon's id"),
+        ("image_id" = Uuid, Path, description = "The picture's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn remove(
     State(pool): State<PgPool>,
     State(store): State<ImageStore>,
@@ -120,6 +174,24 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Makes a picture the coupon's cover (first).
+#[utoipa::path(
+    post,
+    path = "/api/v1/coupons/{id}/images/{image_id}/cover",
+    tag = "images",
+    security(("bearer" = [])),
+    params(
+        ("id" = Uuid, Path, description = "The coupon's id"),
+        ("image_id" = Uuid, Path, description = "The picture's id"),
+    ),
+    responses(
+        (status = 200, description = "The coupon, this picture first", body = CouponJson),
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn cover(
     State(pool): State<PgPool>,
     auth: BearerAuth,

@@ -7,17 +7,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::response::sse::Event;
-use axum::routing::get;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::time::Instant;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::hub::{CouponWatch, Hub};
+use crate::api::doc;
 use crate::api::extract::parse_id;
 use crate::domain::LiveStock;
 use crate::error::AppError;
@@ -28,23 +30,50 @@ pub const MIN_GAP: Duration = Duration::from_millis(200);
 /// Most coupons one stream follows (a catalogue page shows at most 100).
 pub const MAX_IDS: usize = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/coupons/live", get(many))
-        .route("/coupons/{id}/live", get(one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(many))
+        .routes(routes!(one))
 }
 
+/// A coupon's stock as it changes (Server-Sent Events, never ends by itself).
+#[utoipa::path(
+    get,
+    path = "/coupons/{id}/live",
+    tag = "live",
+    params(("id" = Uuid, Path, description = "The coupon's id")),
+    responses(
+        (status = 200, description = "`event: stock` with `data:` a `LiveStock`, at once and after every change (at most 5 a second)", content_type = "text/event-stream", body = String),
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn one(State(hub): State<Arc<Hub>>, Path(id): Path<String>) -> Result<Response, AppError> {
     let id = parse_id(&id)?;
     open(&hub, &[id]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Ids {
+    /// 1 to 100 coupon ids, comma-separated.
     #[serde(default)]
     ids: String,
 }
 
+/// Several coupons' stock on one stream (Server-Sent Events, never ends by itself).
+#[utoipa::path(
+    get,
+    path = "/coupons/live",
+    tag = "live",
+    params(Ids),
+    responses(
+        (status = 200, description = "`event: stock` with `data:` a `LiveStock`, per coupon at once and after every change", content_type = "text/event-stream", body = String),
+        doc::BadRequest,
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn many(
     State(hub): State<Arc<Hub>>,
     query: Result<Query<Ids>, axum::extract::rejection::QueryRejection>,

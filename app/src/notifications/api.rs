@@ -14,14 +14,17 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::response::sse::Event;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use sqlx::PgPool;
 use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::repo;
+use crate::api::doc;
 use crate::auth::guards::{Principal, require_user};
 use crate::auth::sessions::session_principal;
 use crate::auth::tokens::BearerAuth;
@@ -35,17 +38,20 @@ pub const MAX_LIMIT: i64 = 100;
 /// Most notifications one (re)connection replays.
 pub const REPLAY_MAX: i64 = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/notifications", get(list))
-        .route("/notifications/read-all", post(read_all))
-        .route("/notifications/live", get(live))
-        .route("/notifications/{id}/read", post(read_one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(read_all))
+        .routes(routes!(live))
+        .routes(routes!(read_one))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only notifications older than this id (the last `id` of the previous page).
     before: Option<i64>,
+    /// 1 to 100 (default 20).
     limit: Option<i64>,
 }
 
@@ -62,6 +68,20 @@ pub async fn page(
     Ok(NotificationPage { items, unread })
 }
 
+/// The user's notifications, newest first, and how many are unread.
+#[utoipa::path(
+    get,
+    path = "/notifications",
+    tag = "notifications",
+    security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of notifications", body = NotificationPage),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Unavailable,
+    )
+)]
 async fn list(
     State(pool): State<PgPool>,
     auth: BearerAuth,
@@ -79,6 +99,20 @@ async fn list(
     Ok(Json(page(&pool, user, q.before, limit).await?))
 }
 
+/// Marks one of the user's notifications read (another user's is left alone).
+#[utoipa::path(
+    post,
+    path = "/notifications/{id}/read",
+    tag = "notifications",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The notification's id")),
+    responses(
+        (status = 204, description = "Marked read"),
+        doc::Unauthorized,
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn read_one(
     State(pool): State<PgPool>,
     auth: BearerAuth,
@@ -91,6 +125,18 @@ async fn read_one(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Marks all the user's notifications read.
+#[utoipa::path(
+    post,
+    path = "/notifications/read-all",
+    tag = "notifications",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "All marked read"),
+        doc::Unauthorized,
+        doc::Unavailable,
+    )
+)]
 async fn read_all(State(pool): State<PgPool>, auth: BearerAuth) -> Result<StatusCode, AppError> {
     let user = require_user(auth.0)?;
     let mut conn = pool.acquire().await?;
@@ -98,11 +144,30 @@ async fn read_all(State(pool): State<PgPool>, auth: BearerAuth) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct LiveQuery {
+    /// The `id:` of the last event seen (as `Last-Event-ID`, for a new `EventSource`).
     last_event_id: Option<String>,
 }
 
+/// The user's notifications as they come (Server-Sent Events, never ends by itself); a
+/// browser may use its session cookie instead of a token.
+#[utoipa::path(
+    get,
+    path = "/notifications/live",
+    tag = "live",
+    security(("bearer" = [])),
+    params(
+        LiveQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "The `id:` of the last event seen: what came after it is sent again"),
+    ),
+    responses(
+        (status = 200, description = "`event: unread` `{\"unread\": N}` first and after every change, `event: notification` with a `Notification` for each new one", content_type = "text/event-stream", body = String),
+        doc::Unauthorized,
+        doc::Unavailable,
+    )
+)]
 async fn live(
     State(state): State<AppState>,
     auth: BearerAuth,

@@ -2,12 +2,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::service::{self, Canceller};
+use crate::api::doc;
 use crate::api::extract::{JsonBody, parse_id};
 use crate::auth::guards::{require_customer, require_owner};
 use crate::auth::tokens::BearerAuth;
@@ -17,12 +20,12 @@ use crate::error::AppError;
 use crate::request_id::CurrentRequestId;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/orders", post(buy))
-        .route("/orders/{id}", get(show))
-        .route("/orders/{id}/cancel", post(cancel))
-        .route("/owner/orders/{id}/refund", post(refund))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(buy))
+        .routes(routes!(show))
+        .routes(routes!(cancel))
+        .routes(routes!(refund))
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
@@ -38,6 +41,25 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, AppError> {
 }
 
 /// 201 with the order; a retry with the same `Idempotency-Key` answers 201 with the same order.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 100 characters: a retry with the same key and body answers the same order")),
+    request_body = BuyInput,
+    responses(
+        (status = 201, description = "The order, waiting for its payment (or the earlier order of this `Idempotency-Key`)", body = OrderView),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Conflict,
+        doc::Invalid,
+        doc::RateLimited,
+        doc::Unavailable,
+    )
+)]
 async fn buy(
     State(state): State<AppState>,
     auth: BearerAuth,
@@ -60,6 +82,21 @@ async fn buy(
     Ok((StatusCode::CREATED, Json(order)))
 }
 
+/// One of the customer's orders.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The order", body = OrderView),
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn show(
     State(pool): State<PgPool>,
     auth: BearerAuth,
@@ -71,6 +108,22 @@ async fn show(
     ))
 }
 
+/// The customer cancels their order (refunded if it was paid).
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/cancel",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderView),
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Conflict,
+        doc::Unavailable,
+    )
+)]
 async fn cancel(
     State(state): State<AppState>,
     auth: BearerAuth,
@@ -90,12 +143,32 @@ async fn cancel(
     Ok(Json(order))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 struct RefundBody {
+    /// Shown to the customer (at most 200 characters).
     #[serde(default)]
     reason: Option<String>,
 }
 
+/// The shop's owner cancels and refunds an order of one of its coupons.
+#[utoipa::path(
+    post,
+    path = "/owner/orders/{id}/refund",
+    tag = "orders",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The order's id")),
+    request_body(content = Option<RefundBody>, description = "Optional"),
+    responses(
+        (status = 200, description = "The cancelled order", body = OrderView),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Conflict,
+        doc::Invalid,
+        doc::Unavailable,
+    )
+)]
 async fn refund(
     State(state): State<AppState>,
     auth: BearerAuth,

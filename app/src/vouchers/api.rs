@@ -1,12 +1,15 @@
 //! `POST /api/v1/vouchers/redeem` (owner) `{code}`.
 
 use axum::extract::State;
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use sqlx::PgPool;
 
 use super::{Redeemed, service};
+use crate::api::doc;
 use crate::api::extract::JsonBody;
 use crate::auth::guards::require_owner;
 use crate::auth::tokens::BearerAuth;
@@ -14,15 +17,33 @@ use crate::error::AppError;
 use crate::request_id::CurrentRequestId;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/vouchers/redeem", post(redeem))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(redeem))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct RedeemBody {
+    /// The voucher's code as the customer shows it (dashes and spaces optional).
     code: String,
 }
 
+/// The shop's owner redeems a voucher of one of its coupons.
+#[utoipa::path(
+    post,
+    path = "/vouchers/redeem",
+    tag = "owners",
+    security(("bearer" = [])),
+    request_body = RedeemBody,
+    responses(
+        (status = 200, description = "Redeemed", body = Redeemed),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Conflict,
+        doc::Unavailable,
+    )
+)]
 async fn redeem(
     State(pool): State<PgPool>,
     auth: BearerAuth,

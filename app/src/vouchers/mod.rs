@@ -15,6 +15,7 @@ use crate::error::AppError;
 
 /// What the owner sees after a successful redemption.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Redeemed {
     pub code: String,
     pub coupon_name: String,

@@ -3,12 +3,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::{WaitlistEntry, service};
+use crate::api::doc;
 use crate::api::extract::parse_id;
 use crate::auth::guards::require_customer;
 use crate::auth::tokens::BearerAuth;
@@ -16,13 +19,14 @@ use crate::error::AppError;
 use crate::request_id::CurrentRequestId;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/coupons/{id}/waitlist", post(join).delete(leave))
-        .route("/waitlist", get(list))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(join, leave))
+        .routes(routes!(list))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = WaitlistPlace)]
 struct Place {
     coupon_id: Uuid,
     position: i64,
@@ -30,6 +34,22 @@ struct Place {
 
 /// 201 with the new place at the end of the line; 200 with the same place when already in
 /// it; 409 `not_sold_out` while the public can buy the coupon.
+#[utoipa::path(
+    post,
+    path = "/coupons/{id}/waitlist",
+    tag = "customers",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The coupon's id")),
+    responses(
+        (status = 201, description = "In line: the new place", body = Place),
+        (status = 200, description = "Already in line: the same place", body = Place),
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Conflict,
+        doc::Unavailable,
+    )
+)]
 async fn join(
     State(state): State<AppState>,
     auth: BearerAuth,
@@ -60,6 +80,20 @@ async fn join(
 }
 
 /// 204, whether or not the customer was in the line.
+#[utoipa::path(
+    delete,
+    path = "/coupons/{id}/waitlist",
+    tag = "customers",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The coupon's id")),
+    responses(
+        (status = 204, description = "Not in line (any more)"),
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::NotFound,
+        doc::Unavailable,
+    )
+)]
 async fn leave(
     State(state): State<AppState>,
     auth: BearerAuth,
@@ -78,11 +112,25 @@ async fn leave(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Waitlist)]
 struct Entries {
     items: Vec<WaitlistEntry>,
 }
 
+/// The customer's places in line.
+#[utoipa::path(
+    get,
+    path = "/waitlist",
+    tag = "customers",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The customer's places", body = Entries),
+        doc::Unauthorized,
+        doc::Forbidden,
+        doc::Unavailable,
+    )
+)]
 async fn list(State(state): State<AppState>, auth: BearerAuth) -> Result<Json<Entries>, AppError> {
     let customer = require_customer(auth.0)?;
     Ok(Json(Entries {

@@ -33,6 +33,7 @@ use crate::error::AppError;
 
 /// A customer's place in one coupon's line (an item of `GET /api/v1/waitlist`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct WaitlistEntry {
     pub coupon_id: Uuid,
     pub coupon_name: String,

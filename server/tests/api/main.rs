@@ -20,6 +20,7 @@ mod logs;
 mod metrics;
 mod modules;
 mod notifications;
+mod openapi;
 mod orders;
 mod pages;
 mod readmodel;
