@@ -5,6 +5,7 @@
 mod abuse;
 mod admission;
 mod auth;
+mod authz_matrix;
 mod bad_input;
 mod browser_security;
 mod channel;
