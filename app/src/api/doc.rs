@@ -161,3 +161,41 @@ error_responses! {
     Unavailable "503" "`unavailable`: busy, or the database is unreachable; try again"
         ["Retry-After": "seconds to wait"];
 }
+
+// The events of the live streams (`text/event-stream`): each event's fields as a client's
+// parser reads them. `data` is JSON text.
+
+/// The event names of the coupons' streams.
+#[derive(ToSchema)]
+#[allow(non_camel_case_types)]
+pub enum StockEventName {
+    stock,
+}
+
+/// One event of `GET /api/v1/coupons/{id}/live` and `GET /api/v1/coupons/live`.
+#[derive(ToSchema)]
+pub struct StockEvent {
+    pub event: StockEventName,
+    /// A `LiveStock`: `{coupon_id, stock_left, held, on_sale}`.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
+/// The event names of the notification stream.
+#[derive(ToSchema)]
+#[allow(non_camel_case_types)]
+pub enum NotificationEventName {
+    unread,
+    notification,
+}
+
+/// One event of `GET /api/v1/notifications/live`.
+#[derive(ToSchema)]
+pub struct NotificationEvent {
+    pub event: NotificationEventName,
+    /// `{"unread": N}` (`unread`) or a `Notification` (`notification`).
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+    /// The newest notification id the stream has covered (send it back as `Last-Event-ID`).
+    pub id: Option<String>,
+}

@@ -2,7 +2,8 @@
 //! rejections in the API's error shape.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, OptionalFromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
 
 use crate::error::AppError;
 
@@ -35,5 +36,25 @@ where
                 _ => "the body could not be read".into(),
             })),
         }
+    }
+}
+
+/// `Option<JsonBody<T>>`: no body (no `Content-Type`) is `None`; a body that is not the
+/// JSON of a `T` is refused as [`JsonBody`] refuses it (axum's own `Option<Json<T>>`
+/// would answer its plain-text rejection instead of our error shape).
+impl<S, T> OptionalFromRequest<S> for JsonBody<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        if !req.headers().contains_key(CONTENT_TYPE) {
+            return Ok(None);
+        }
+        <JsonBody<T> as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
     }
 }

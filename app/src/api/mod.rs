@@ -65,5 +65,8 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
     responses((status = 200, description = "The OpenAPI 3.1 document of `/api/v1`", content_type = "application/json", body = serde_json::Value))
 )]
 async fn openapi_json() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], DOCUMENT.as_str())
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
 }

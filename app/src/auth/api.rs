@@ -1,8 +1,8 @@
 //! `/api/v1/auth/*` and `/api/v1/me`: accounts over JSON with bearer tokens.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use std::sync::Arc;

@@ -1,8 +1,8 @@
 //! `/api/v1/coupons`: the catalogue (public) and the owner's registrations.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -79,6 +79,7 @@ struct ListQuery {
 #[utoipa::path(
     get,
     path = "/coupons",
+    operation_id = "list_coupons",
     tag = "coupons",
     params(ListQuery),
     responses(
@@ -110,6 +111,7 @@ async fn list(
 #[utoipa::path(
     get,
     path = "/coupons/{id}",
+    operation_id = "show_coupon",
     tag = "coupons",
     params(("id" = Uuid, Path, description = "The coupon's id")),
     responses(

@@ -130,11 +130,17 @@ impl ShopName {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct SignupInput {
+    #[cfg_attr(feature = "ssr", schema(format = "email"))]
     pub email: String,
+    #[cfg_attr(feature = "ssr", schema(min_length = 8, max_length = 128))]
     pub password: String,
+    #[cfg_attr(feature = "ssr", schema(min_length = 1, max_length = 50))]
     pub name: String,
+    #[cfg_attr(feature = "ssr", schema(value_type = Role))]
     pub role: String,
+    /// Required for an owner (1 to 80 characters).
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(max_length = 80))]
     pub shop_name: Option<String>,
 }
 

@@ -57,18 +57,18 @@ pub fn router() -> Router<AppState> {
     let upload_limit = DefaultBodyLimit::max(UPLOAD_BODY_LIMIT);
     let (api, _) = api_routes().split_for_parts();
     api.route(
-            "/owner/coupons/{id}/images",
-            post(form_upload).layer(upload_limit),
-        )
-        .route(
-            "/owner/coupons/{id}/images/{image_id}/delete",
-            post(form_delete),
-        )
-        .route(
-            "/owner/coupons/{id}/images/{image_id}/cover",
-            post(form_cover),
-        )
-        .route("/images/{key}", get(serve))
+        "/owner/coupons/{id}/images",
+        post(form_upload).layer(upload_limit),
+    )
+    .route(
+        "/owner/coupons/{id}/images/{image_id}/delete",
+        post(form_delete),
+    )
+    .route(
+        "/owner/coupons/{id}/images/{image_id}/cover",
+        post(form_cover),
+    )
+    .route("/images/{key}", get(serve))
 }
 
 /// The bytes of the form's `file` field, at most `MAX_UPLOAD_BYTES`.

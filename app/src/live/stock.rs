@@ -43,7 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     tag = "live",
     params(("id" = Uuid, Path, description = "The coupon's id")),
     responses(
-        (status = 200, description = "`event: stock` with `data:` a `LiveStock`, at once and after every change (at most 5 a second)", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`event: stock` with `data:` a `LiveStock`, at once and after every change (at most 5 a second)", content_type = "text/event-stream", body = doc::StockEvent),
         doc::NotFound,
         doc::Unavailable,
     )
@@ -68,7 +68,7 @@ struct Ids {
     tag = "live",
     params(Ids),
     responses(
-        (status = 200, description = "`event: stock` with `data:` a `LiveStock`, per coupon at once and after every change", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`event: stock` with `data:` a `LiveStock`, per coupon at once and after every change", content_type = "text/event-stream", body = doc::StockEvent),
         doc::BadRequest,
         doc::NotFound,
         doc::Unavailable,

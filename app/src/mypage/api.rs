@@ -1,12 +1,12 @@
 //! `GET /api/v1/mypage` (customer) -> `{"items": [row...]}`.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde::Serialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use sqlx::PgPool;
 
 use super::{MYPAGE_LIMIT, repo};
 use crate::api::doc;

@@ -10,17 +10,17 @@
 
 use std::collections::VecDeque;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::response::sse::Event;
-use axum::Json;
 use serde::Deserialize;
+use sqlx::PgPool;
+use tower_sessions::Session;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use sqlx::PgPool;
-use tower_sessions::Session;
 use uuid::Uuid;
 
 use super::repo;
@@ -72,6 +72,7 @@ pub async fn page(
 #[utoipa::path(
     get,
     path = "/notifications",
+    operation_id = "list_notifications",
     tag = "notifications",
     security(("bearer" = [])),
     params(ListQuery),
@@ -163,7 +164,7 @@ struct LiveQuery {
         ("Last-Event-ID" = Option<String>, Header, description = "The `id:` of the last event seen: what came after it is sent again"),
     ),
     responses(
-        (status = 200, description = "`event: unread` `{\"unread\": N}` first and after every change, `event: notification` with a `Notification` for each new one", content_type = "text/event-stream", body = String),
+        (status = 200, description = "`event: unread` `{\"unread\": N}` first and after every change, `event: notification` with a `Notification` for each new one", content_type = "text/event-stream", body = doc::NotificationEvent),
         doc::Unauthorized,
         doc::Unavailable,
     )

@@ -1,8 +1,8 @@
 //! `/api/v1/orders` (customers) and `/api/v1/owner/orders/{id}/refund` (owners).
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::Json;
 use serde::Deserialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
@@ -86,6 +86,7 @@ async fn buy(
 #[utoipa::path(
     get,
     path = "/orders/{id}",
+    operation_id = "show_order",
     tag = "orders",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The order's id")),
@@ -174,10 +175,10 @@ async fn refund(
     auth: BearerAuth,
     CurrentRequestId(request_id): CurrentRequestId,
     Path(id): Path<String>,
-    body: Option<Json<RefundBody>>,
+    body: Option<JsonBody<RefundBody>>,
 ) -> Result<Json<OrderView>, AppError> {
     let owner = require_owner(auth.0)?;
-    let reason = body.and_then(|Json(b)| b.reason);
+    let reason = body.and_then(|JsonBody(b)| b.reason);
     let order = service::cancel(
         &state.pool,
         state.waitlist,

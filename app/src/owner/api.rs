@@ -1,10 +1,10 @@
 //! `GET /api/v1/owner/dashboard` (owner).
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
+use sqlx::PgPool;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use sqlx::PgPool;
 
 use super::repo;
 use crate::api::doc;

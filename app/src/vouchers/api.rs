@@ -1,12 +1,12 @@
 //! `POST /api/v1/vouchers/redeem` (owner) `{code}`.
 
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use serde::Deserialize;
+use sqlx::PgPool;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use sqlx::PgPool;
 
 use super::{Redeemed, service};
 use crate::api::doc;

@@ -1,9 +1,9 @@
 //! `/api/v1/coupons/{id}/waitlist` (join, leave) and `/api/v1/waitlist` (the customer's
 //! places in line). Customers only.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -122,6 +122,7 @@ struct Entries {
 #[utoipa::path(
     get,
     path = "/waitlist",
+    operation_id = "list_waitlist",
     tag = "customers",
     security(("bearer" = [])),
     responses(

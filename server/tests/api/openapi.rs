@@ -59,7 +59,11 @@ fn refs(value: &Value, out: &mut BTreeSet<String>) {
 async fn the_document_is_openapi_3_1_and_complete(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let doc = document(&app).await;
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1."), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1."),
+        "{}",
+        doc["openapi"]
+    );
     assert_eq!(
         doc["components"]["securitySchemes"]["bearer"],
         json!({"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
@@ -76,9 +80,15 @@ async fn the_document_is_openapi_3_1_and_complete(pool: PgPool) {
     }
     assert!(schemas["ErrorBody"]["properties"]["error"].is_object());
 
+    let mut operation_ids = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         assert!(path.starts_with("/api/v1/"), "{path}");
         for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap();
+            assert!(
+                operation_ids.insert(id),
+                "{method} {path}: operationId {id} twice"
+            );
             let responses = op["responses"].as_object().unwrap();
             assert!(
                 responses.keys().any(|s| s.starts_with('2')),
