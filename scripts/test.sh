@@ -2,7 +2,8 @@
 # Runs every test: Rust unit tests, integration tests against a real PostgreSQL (one
 # fresh database per test), the Playwright suite in Debian's Chromium against the release
 # build that ./scripts/run.sh serves (same build, same server settings; its site in
-# target/test/site, so an app started by run.sh keeps running), and the operations tests.
+# target/test/site, so an app started by run.sh keeps running), Schemathesis against the
+# same release server (scripts/fuzz.sh), and the operations tests.
 # Runs the deployment checks first (they need no Rust build). Installs what is missing;
 # quick when everything is there. Prints the time of each step.
 # COUPAN_SKIP_OPS=1 skips the operations tests (fixed ports 3300-3313, about 4 min).
@@ -43,6 +44,8 @@ timed "release build, as ./scripts/run.sh builds it (site in target/test/site)" 
 # thread costs about as much time as two on a 2-core machine (44 s against 33-48 s).
 timed "unit and integration tests" "$ROOT/scripts/cargo-test.sh" -p app --features ssr -p server -p paygate -p invariants -- --test-threads=1
 timed "browser tests (Playwright, Chromium) against the release build" browser_tests
+timed "API fuzzing (Schemathesis, from the OpenAPI document) against the release build" \
+    env COUPAN_FUZZ_NO_BUILD=1 "$ROOT/scripts/fuzz.sh"
 if [ -n "${COUPAN_SKIP_OPS:-}" ]; then
     say "COUPAN_SKIP_OPS is set: operations tests skipped"
 else
