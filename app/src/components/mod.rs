@@ -95,6 +95,22 @@ pub fn order_status_text(s: crate::domain::OrderStatus) -> String {
     .to_string()
 }
 
+/// The localised name of a coupon category.
+pub fn category_text(c: crate::domain::Category) -> String {
+    use crate::domain::Category::*;
+    let i18n = use_i18n();
+    match c {
+        Cafe => t_string!(i18n, category_cafe),
+        Food => t_string!(i18n, category_food),
+        Beauty => t_string!(i18n, category_beauty),
+        Leisure => t_string!(i18n, category_leisure),
+        Shopping => t_string!(i18n, category_shopping),
+        Education => t_string!(i18n, category_education),
+        Other => t_string!(i18n, category_other),
+    }
+    .to_string()
+}
+
 /// The localised label of a payment status.
 pub fn payment_status_text(s: crate::domain::PaymentStatus) -> String {
     use crate::domain::PaymentStatus::*;

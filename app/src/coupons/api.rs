@@ -62,6 +62,12 @@ struct ListQuery {
     q: String,
     #[serde(default)]
     shop: String,
+    /// One of `Category::ALL`; absent or empty: every category.
+    #[serde(default)]
+    category: String,
+    /// One of `Sort::ALL`; absent or empty: newest first.
+    #[serde(default)]
+    sort: String,
     page: Option<u32>,
     per_page: Option<u32>,
 }
@@ -73,10 +79,15 @@ async fn list(
     let Query(q) = query.map_err(|_| {
         AppError::BadRequest("page and per_page must be positive whole numbers".into())
     })?;
+    let query = service::CatalogueQuery {
+        q: &q.q,
+        shop: &q.shop,
+        category: &q.category,
+        sort: &q.sort,
+    };
     let page = service::search(
         &pool,
-        &q.q,
-        &q.shop,
+        query,
         q.page.unwrap_or(1),
         q.per_page.unwrap_or(service::DEFAULT_PER_PAGE),
     )

@@ -158,6 +158,8 @@ mod tests {
             per_customer_limit: None,
             on_sale: true,
             created_at: now,
+            category: Default::default(),
+            list_price: None,
             images: Vec::new(),
         };
         let live = |stock_left, held, on_sale| LiveStock {

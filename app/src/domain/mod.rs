@@ -10,8 +10,8 @@ pub mod time;
 pub mod user;
 
 pub use coupon::{
-    Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, MAX_IMAGES, Search,
-    ValidCoupon,
+    Category, Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, Listing,
+    MAX_IMAGES, SaleBadges, Search, Sort, ValidCoupon,
 };
 pub use fields::{FieldError, FieldErrors};
 pub use live::{LiveStock, Notification, NotificationKind, NotificationPage, Unread};

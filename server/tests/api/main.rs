@@ -6,6 +6,7 @@ mod abuse;
 mod admission;
 mod auth;
 mod bad_input;
+mod catalogue;
 mod browser_security;
 mod channel;
 mod coupons;
