@@ -68,6 +68,8 @@ pub enum Flash {
     SignedUp {
         owner: bool,
     },
+    /// The user changed their password (their other sessions ended).
+    PasswordChanged,
     CouponCreated {
         name: String,
     },
@@ -101,6 +103,7 @@ impl Flash {
     pub fn kind(&self) -> &'static str {
         match self {
             Flash::SignedUp { .. } => "signed_up",
+            Flash::PasswordChanged => "password_changed",
             Flash::CouponCreated { .. } => "coupon_created",
             Flash::CouponSaved { .. } => "coupon_saved",
             Flash::SalesStopped { .. } => "sales_stopped",
@@ -130,6 +133,7 @@ impl Flash {
         match self {
             Flash::SignedUp { owner: true } => t_string!(i18n, flash_signed_up_owner).to_string(),
             Flash::SignedUp { owner: false } => t_string!(i18n, flash_signed_up).to_string(),
+            Flash::PasswordChanged => t_string!(i18n, flash_password_changed).to_string(),
             Flash::CouponCreated { name } => {
                 t_string!(i18n, flash_coupon_created, name = name.clone()).to_string()
             }

@@ -90,7 +90,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::auth::AuthProvider;
-use crate::auth::pages::{LoginPage, SignupPage};
+use crate::auth::pages::{AccountPage, LoginPage, SignupPage};
 use crate::components::{Layout, PageTitle};
 use crate::coupons::owner_pages::{EditCouponPage, MyCouponsPage, NewCouponPage};
 use crate::coupons::pages::{CataloguePage, CouponDetailPage};
@@ -171,6 +171,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/coupons/:id") view=CouponDetailPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/mypage") view=MyPage ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/dashboard") view=DashboardPage ssr=SsrMode::Async />

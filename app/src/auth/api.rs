@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/auth/signup", post(signup))
         .route("/auth/token", post(token))
         .route("/me", get(me))
+        .route("/me/password", post(change_password))
 }
 
 #[derive(Serialize)]
@@ -63,8 +64,8 @@ async fn token(
     State(keys): State<Arc<JwtKeys>>,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
-    let p = authenticate(&pool, &req.email, &req.password, client).await?;
-    let (access_token, expires_in) = keys.issue(p)?;
+    let (p, version) = authenticate(&pool, &req.email, &req.password, client).await?;
+    let (access_token, expires_in) = keys.issue(p, version)?;
     Ok(Json(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -80,4 +81,31 @@ async fn me(State(pool): State<PgPool>, auth: BearerAuth) -> Result<Json<UserVie
         .await?
         .map(Json)
         .ok_or(AppError::InvalidToken)
+}
+
+#[derive(Deserialize)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password` -> 204. A wrong current password is 401
+/// `invalid_credentials`, a new one that breaks the sign-up rules 422. Every session and
+/// token of the old password ends, this token too: the client asks for a new one.
+async fn change_password(
+    _: AuthRateLimit,
+    State(state): State<AppState>,
+    auth: BearerAuth,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<StatusCode, AppError> {
+    let user = require_user(auth.0)?;
+    super::accounts::change_password(
+        &state.pool,
+        &state.versions,
+        user,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -3,6 +3,7 @@
 //! (`#[sqlx::test]`, migrations applied).
 
 mod abuse;
+mod account;
 mod admission;
 mod auth;
 mod bad_input;
