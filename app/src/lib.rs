@@ -98,6 +98,7 @@ use crate::flash::FlashProvider;
 use crate::i18n::*;
 use crate::mypage::pages::MyPage;
 use crate::notifications::pages::NotificationsPage;
+use crate::owner::orders_pages::OwnerOrdersPage;
 use crate::owner::pages::DashboardPage;
 
 /// How this build renders views: leptos's type-erased views (`--cfg erase_components`, set
@@ -175,6 +176,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/mypage") view=MyPage ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/dashboard") view=DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/owner/orders") view=OwnerOrdersPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons") view=MyCouponsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons/new") view=NewCouponPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons/:id/edit") view=EditCouponPage ssr=SsrMode::Async />

@@ -3,6 +3,7 @@
 
 pub mod coupon;
 pub mod fields;
+pub mod history;
 pub mod live;
 pub mod money;
 pub mod order;

@@ -1,15 +1,17 @@
-//! `GET /api/v1/mypage` (customer) -> `{"items": [row...]}`.
+//! `GET /api/v1/mypage?before=<cursor>&limit=<n>` (customer) -> `{"items": [row...],
+//! "next": cursor | null}`: the newest orders first, `next` pages further back
+//! (`domain::history`); `limit` 1 to 100, default 100.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use serde::Deserialize;
 use sqlx::PgPool;
 
-use super::{MYPAGE_LIMIT, repo};
+use super::OrderHistory;
 use crate::auth::guards::require_customer;
 use crate::auth::tokens::BearerAuth;
-use crate::domain::MyPageRow;
+use crate::domain::history::PageRequest;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -17,15 +19,20 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/mypage", get(mypage))
 }
 
-#[derive(Serialize)]
-struct Items {
-    items: Vec<MyPageRow>,
+/// Text, so that a bad value is a 422 naming its field rather than a 400.
+#[derive(Deserialize)]
+struct PageQuery {
+    before: Option<String>,
+    limit: Option<String>,
 }
 
-async fn mypage(State(pool): State<PgPool>, auth: BearerAuth) -> Result<Json<Items>, AppError> {
+async fn mypage(
+    State(pool): State<PgPool>,
+    auth: BearerAuth,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<OrderHistory>, AppError> {
     let customer = require_customer(auth.0)?;
-    let mut conn = pool.acquire().await?;
-    Ok(Json(Items {
-        items: repo::for_customer(&mut conn, customer.user_id, MYPAGE_LIMIT).await?,
-    }))
+    let request = PageRequest::parse(q.before.as_deref(), q.limit.as_deref())
+        .map_err(AppError::Validation)?;
+    Ok(Json(super::page(&pool, customer.user_id, request).await?))
 }

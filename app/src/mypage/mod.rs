@@ -9,19 +9,50 @@ pub mod api;
 pub mod repo;
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::MyPageRow;
 use crate::error::AppError;
 
-/// How many orders my page shows (newest first).
-pub const MYPAGE_LIMIT: i64 = 100;
+/// How many orders a page of my page shows (newest first); older ones are a page further.
+pub const MYPAGE_LIMIT: i64 = 20;
 
+/// A page of the customer's orders (also the body of `GET /api/v1/mypage`): `next` is the
+/// cursor of the older page (`?before=`), `None` on the last one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderHistory {
+    pub items: Vec<MyPageRow>,
+    pub next: Option<String>,
+}
+
+/// The page of the customer's orders older than the cursor `before` (none: the newest).
 #[server(prefix = "/sfn", endpoint = "mypage")]
-pub async fn my_orders() -> Result<Vec<MyPageRow>, AppError> {
+pub async fn my_orders(before: Option<String>) -> Result<OrderHistory, AppError> {
     use crate::auth::guards::require_customer;
     use crate::auth::sessions::session_user;
+    use crate::domain::history::PageRequest;
     let customer = require_customer(session_user().await?)?;
+    let limit = MYPAGE_LIMIT.to_string();
+    let request =
+        PageRequest::parse(before.as_deref(), Some(&limit)).map_err(AppError::Validation)?;
     let state = crate::state::app_state()?;
-    let mut conn = state.pool.acquire().await?;
-    repo::for_customer(&mut conn, customer.user_id, MYPAGE_LIMIT).await
+    page(&state.pool, customer.user_id, request).await
+}
+
+/// One page of history for the pages and the API alike.
+#[cfg(feature = "ssr")]
+pub async fn page(
+    pool: &sqlx::PgPool,
+    customer_id: uuid::Uuid,
+    request: crate::domain::history::PageRequest,
+) -> Result<OrderHistory, AppError> {
+    use crate::domain::history::{OrderCursor, split_page};
+    let mut conn = pool.acquire().await?;
+    let rows =
+        repo::for_customer(&mut conn, customer_id, request.before, request.limit + 1).await?;
+    let (items, next) = split_page(rows, request.limit, |r| OrderCursor {
+        ordered_at: r.ordered_at,
+        order_id: r.order_id,
+    });
+    Ok(OrderHistory { items, next })
 }

@@ -46,15 +46,18 @@ pub fn MyPage() -> impl IntoView {
     // (its first `unread`): what changed between serving the page and the stream opening
     // is not missed.
     let feed = use_notification_feed();
+    // `?before=<cursor>`: a page of older orders (`domain::history`).
+    let before = Signal::derive(move || query.read().get("before"));
     let orders = Resource::new(
         move || {
             (
                 cancel.version().get(),
                 feed.latest.with(|n| n.as_ref().map(|n| n.id)),
                 feed.unread.get(),
+                before.get(),
             )
         },
-        |_| my_orders(),
+        |(_, _, _, before)| my_orders(before),
     );
     view! {
         <PageTitle text=move || t_string!(i18n, mypage_title).to_string() />
@@ -64,8 +67,10 @@ pub fn MyPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match orders.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty" data-testid="no-orders">{t!(i18n, no_orders_yet)}</p> }.into_any(),
-                        Ok(rows) => {
+                        Ok(page) if page.items.is_empty() && before.get_untracked().is_none() => view! { <p class="empty" data-testid="no-orders">{t!(i18n, no_orders_yet)}</p> }.into_any(),
+                        Ok(page) => {
+                            let (rows, next) = (page.items, page.next);
+                            let paged = before.get_untracked().is_some();
                             let in_flight = rows.iter().any(MyPageRow::in_flight);
                             view! {
                                 {in_flight.then(|| view! {
@@ -78,6 +83,10 @@ pub fn MyPage() -> impl IntoView {
                                 <ul class="orders" data-testid="orders">
                                     {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming /> }).collect_view()}
                                 </ul>
+                                <nav class="pager" data-testid="orders-pager">
+                                    {paged.then(|| view! { <a href="/mypage" data-testid="newest-orders">{t!(i18n, newest_orders)}</a> })}
+                                    {next.map(|n| view! { <a href=format!("/mypage?before={n}") data-testid="older-orders">{t!(i18n, older_orders)}</a> })}
+                                </nav>
                             }.into_any()
                         }
                         Err(e) => view! { <ErrorView error=e /> }.into_any(),

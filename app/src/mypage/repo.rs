@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::domain::history::OrderCursor;
 use crate::domain::{CancelledBy, MyPageRow, VoucherView};
 use crate::error::AppError;
 use crate::orders::repo::{order_status, payment_status};
@@ -15,21 +16,29 @@ struct StoredVoucher {
     redeemed_at: Option<DateTime<Utc>>,
 }
 
+/// The customer's orders, newest first (`ordered_at desc, order_id`), older than `before`
+/// when given (a page of history: `domain::history`), at most `limit` of them.
 pub async fn for_customer(
     conn: &mut PgConnection,
     customer_id: Uuid,
+    before: Option<OrderCursor>,
     limit: i64,
 ) -> Result<Vec<MyPageRow>, AppError> {
+    let (before_at, before_id) = (before.map(|c| c.ordered_at), before.map(|c| c.order_id));
     let rows = sqlx::query!(
         r#"select order_id, coupon_id, coupon_name, shop_name, quantity, unit_price, amount, status, payment_status,
                   ordered_at as "ordered_at: DateTime<Utc>", cancelled_at as "cancelled_at: DateTime<Utc>",
                   paid_at as "paid_at: DateTime<Utc>", refunded_at as "refunded_at: DateTime<Utc>", cancelled_by, cancel_reason,
                   vouchers_issued, vouchers_redeemed, vouchers as "vouchers: Json<Vec<StoredVoucher>>"
            from mypage where customer_id = $1
+             and ($3::timestamptz is null
+                  or ordered_at < $3 or (ordered_at = $3 and order_id > $4))
            order by ordered_at desc, order_id
            limit $2"#,
         customer_id,
-        limit
+        limit,
+        before_at as _,
+        before_id,
     )
     .fetch_all(&mut *conn)
     .await?;

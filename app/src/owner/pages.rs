@@ -160,7 +160,10 @@ pub fn DashboardPage() -> impl IntoView {
                             </table>
                             <h2>{t!(i18n, sales_chart)}</h2>
                             <SalesChart points=d.sales />
-                            <h2>{t!(i18n, recent_orders)}</h2>
+                            <div class="title-row">
+                                <h2>{t!(i18n, recent_orders)}</h2>
+                                <a href="/owner/orders" data-testid="all-orders">{t!(i18n, all_orders_link)}</a>
+                            </div>
                             <table class="table stack" data-testid="recent-orders">
                                 <thead><tr>
                                     <th scope="col">{t!(i18n, ordered_at)}</th><th scope="col">{t!(i18n, coupon_name)}</th>
