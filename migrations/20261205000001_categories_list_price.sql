@@ -1,7 +1,7 @@
 -- Categories and list prices of coupons (issue 13, sections 2 and 2b).
 --
--- `category`: a fixed list, the same as `domain::Category::ALL` (a unit test of the
--- server compares them); existing coupons become 'other'.
+-- `category`: a fixed list, the same as `domain::Category::ALL` (server/tests/api/
+-- catalogue.rs stores each of those and is refused another); existing coupons become 'other'.
 -- `list_price`: the face value (정가) a coupon is sold below; optional, never below the
 -- price (a "discount" that is really a mark-up is refused here as in the domain type).
 alter table coupons

@@ -815,6 +815,8 @@ mod tests {
             per_customer_limit: Some(2),
             on_sale: true,
             created_at: at(0),
+            category: Category::Cafe,
+            list_price: Some(5000),
             images: Vec::new(),
         }
     }

@@ -67,6 +67,15 @@ async fn coupons_carry_a_category_and_a_list_price(pool: PgPool) {
     let cleared: Value = res.json().await.unwrap();
     assert_eq!(cleared["list_price"], Value::Null);
     assert_eq!(cleared["category"], "food", "absent fields stay");
+
+    // Every category of the domain type is one the database takes.
+    for category in app::domain::Category::ALL {
+        let c = NewCoupon::named(category.as_str())
+            .set("category", json!(category.as_str()))
+            .create(&app, &owner)
+            .await;
+        assert_eq!(c["category"], category.as_str());
+    }
 }
 
 #[sqlx::test(migrations = "../migrations")]
