@@ -2,6 +2,7 @@
 //! "next": cursor | null}`: the newest orders first, `next` pages further back
 //! (`domain::history`); `limit` 1 to 100, default 100.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -29,9 +30,11 @@ struct PageQuery {
 async fn mypage(
     State(pool): State<PgPool>,
     auth: BearerAuth,
-    Query(q): Query<PageQuery>,
+    query: Result<Query<PageQuery>, QueryRejection>,
 ) -> Result<Json<OrderHistory>, AppError> {
     let customer = require_customer(auth.0)?;
+    let Query(q) =
+        query.map_err(|_| AppError::BadRequest("the query string could not be read".into()))?;
     let request = PageRequest::parse(q.before.as_deref(), q.limit.as_deref())
         .map_err(AppError::Validation)?;
     Ok(Json(super::page(&pool, customer.user_id, request).await?))

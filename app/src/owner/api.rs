@@ -7,6 +7,7 @@
 //! the filters, as UTF-8 with a byte-order mark (spreadsheet programs then read Korean);
 //! a browser downloads it with its session cookie, an API client with its token.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -52,6 +53,13 @@ struct OrdersQuery {
     limit: Option<String>,
 }
 
+/// The query, or our 400 (never the library's text).
+fn read_query(query: Result<Query<OrdersQuery>, QueryRejection>) -> Result<OrdersQuery, AppError> {
+    query
+        .map(|Query(q)| q)
+        .map_err(|_| AppError::BadRequest("the query string could not be read".into()))
+}
+
 impl OrdersQuery {
     fn filter(&self) -> Result<OrderFilter, crate::domain::FieldErrors> {
         OrderFilter::parse(&self.status, &self.from, &self.to)
@@ -61,9 +69,10 @@ impl OrdersQuery {
 async fn orders(
     State(pool): State<PgPool>,
     auth: BearerAuth,
-    Query(q): Query<OrdersQuery>,
+    query: Result<Query<OrdersQuery>, QueryRejection>,
 ) -> Result<Json<OwnerOrderPage>, AppError> {
     let owner = require_owner(auth.0)?;
+    let q = read_query(query)?;
     let request = PageRequest::parse(q.before.as_deref(), q.limit.as_deref());
     let (filter, request) = super::both(q.filter(), request)?;
     Ok(Json(
@@ -91,9 +100,10 @@ async fn orders_csv(
     State(state): State<AppState>,
     auth: BearerAuth,
     session: Session,
-    Query(q): Query<OrdersQuery>,
+    query: Result<Query<OrdersQuery>, QueryRejection>,
 ) -> Result<impl IntoResponse, AppError> {
     let owner = token_or_session(auth, &session, &state).await?;
+    let q = read_query(query)?;
     let filter = q.filter().map_err(AppError::Validation)?;
     let mut conn = state.pool.acquire().await?;
     let shop = repo::shop_of(&mut conn, owner.user_id)
