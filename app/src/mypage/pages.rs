@@ -147,7 +147,13 @@ fn OrderCard(
         }
     });
     let (row_id, amount_text) = (order_id.clone(), amount.clone());
-    let ask = format!("/mypage?cancel={id}#{anchor}");
+    // On a page of older orders the confirmation stays on that page.
+    let page = use_query_map()
+        .read_untracked()
+        .get("before")
+        .map(|b| format!("before={b}&"))
+        .unwrap_or_default();
+    let ask = format!("/mypage?{page}cancel={id}#{anchor}");
     view! {
         <li class="order-card" class:cancelled=cancelled id=anchor data-testid="order-row" data-order-id=row_id>
             <div class="order-head">

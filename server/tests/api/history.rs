@@ -386,6 +386,21 @@ async fn the_pages_link_to_older_orders(pool: PgPool) {
         "the oldest order on the last page"
     );
     assert!(!html.contains(r#"data-testid="older-orders""#));
+    // Cancelling an order there asks on the same page.
+    let ask = format!("/mypage?before={older}&cancel={}", orders[0]);
+    assert!(
+        html.contains(&ask) || html.contains(&ask.replace('&', "&amp;")),
+        "{html}"
+    );
+    let html = browser
+        .get(app.url(&ask))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-testid="cancel-confirm""#), "{html}");
 
     let owner = app.browser();
     assert!(
