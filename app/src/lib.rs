@@ -96,7 +96,7 @@ use crate::coupons::owner_pages::{EditCouponPage, MyCouponsPage, NewCouponPage};
 use crate::coupons::pages::{CataloguePage, CouponDetailPage};
 use crate::flash::FlashProvider;
 use crate::i18n::*;
-use crate::mypage::pages::MyPage;
+use crate::mypage::pages::{MyPage, VoucherPage};
 use crate::notifications::pages::NotificationsPage;
 use crate::owner::pages::DashboardPage;
 
@@ -172,6 +172,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("/mypage") view=MyPage ssr=SsrMode::Async />
+                    <Route path=path!("/mypage/vouchers/:code") view=VoucherPage ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/dashboard") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons") view=MyCouponsPage ssr=SsrMode::Async />

@@ -6,6 +6,7 @@ pub mod fields;
 pub mod live;
 pub mod money;
 pub mod order;
+pub mod refund;
 pub mod time;
 pub mod user;
 
@@ -16,6 +17,7 @@ pub use coupon::{
 pub use fields::{FieldError, FieldErrors};
 pub use live::{LiveStock, Notification, NotificationKind, NotificationPage, Unread};
 pub use money::Krw;
+pub use refund::{RefundQuote, VoucherStatus};
 pub use order::{
     BuyAllowance, BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus,
     OrderView, PaymentStatus, VoucherView,

@@ -117,7 +117,8 @@ pub fn DashboardPage() -> impl IntoView {
                 <ActionForm action=redeem attr:class="redeem" attr:data-testid="redeem-form">
                     <ErrorBanner error=redeem_error not_found=Signal::derive(move || t_string!(i18n, err_voucher_not_found).to_string()) />
                     <label for="f-code">{t!(i18n, voucher_code)}</label>
-                    <input id="f-code" name="code" required autocomplete="off" data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX"
+                    // A hardware scanner types the code and Enter: the field has the focus.
+                    <input id="f-code" name="code" required autocomplete="off" autofocus data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX"
                         value=kept_code node_ref=code_input />
                     <button type="submit" class="primary" data-testid="redeem-submit" disabled=move || redeem.pending().get()>
                         {t!(i18n, redeem_button)}

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use app::domain::OrderState;
+use app::domain::{OrderState, PaymentStatus};
 use app::error::AppError;
 use app::events::{
     self, Event, OrderEvent, PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentVoided,
@@ -44,6 +44,7 @@ impl Settlement {
             Settlement::LateCharge { .. } => (Step::Continue(order_id), "continued"),
             Settlement::Fail { .. } => (Step::Done(order_id), "declined"),
             Settlement::Refund { .. } => (Step::Done(order_id), "refunded"),
+            Settlement::PartRefunded { .. } => (Step::Continue(order_id), "refunded"),
             Settlement::Void { why, .. } => match why {
                 VoidReason::Declined => (Step::Done(order_id), "declined"),
                 VoidReason::NothingCharged => (Step::Done(order_id), "voided"),
@@ -72,7 +73,9 @@ pub async fn settle(
     // The orders called for or to expire, locked now (a cancel may have come in meanwhile).
     let called: Vec<Uuid> = jobs
         .iter()
-        .filter(|j| j.action.calls_gateway() || j.action == Action::Expire)
+        .filter(|j| {
+            j.action.calls_gateway() || matches!(j.action, Action::Expire | Action::CloseRefunds)
+        })
         .map(|j| j.order_id)
         .collect();
     let mut locked: HashMap<Uuid, OrderRow> = orders::get_many(&mut *conn, &called, true)
@@ -116,6 +119,12 @@ async fn settle_one(
                 claim::reschedule(conn, id, Duration::ZERO, None).await?;
                 Ok((Step::Continue(id), "continued"))
             }
+        }
+        (Action::CloseRefunds, _) => {
+            let order = locked.remove(&id).ok_or(AppError::Internal)?;
+            close_refunds(conn, &order).await?;
+            claim::remove(conn, &[id]).await?;
+            Ok((Step::Done(id), "refunded"))
         }
         (Action::Defer(wait), _) => {
             claim::reschedule(conn, id, *wait, None).await?;
@@ -213,8 +222,36 @@ async fn record(
             events::append(conn, id, &event, request_id).await?;
             tracing::info!("payment voided: nothing was charged");
         }
+        Settlement::PartRefunded { refund_id } => {
+            let owed = orders::mark_refund_done(conn, id, refund_id).await?;
+            tracing::info!(%refund_id, "refund of cancelled units given back");
+            if owed > 0 {
+                // The next one on the next turn.
+                return claim::reschedule(conn, id, Duration::ZERO, None).await;
+            }
+            if order.state() == OrderState::CANCELLED {
+                close_refunds(conn, &order).await?;
+            }
+        }
     }
     claim::remove(conn, &[id]).await
+}
+
+/// A cancelled order whose refunds were all given back: its payment is `refunded`
+/// (`PaymentRefunded`).
+async fn close_refunds(conn: &mut PgConnection, order: &OrderRow) -> Result<(), AppError> {
+    let state = order
+        .state()
+        .to(order.state().with_payment(PaymentStatus::Refunded))
+        .map_err(|e| {
+            tracing::error!(error = %e, "the status machines refuse closing the refunds");
+            AppError::Internal
+        })?;
+    orders::record_refund(conn, order.id, state).await?;
+    let event = Event::PaymentRefunded(PaymentRefunded { state });
+    events::append(conn, order.id, &event, order.request_id.as_deref()).await?;
+    tracing::info!("payment refunded");
+    Ok(())
 }
 
 /// Records the batch's paid orders with one statement each: state and charge keys, their
@@ -294,6 +331,11 @@ mod tests {
             ),
             (void(VoidReason::Declined), Step::Done(id), "declined"),
             (void(VoidReason::NothingCharged), Step::Done(id), "voided"),
+            (
+                Settlement::PartRefunded { refund_id: id },
+                Step::Continue(id),
+                "refunded",
+            ),
         ];
         for (settlement, step, label) in cases {
             assert_eq!(settlement.step(id), (step, label));
