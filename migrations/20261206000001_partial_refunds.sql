@@ -63,13 +63,23 @@ create index vouchers_usable_until_idx on vouchers (valid_until)
     where redeemed_at is null and cancelled_at is null and valid_until is not null;
 
 -- My page: units cancelled and money refunded (or being refunded) per order; each voucher
--- of the `vouchers` array gains `cancelled_at`.
+-- of the `vouchers` array gains its `status` ('active' | 'redeemed' | 'cancelled', the
+-- `VoucherView` of app/src/domain/order.rs).
 alter table mypage
     add column cancelled_quantity integer not null default 0,
     add column refunded_amount    bigint not null default 0;
 
+-- Rows written before: a used voucher is redeemed, an unused one of a cancelled order void.
+update mypage m set vouchers = (
+    select coalesce(jsonb_agg(x.v || jsonb_build_object('status',
+               case when x.v->>'redeemed_at' is not null then 'redeemed'
+                    when m.status = 'cancelled' then 'cancelled'
+                    else 'active' end) order by x.o), '[]')
+    from jsonb_array_elements(m.vouchers) with ordinality as x(v, o));
+
 -- The projection of the payment_deadline migration with two more branches:
---   UnitsCancelled   cancelled_quantity and refunded_amount grow; its vouchers are void
+--   PaymentCompleted each voucher is 'active'; VoucherRedeemed makes it 'redeemed'
+--   UnitsCancelled   cancelled_quantity and refunded_amount grow; its vouchers 'cancelled'
 --   VoucherExpiring  nothing on the row (a reminder; the notification trigger tells it)
 create or replace function mypage_apply_event() returns trigger as $$
 declare
@@ -91,7 +101,7 @@ begin
             status          = p->>'status',
             payment_status  = p->>'payment_status',
             paid_at         = new.occurred_at,
-            vouchers        = (select coalesce(jsonb_agg(jsonb_build_object('code', c, 'redeemed_at', null) order by o), '[]')
+            vouchers        = (select coalesce(jsonb_agg(jsonb_build_object('code', c, 'redeemed_at', null, 'status', 'active') order by o), '[]')
                                from jsonb_array_elements_text(p->'vouchers') with ordinality as v(c, o)),
             vouchers_issued = jsonb_array_length(p->'vouchers'),
             last_event_id   = new.id
@@ -116,7 +126,7 @@ begin
         -- Redeemed at the event's time (the redemption's transaction wrote both).
         update mypage set
             vouchers          = (select coalesce(jsonb_agg(case when x.v->>'code' = p->>'code'
-                                                                then jsonb_set(x.v, '{redeemed_at}', to_jsonb(new.occurred_at))
+                                                                then jsonb_set(x.v, '{redeemed_at}', to_jsonb(new.occurred_at)) || '{"status": "redeemed"}'
                                                                 else x.v end order by x.o), '[]')
                                  from jsonb_array_elements(vouchers) with ordinality as x(v, o)),
             vouchers_redeemed = vouchers_redeemed + 1,
@@ -132,7 +142,7 @@ begin
             cancelled_quantity = cancelled_quantity + (p->>'quantity')::int,
             refunded_amount    = refunded_amount + (p->>'refund')::bigint,
             vouchers           = (select coalesce(jsonb_agg(case when p->'vouchers' ? (x.v->>'code')
-                                                                 then x.v || jsonb_build_object('cancelled_at', to_jsonb(new.occurred_at))
+                                                                 then x.v || '{"status": "cancelled"}'
                                                                  else x.v end order by x.o), '[]')
                                   from jsonb_array_elements(vouchers) with ordinality as x(v, o)),
             last_event_id      = new.id

@@ -24,6 +24,9 @@ pub struct Order {
     pub mypage_payment_status: Option<String>,
     /// A payment job is queued for it.
     pub queued: bool,
+    /// What its refunds of cancelled units add up to (`None`: it has none; a cancelled
+    /// order's charge is then given back whole).
+    pub refunds_owed: Option<i64>,
 }
 
 /// Which orders a snapshot holds.
@@ -53,7 +56,8 @@ const ORDERS: &str = "
            e.refunded_events,
            (select count(*) from vouchers v where v.order_id = o.id) as vouchers,
            m.status as mypage_status, m.payment_status as mypage_payment_status,
-           exists (select 1 from payment_jobs j where j.order_id = o.id) as queued
+           exists (select 1 from payment_jobs j where j.order_id = o.id) as queued,
+           (select sum(r.amount)::bigint from refunds r where r.order_id = o.id) as refunds_owed
     from orders o
     left join mypage m on m.order_id = o.id
     cross join lateral (

@@ -11,14 +11,6 @@ use crate::domain::OrderStatus;
 use crate::mypage::MyVoucher;
 use crate::orders::repo::{order_status, payment_status};
 
-#[derive(Debug, serde::Deserialize)]
-struct StoredVoucher {
-    code: String,
-    redeemed_at: Option<DateTime<Utc>>,
-    #[serde(default)]
-    cancelled_at: Option<DateTime<Utc>>,
-}
-
 pub async fn for_customer(
     conn: &mut PgConnection,
     customer_id: Uuid,
@@ -28,7 +20,7 @@ pub async fn for_customer(
         r#"select order_id, coupon_id, coupon_name, shop_name, quantity, unit_price, amount, status, payment_status,
                   ordered_at as "ordered_at: DateTime<Utc>", cancelled_at as "cancelled_at: DateTime<Utc>",
                   paid_at as "paid_at: DateTime<Utc>", refunded_at as "refunded_at: DateTime<Utc>", cancelled_by, cancel_reason,
-                  vouchers_issued, vouchers_redeemed, vouchers as "vouchers: Json<Vec<StoredVoucher>>",
+                  vouchers_issued, vouchers_redeemed, vouchers as "vouchers: Json<Vec<VoucherView>>",
                   cancelled_quantity, refunded_amount
            from mypage where customer_id = $1
            order by ordered_at desc, order_id
@@ -58,16 +50,8 @@ pub async fn for_customer(
                 cancel_reason: r.cancel_reason,
                 vouchers_issued: r.vouchers_issued,
                 vouchers_redeemed: r.vouchers_redeemed,
-                vouchers: r
-                    .vouchers
-                    .0
-                    .into_iter()
-                    .map(|v| VoucherView {
-                        status: VoucherStatus::of(v.redeemed_at, v.cancelled_at),
-                        code: v.code,
-                        redeemed_at: v.redeemed_at,
-                    })
-                    .collect(),
+                // Stored in `VoucherView`'s shape by the trigger.
+                vouchers: r.vouchers.0,
                 cancelled_quantity: r.cancelled_quantity,
                 refunded_amount: r.refunded_amount,
             })

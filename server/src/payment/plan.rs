@@ -403,6 +403,9 @@ mod tests {
                 found: Some("k".into()),
             },
             Outcome::NothingCharged,
+            Outcome::PartRefunded {
+                refund_id: Uuid::nil(),
+            },
         ];
         for now in every_state() {
             for outcome in outcomes.clone() {
@@ -442,6 +445,9 @@ mod tests {
                             why: VoidReason::NothingCharged,
                             state,
                         })
+                    }
+                    Outcome::PartRefunded { refund_id } => {
+                        Ok(Settlement::PartRefunded { refund_id })
                     }
                 };
                 assert_eq!(got, expected, "{now:?}");

@@ -23,6 +23,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod readmodel;
+mod refunds;
 mod roles;
 mod saga;
 mod shell;
