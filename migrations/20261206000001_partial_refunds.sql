@@ -173,7 +173,7 @@ declare
     m      record;
     kind   text;
     person uuid;
-    amount bigint;
+    told   bigint;
 begin
     -- A unit of a sold-out coupon held for the next in its waitlist: told to that customer,
     -- with the coupon's name and price (the one unit they may buy).
@@ -215,10 +215,10 @@ begin
     else
         person := m.customer_id;
     end if;
-    amount := case when kind = 'voucher_expiring' then (p->>'refundable')::bigint else m.amount end;
+    told := case when kind = 'voucher_expiring' then (p->>'refundable')::bigint else m.amount end;
     if person is not null then
         insert into notifications (user_id, kind, order_id, coupon_id, coupon_name, amount, event_id)
-        values (person, kind, new.aggregate_id, m.coupon_id, m.coupon_name, amount, new.id);
+        values (person, kind, new.aggregate_id, m.coupon_id, m.coupon_name, told, new.id);
     end if;
     return null;
 end;

@@ -10,6 +10,7 @@ pub struct Order {
     pub id: Uuid,
     pub status: String,
     pub payment_status: String,
+    /// Its units not cancelled.
     pub quantity: i64,
     pub amount: i64,
     pub payment_key: Option<String>,
@@ -18,6 +19,7 @@ pub struct Order {
     pub completed_events: i64,
     pub failed_events: i64,
     pub refunded_events: i64,
+    /// Its vouchers not cancelled.
     pub vouchers: i64,
     /// The statuses on its my-page row (`None`: no row).
     pub mypage_status: Option<String>,
@@ -51,10 +53,10 @@ pub struct Snapshot {
 }
 
 const ORDERS: &str = "
-    select o.id, o.status, o.payment_status, o.quantity::bigint as quantity, o.amount,
+    select o.id, o.status, o.payment_status, (o.quantity - o.cancelled_quantity)::bigint as quantity, o.amount,
            o.payment_key, e.placed_events, e.completed_events, e.failed_events,
            e.refunded_events,
-           (select count(*) from vouchers v where v.order_id = o.id) as vouchers,
+           (select count(*) from vouchers v where v.order_id = o.id and v.cancelled_at is null) as vouchers,
            m.status as mypage_status, m.payment_status as mypage_payment_status,
            exists (select 1 from payment_jobs j where j.order_id = o.id) as queued,
            (select sum(r.amount)::bigint from refunds r where r.order_id = o.id) as refunds_owed

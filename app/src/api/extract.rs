@@ -56,14 +56,14 @@ where
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        serde_json::from_slice(&bytes)
+        // An object: a struct would otherwise accept an array of its fields.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| AppError::BadRequest("the body is not valid JSON".into()))?;
+        if !value.is_object() {
+            return Err(AppError::BadRequest("the body must be a JSON object".into()));
+        }
+        serde_json::from_value(value)
             .map(|v| Some(JsonBody(v)))
-            .map_err(|e| {
-                AppError::BadRequest(if e.is_data() {
-                    format!("the JSON body does not fit: {e}")
-                } else {
-                    "the body is not valid JSON".into()
-                })
-            })
+            .map_err(|e| AppError::BadRequest(format!("the JSON body does not fit: {e}")))
     }
 }
