@@ -185,9 +185,10 @@ fn OrderCard(
                     <ul>
                         {row.vouchers.iter().map(|v| {
                             let used = v.status == VoucherStatus::Redeemed;
-                            let unit_cancelled = v.status == VoucherStatus::Cancelled;
                             // Codes of a cancelled order are void: never show them as usable.
-                            let void = cancelled && !used && !unit_cancelled;
+                            let void = cancelled && !used;
+                            // A cancelled unit of an order whose other units remain.
+                            let unit_cancelled = !cancelled && v.status == VoucherStatus::Cancelled;
                             let active = v.status == VoucherStatus::Active && !cancelled;
                             let struck = void || unit_cancelled;
                             let status = if void { "cancelled" } else { v.status.as_str() };
@@ -222,7 +223,7 @@ fn OrderCard(
                         let (amount, order_id) = (amount.clone(), order_id.clone());
                         let chosen = units.get().unwrap_or(cancellable_units).clamp(1, cancellable_units);
                         let question = if paid {
-                            view! { <RefundAmount order_id=id units=chosen /> }.into_any()
+                            view! { <RefundAmount order_id=id units=chosen all=chosen == cancellable_units /> }.into_any()
                         } else {
                             t!(i18n, cancel_confirm_unpaid, amount = move || amount.clone()).into_any()
                         };
@@ -271,7 +272,7 @@ fn OrderCard(
 /// What cancelling `units` of a paid order gives back, asked of the server (the same rules
 /// as the cancel itself: in full before the use-by date, 90% after it).
 #[component]
-fn RefundAmount(order_id: Uuid, units: i32) -> impl IntoView {
+fn RefundAmount(order_id: Uuid, units: i32, all: bool) -> impl IntoView {
     let i18n = use_i18n();
     let quote = Resource::new(move || (order_id, units), |(id, n)| quote_refund(id, n));
     view! {
@@ -283,6 +284,8 @@ fn RefundAmount(order_id: Uuid, units: i32) -> impl IntoView {
                         let late = q.late;
                         let text = if late {
                             t!(i18n, refund_quote_late, units = q.quantity, amount = move || amount.clone()).into_any()
+                        } else if all {
+                            t!(i18n, cancel_confirm_paid, amount = move || amount.clone()).into_any()
                         } else {
                             t!(i18n, refund_quote_full, units = q.quantity, amount = move || amount.clone()).into_any()
                         };

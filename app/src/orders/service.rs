@@ -128,27 +128,12 @@ pub async fn cancel(
     let paid = order.status == OrderStatus::Paid;
     let (codes, refund) = if paid {
         let active = repo::active_vouchers(&mut tx, order_id).await?;
+        let redeemed = repo::redeemed_vouchers(&mut tx, order_id).await? as i32;
         // The units asked for include redeemed ones (the shop refunds only unused orders).
-        let redeemed = remaining - active.len() as i32;
-        if units > active.len() as i32 || (who == CancelledBy::Owner && redeemed > 0) {
+        if units > remaining - redeemed || (who == CancelledBy::Owner && redeemed > 0) {
             return Err(AppError::Conflict(Conflict::VoucherRedeemed));
         }
-        // The last units issued go first.
-        let cancelled = &active[active.len() - units as usize..];
-        let now = Utc::now();
-        let mut total = RefundQuote {
-            quantity: units,
-            amount: 0,
-            late: false,
-        };
-        for v in cancelled {
-            let q = quote(1, order.unit_price, v.valid_until, order.ordered_at, now)
-                .map_err(|_| AppError::Conflict(Conflict::RefundPeriodOver))?;
-            total.amount += q.amount;
-            total.late |= q.late;
-        }
-        let codes: Vec<String> = cancelled.iter().map(|v| v.code.clone()).collect();
-        (codes, total)
+        refund_for(&order, &active, units, Utc::now())?
     } else {
         if units < remaining {
             return Err(AppError::Conflict(Conflict::PartialCancelUnpaid));
@@ -215,20 +200,39 @@ pub async fn quote_own(
         });
     }
     let active = repo::active_vouchers(&mut conn, order_id).await?;
-    let units = quantity.clamp(0, active.len() as i32);
-    let now = Utc::now();
+    let units = quantity.clamp(0, order.quantity - order.cancelled_quantity);
+    Ok(refund_for(&order, &active, units, Utc::now())?.1)
+}
+
+/// The vouchers cancelled with `units` of a paid order (the last ones issued of its
+/// `active` vouchers) and what they give back at `now`: each unit by its voucher's use-by
+/// date (the coupon's for a unit without a voucher).
+fn refund_for(
+    order: &repo::OrderRow,
+    active: &[repo::ActiveVoucher],
+    units: i32,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Vec<String>, RefundQuote), AppError> {
+    let with_codes = (units.max(0) as usize).min(active.len());
+    let cancelled = &active[active.len() - with_codes..];
+    let without = units as usize - with_codes;
+    let until = cancelled
+        .iter()
+        .map(|v| v.valid_until)
+        .chain(std::iter::repeat_n(order.valid_until, without));
     let mut total = RefundQuote {
         quantity: units,
         amount: 0,
         late: false,
     };
-    for v in &active[active.len() - units as usize..] {
-        let q = quote(1, order.unit_price, v.valid_until, order.ordered_at, now)
+    for valid_until in until {
+        let q = quote(1, order.unit_price, valid_until, order.ordered_at, now)
             .map_err(|_| AppError::Conflict(Conflict::RefundPeriodOver))?;
         total.amount += q.amount;
         total.late |= q.late;
     }
-    Ok(total)
+    let codes = cancelled.iter().map(|v| v.code.clone()).collect();
+    Ok((codes, total))
 }
 
 /// The customer's own order.

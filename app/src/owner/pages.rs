@@ -104,10 +104,19 @@ pub fn DashboardPage() -> impl IntoView {
                 && let Some(el) = code_input.get_untracked()
             {
                 el.set_value("");
+                let _ = el.focus();
             }
         },
         false,
     );
+    // A hardware scanner types into the focused field: the code field has the focus when
+    // the dashboard opens (`autofocus` covers a page load; this a page drawn in the
+    // browser) and again after each redemption.
+    Effect::new(move |_| {
+        if let Some(el) = code_input.get() {
+            let _ = el.focus();
+        }
+    });
     view! {
         <PageTitle text=move || t_string!(i18n, dashboard_title).to_string() />
         <section>
