@@ -75,6 +75,7 @@ for (const js of [true, false]) {
       await expect(page).toHaveURL(new RegExp(`/mypage/vouchers/${code}$`));
       await expect(page.getByTestId("voucher-code")).toHaveText(code);
       await expect.poll(() => page.getByTestId("voucher-qr-large").evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0)).toBe(true);
+      await page.screenshot({ path: testInfo.outputPath(`voucher-page-${js ? "js" : "nojs"}.png`) });
 
       // The shop: the scanner types the code into the focused field and presses Enter.
       const shop = await browser.newContext({ javaScriptEnabled: js, locale: "ko-KR" });

@@ -44,7 +44,8 @@ impl Settlement {
             Settlement::LateCharge { .. } => (Step::Continue(order_id), "continued"),
             Settlement::Fail { .. } => (Step::Done(order_id), "declined"),
             Settlement::Refund { .. } => (Step::Done(order_id), "refunded"),
-            Settlement::PartRefunded { .. } => (Step::Continue(order_id), "refunded"),
+            // `Continue` instead when another refund of the order is owed (see `record`).
+            Settlement::PartRefunded { .. } => (Step::Done(order_id), "refunded"),
             Settlement::Void { why, .. } => match why {
                 VoidReason::Declined => (Step::Done(order_id), "declined"),
                 VoidReason::NothingCharged => (Step::Done(order_id), "voided"),
@@ -136,9 +137,9 @@ async fn settle_one(
                 tracing::error!(error = %e, "the status machines refuse this payment outcome");
                 AppError::Internal
             })?;
-            let step = settlement.step(id);
-            record(conn, job.order, settlement, expiry.waitlist, paid).await?;
-            Ok(step)
+            let (step, label) = settlement.step(id);
+            let more = record(conn, job.order, settlement, expiry.waitlist, paid).await?;
+            Ok((if more { Step::Continue(id) } else { step }, label))
         }
         (_, failed) => {
             let error = match failed {
@@ -163,14 +164,14 @@ struct Paid {
 }
 
 /// Records one settlement of the (locked) `order`, with its event; a paid order is only
-/// collected into `paid`.
+/// collected into `paid`. `true` when the order's job runs again (another refund owed).
 async fn record(
     conn: &mut PgConnection,
     order: OrderRow,
     settlement: Settlement,
     waitlist: WaitlistSettings,
     paid: &mut Vec<Paid>,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let id = order.id;
     let request_id = order.request_id.as_deref();
     match settlement {
@@ -180,7 +181,7 @@ async fn record(
                 payment_key: key,
                 span: tracing::Span::current(),
             });
-            return Ok(());
+            return Ok(false);
         }
         Settlement::LateCharge { key, state } => {
             orders::record_charge(conn, id, &key).await?;
@@ -195,7 +196,7 @@ async fn record(
             events::append(conn, id, &event, request_id).await?;
             claim::reschedule(conn, id, Duration::ZERO, None).await?;
             tracing::info!("payment completed after cancel or expiry; refunding");
-            return Ok(());
+            return Ok(false);
         }
         Settlement::Fail { code, state } => {
             orders::set_state(conn, id, state).await?;
@@ -227,14 +228,16 @@ async fn record(
             tracing::info!(%refund_id, "refund of cancelled units given back");
             if owed > 0 {
                 // The next one on the next turn.
-                return claim::reschedule(conn, id, Duration::ZERO, None).await;
+                claim::reschedule(conn, id, Duration::ZERO, None).await?;
+                return Ok(true);
             }
             if order.state() == OrderState::CANCELLED {
                 close_refunds(conn, &order).await?;
             }
         }
     }
-    claim::remove(conn, &[id]).await
+    claim::remove(conn, &[id]).await?;
+    Ok(false)
 }
 
 /// A cancelled order whose refunds were all given back: its payment is `refunded`
@@ -333,7 +336,7 @@ mod tests {
             (void(VoidReason::NothingCharged), Step::Done(id), "voided"),
             (
                 Settlement::PartRefunded { refund_id: id },
-                Step::Continue(id),
+                Step::Done(id),
                 "refunded",
             ),
         ];
