@@ -194,12 +194,7 @@ pub enum Cancelled {
 
 /// Decides a cancel of `payment` of `amount` (more than 0; the whole balance when `None`,
 /// as Toss's `cancelAmount`); `seq` is the next ledger number.
-pub fn cancel(
-    payment: &Payment,
-    amount: Option<i64>,
-    seq: u64,
-    now: DateTime<Utc>,
-) -> Cancelled {
+pub fn cancel(payment: &Payment, amount: Option<i64>, seq: u64, now: DateTime<Utc>) -> Cancelled {
     match (payment.status, amount) {
         (PaymentStatus::Canceled, None) => Cancelled::AlreadyCanceled(payment.clone()),
         (PaymentStatus::Canceled, Some(_)) => Cancelled::NotCancelableAmount,

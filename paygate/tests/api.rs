@@ -560,7 +560,10 @@ async fn partial_cancels_refund_their_amount_once_and_never_more_than_paid() {
     let over = h.post(&path, Some("r-2"), part(json!(6001))).await;
     assert_eq!(over.status, StatusCode::BAD_REQUEST);
     assert_eq!(over.json["code"], "NOT_CANCELABLE_AMOUNT");
-    for (i, bad) in [json!(0), json!(-1), json!("3000"), json!(1.5)].into_iter().enumerate() {
+    for (i, bad) in [json!(0), json!(-1), json!("3000"), json!(1.5)]
+        .into_iter()
+        .enumerate()
+    {
         let reply = h.post(&path, Some(&format!("r-bad-{i}")), part(bad)).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST);
         assert_eq!(reply.json["code"], "INVALID_REQUEST");

@@ -60,7 +60,9 @@ where
         let value: serde_json::Value = serde_json::from_slice(&bytes)
             .map_err(|_| AppError::BadRequest("the body is not valid JSON".into()))?;
         if !value.is_object() {
-            return Err(AppError::BadRequest("the body must be a JSON object".into()));
+            return Err(AppError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
         }
         serde_json::from_value(value)
             .map(|v| Some(JsonBody(v)))

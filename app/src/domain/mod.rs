@@ -17,9 +17,9 @@ pub use coupon::{
 pub use fields::{FieldError, FieldErrors};
 pub use live::{LiveStock, Notification, NotificationKind, NotificationPage, Unread};
 pub use money::Krw;
-pub use refund::{RefundQuote, VoucherStatus};
 pub use order::{
     BuyAllowance, BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus,
     OrderView, PaymentStatus, VoucherView,
 };
+pub use refund::{RefundQuote, VoucherStatus};
 pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};

@@ -135,7 +135,12 @@ mod tests {
                 late: true
             })
         );
-        assert_eq!(quote(1, 5_000, None, bought, at(2030, 1, 1)).unwrap().amount, 5_000);
+        assert_eq!(
+            quote(1, 5_000, None, bought, at(2030, 1, 1))
+                .unwrap()
+                .amount,
+            5_000
+        );
     }
 
     #[test]
@@ -164,6 +169,9 @@ mod tests {
         assert_eq!(VoucherStatus::of(None, None), VoucherStatus::Active);
         assert_eq!(VoucherStatus::of(t, None), VoucherStatus::Redeemed);
         assert_eq!(VoucherStatus::of(None, t), VoucherStatus::Cancelled);
-        assert_eq!(serde_json::to_value(VoucherStatus::Active).unwrap(), "active");
+        assert_eq!(
+            serde_json::to_value(VoucherStatus::Active).unwrap(),
+            "active"
+        );
     }
 }

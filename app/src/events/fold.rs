@@ -121,7 +121,11 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
         Event::UnitsCancelled(p) => {
             row.cancelled_quantity += p.quantity;
             row.refunded_amount += p.refund;
-            for v in row.vouchers.iter_mut().filter(|v| p.vouchers.contains(&v.code)) {
+            for v in row
+                .vouchers
+                .iter_mut()
+                .filter(|v| p.vouchers.contains(&v.code))
+            {
                 v.status = VoucherStatus::Cancelled;
             }
         }

@@ -5,9 +5,9 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::domain::OrderStatus;
 use crate::domain::{CancelledBy, MyPageRow, VoucherStatus, VoucherView};
 use crate::error::AppError;
-use crate::domain::OrderStatus;
 use crate::mypage::MyVoucher;
 use crate::orders::repo::{order_status, payment_status};
 
@@ -80,7 +80,8 @@ pub async fn voucher_of(
     .await?;
     row.map(|r| {
         // A voucher of a cancelled order is void too.
-        let cancelled = r.cancelled_at.is_some() || order_status(&r.status)? == OrderStatus::Cancelled;
+        let cancelled =
+            r.cancelled_at.is_some() || order_status(&r.status)? == OrderStatus::Cancelled;
         Ok(MyVoucher {
             code: r.code,
             coupon_name: r.coupon_name,

@@ -99,10 +99,7 @@ pub async fn my_buy_allowance(coupon_id: Uuid) -> Result<Option<BuyAllowance>, A
 
 /// Cancels `quantity` units of the customer's order (all its remaining units without it).
 #[server(prefix = "/sfn", endpoint = "orders/cancel")]
-pub async fn cancel_order(
-    order_id: Uuid,
-    quantity: Option<String>,
-) -> Result<OrderView, AppError> {
+pub async fn cancel_order(order_id: Uuid, quantity: Option<String>) -> Result<OrderView, AppError> {
     use crate::auth::guards::require_customer;
     use crate::auth::sessions::session_user;
     use crate::domain::FieldError;
@@ -130,11 +127,7 @@ pub async fn cancel_order(
     crate::flash::set(
         &state,
         &crate::flash::Flash::Cancelled {
-            amount: if paid {
-                refund.amount
-            } else {
-                order.amount
-            },
+            amount: if paid { refund.amount } else { order.amount },
             refund: paid,
         },
     );

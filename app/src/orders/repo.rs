@@ -417,7 +417,7 @@ pub struct ActiveVoucher {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
-/// The order's vouchers still active, in issue order, locked for the rest of the
+/// The order's vouchers still active (by issue time, then code), locked for the rest of the
 /// transaction (a redemption of one of them waits, and then finds it cancelled).
 pub async fn active_vouchers(
     conn: &mut PgConnection,

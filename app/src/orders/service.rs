@@ -204,8 +204,8 @@ pub async fn quote_own(
     Ok(refund_for(&order, &active, units, Utc::now())?.1)
 }
 
-/// The vouchers cancelled with `units` of a paid order (the last ones issued of its
-/// `active` vouchers) and what they give back at `now`: each unit by its voucher's use-by
+/// The vouchers cancelled with `units` of a paid order (the last of its `active` vouchers,
+/// in their order; any would do) and what they give back at `now`: each unit by its voucher's use-by
 /// date (the coupon's for a unit without a voucher).
 fn refund_for(
     order: &repo::OrderRow,

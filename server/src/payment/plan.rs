@@ -316,7 +316,13 @@ mod tests {
         );
         // Without refunds, `plan` decides.
         assert_eq!(
-            plan_with_refunds(OrderState::CANCELLED, Some("k"), false, &Refunds::None, || Ok(())),
+            plan_with_refunds(
+                OrderState::CANCELLED,
+                Some("k"),
+                false,
+                &Refunds::None,
+                || Ok(())
+            ),
             Action::Refund("k".into())
         );
         assert_eq!(

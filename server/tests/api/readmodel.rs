@@ -13,8 +13,7 @@ use app::domain::{CancelledBy, OrderState, OrderStatus, PaymentStatus};
 use app::events::fold::{self, MyPageProjection, Recorded};
 use app::events::{
     self, Event, OrderCancelled, OrderExpired, OrderPlaced, PaymentCompleted, PaymentFailed,
-    PaymentRefunded, PaymentVoided, RestockHeld, UnitsCancelled, VoucherExpiring,
-    VoucherRedeemed,
+    PaymentRefunded, PaymentVoided, RestockHeld, UnitsCancelled, VoucherExpiring, VoucherRedeemed,
 };
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
