@@ -84,18 +84,25 @@ impl CancelBody {
     }
 
     /// The amount a cancel request asks for: `None` for the whole balance, else its
-    /// `cancelAmount` (an integer above 0); `Err` for anything that is not a cancel request.
-    pub fn parse(body: Option<&Value>) -> Result<Option<i64>, ()> {
+    /// `cancelAmount` (an integer above 0); `Err` (the answer's message) for anything that
+    /// is not a cancel request.
+    pub fn parse(body: Option<&Value>) -> Result<Option<i64>, &'static str> {
+        const NO_REASON: &str =
+            "the body must be a JSON object with a non-empty string cancelReason";
         let body = json_object(body)
             .ok()
             .and_then(|b| CancelBody::deserialize(b).ok())
-            .ok_or(())?;
+            .ok_or(NO_REASON)?;
         if !body.cancel_reason.is_some_and(|r| !r.trim().is_empty()) {
-            return Err(());
+            return Err(NO_REASON);
         }
         match body.cancel_amount {
             None => Ok(None),
-            Some(v) => v.as_i64().filter(|a| *a > 0).map(Some).ok_or(()),
+            Some(v) => v
+                .as_i64()
+                .filter(|a| *a > 0)
+                .map(Some)
+                .ok_or("cancelAmount must be an integer above 0"),
         }
     }
 }

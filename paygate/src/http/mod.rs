@@ -163,15 +163,12 @@ fn cancel_op(
     body: Option<&Value>,
     mut info: LogInfo,
 ) -> OpResult {
-    let Ok(amount) = CancelBody::parse(body) else {
-        info.outcome = "invalid_request";
-        return OpResult::error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "the body must be a JSON object with a non-empty string cancelReason \
-             and, optionally, an integer cancelAmount above 0",
-            info,
-        );
+    let amount = match CancelBody::parse(body) {
+        Ok(amount) => amount,
+        Err(message) => {
+            info.outcome = "invalid_request";
+            return OpResult::error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message, info);
+        }
     };
     let Some(payment) = store.payment(payment_key) else {
         info.outcome = "not_found";
