@@ -215,6 +215,25 @@ async fn part_of_a_paid_order_is_cancelled_and_refunded_by_its_price(pool: PgPoo
     assert_eq!(refunds_at_gateway(&gw, &order).await, [PRICE, PRICE]);
     assert_eq!(app.stock(&shop.id).await, 9);
     check_invariants(&pool, &gw, &shop.id, 10).await;
+    // The shop's figures: one unit sold, its price earned.
+    let dash: Value = app
+        .get("/api/v1/owner/dashboard", Some(&shop.owner))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let stats = &dash["coupons"][0];
+    assert_eq!(
+        (stats["sold"].as_i64(), stats["revenue"].as_i64()),
+        (Some(1), Some(PRICE))
+    );
+    assert_eq!(
+        (
+            dash["sales"][0]["units"].as_i64(),
+            dash["sales"][0]["revenue"].as_i64()
+        ),
+        (Some(1), Some(PRICE))
+    );
 }
 
 #[sqlx::test(migrations = "../migrations")]
