@@ -85,6 +85,9 @@ pub enum Flash {
     Redeemed {
         code: String,
         coupon: String,
+        /// The buyer's name (the counter checks the voucher is theirs).
+        #[serde(default)]
+        customer: Option<String>,
     },
     /// The owner refunded (cancelled) an order.
     Refunded {
@@ -146,7 +149,23 @@ impl Flash {
             Flash::SalesResumed { name } => {
                 t_string!(i18n, flash_sales_resumed, name = name.clone()).to_string()
             }
-            Flash::Redeemed { code, coupon } => t_string!(
+            Flash::Redeemed {
+                code,
+                coupon,
+                customer: Some(customer),
+            } => t_string!(
+                i18n,
+                redeemed_ok_customer,
+                code = code.clone(),
+                coupon = coupon.clone(),
+                customer = customer.clone()
+            )
+            .to_string(),
+            Flash::Redeemed {
+                code,
+                coupon,
+                customer: None,
+            } => t_string!(
                 i18n,
                 redeemed_ok,
                 code = code.clone(),
@@ -354,6 +373,7 @@ mod tests {
             Flash::Redeemed {
                 code: "ABCD-EFGH".into(),
                 coupon: "Latte = good".into(),
+                customer: Some("김민수".into()),
             },
             Flash::Cancelled {
                 amount: 12_000,

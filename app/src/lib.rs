@@ -96,7 +96,7 @@ use crate::coupons::owner_pages::{EditCouponPage, MyCouponsPage, NewCouponPage};
 use crate::coupons::pages::{CataloguePage, CouponDetailPage};
 use crate::flash::FlashProvider;
 use crate::i18n::*;
-use crate::mypage::pages::MyPage;
+use crate::mypage::pages::{MyPage, VoucherPage};
 use crate::notifications::pages::NotificationsPage;
 use crate::owner::orders_pages::OwnerOrdersPage;
 use crate::owner::pages::DashboardPage;
@@ -174,6 +174,7 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
                     <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/mypage") view=MyPage ssr=SsrMode::Async />
+                    <Route path=path!("/mypage/vouchers/:code") view=VoucherPage ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/dashboard") view=DashboardPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/orders") view=OwnerOrdersPage ssr=SsrMode::Async />

@@ -37,3 +37,35 @@ where
         }
     }
 }
+
+/// An optional JSON body: none at all (an empty body) is `None`; anything else must be
+/// JSON that fits `T` (400 otherwise), whatever its Content-Type says. For routes whose
+/// body came later than the route: an old client sends nothing, a new one must not be
+/// misread as sending nothing.
+impl<S, T> axum::extract::OptionalFromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| AppError::BadRequest("the body could not be read".into()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        // An object: a struct would otherwise accept an array of its fields.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| AppError::BadRequest("the body is not valid JSON".into()))?;
+        if !value.is_object() {
+            return Err(AppError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value)
+            .map(|v| Some(JsonBody(v)))
+            .map_err(|e| AppError::BadRequest(format!("the JSON body does not fit: {e}")))
+    }
+}

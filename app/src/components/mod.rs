@@ -61,6 +61,8 @@ pub fn error_text(e: &AppError) -> String {
             Conflict::VoucherOtherShop => t_string!(i18n, err_voucher_other_shop),
             Conflict::NotSoldOut => t_string!(i18n, err_not_sold_out),
             Conflict::TooManyImages => t_string!(i18n, err_too_many_images),
+            Conflict::PartialCancelUnpaid => t_string!(i18n, err_partial_cancel_unpaid),
+            Conflict::RefundPeriodOver => t_string!(i18n, err_refund_period_over),
         }
         .to_string(),
         AppError::Image(r) => match r {

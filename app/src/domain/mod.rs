@@ -7,6 +7,7 @@ pub mod history;
 pub mod live;
 pub mod money;
 pub mod order;
+pub mod refund;
 pub mod time;
 pub mod user;
 
@@ -21,4 +22,5 @@ pub use order::{
     BuyAllowance, BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus,
     OrderView, PaymentStatus, VoucherView,
 };
+pub use refund::{RefundQuote, VoucherStatus};
 pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};

@@ -6,12 +6,14 @@ pub mod pages;
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod qr;
+#[cfg(feature = "ssr")]
 pub mod repo;
 
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::MyPageRow;
+use crate::domain::{MyPageRow, VoucherStatus};
 use crate::error::AppError;
 
 /// How many orders a page of my page shows (newest first); older ones are a page further.
@@ -55,4 +57,29 @@ pub async fn page(
         order_id: r.order_id,
     });
     Ok(OrderHistory { items, next })
+}
+
+/// One voucher of the customer, for its full-screen page (shown at the counter).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct MyVoucher {
+    pub code: String,
+    pub coupon_name: String,
+    pub shop_name: String,
+    pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
+    pub status: VoucherStatus,
+}
+
+/// The signed-in customer's voucher `code`; someone else's (or no such code) is
+/// `NotFound`.
+#[server(prefix = "/sfn", endpoint = "mypage/voucher")]
+pub async fn get_my_voucher(code: String) -> Result<MyVoucher, AppError> {
+    use crate::auth::guards::require_customer;
+    use crate::auth::sessions::session_user;
+    let customer = require_customer(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    let mut conn = state.pool.acquire().await?;
+    let code = crate::vouchers::normalise_code(&code);
+    repo::voucher_of(&mut conn, customer.user_id, &code)
+        .await?
+        .ok_or(AppError::NotFound)
 }

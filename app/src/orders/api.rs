@@ -71,18 +71,34 @@ async fn show(
     ))
 }
 
+/// Body of `POST /orders/{id}/cancel`, optional: `{"quantity": k}` cancels k of the
+/// order's unredeemed units; without it (or without `quantity`), all its remaining units.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    #[serde(default)]
+    quantity: Option<i64>,
+}
+
+/// 200 with the order: `paid` while units remain, `cancelled` when none do. 422 for a
+/// quantity below 1 or above the units remaining, 409 `voucher_redeemed` when the units
+/// asked for include redeemed ones, 409 `partial_cancel_unpaid` for part of an unpaid
+/// order, 409 `refund_period_over` 5 years after the purchase.
 async fn cancel(
     State(state): State<AppState>,
     auth: BearerAuth,
     CurrentRequestId(request_id): CurrentRequestId,
     Path(id): Path<String>,
+    body: Option<JsonBody<CancelBody>>,
 ) -> Result<Json<OrderView>, AppError> {
     let customer = require_customer(auth.0)?;
-    let order = service::cancel(
+    let quantity = body.and_then(|JsonBody(b)| b.quantity);
+    let (order, _) = service::cancel(
         &state.pool,
         state.waitlist,
         Canceller::Customer(customer),
         parse_id(&id)?,
+        quantity,
         None,
         request_id.as_deref(),
     )
@@ -105,11 +121,12 @@ async fn refund(
 ) -> Result<Json<OrderView>, AppError> {
     let owner = require_owner(auth.0)?;
     let reason = body.and_then(|Json(b)| b.reason);
-    let order = service::cancel(
+    let (order, _) = service::cancel(
         &state.pool,
         state.waitlist,
         Canceller::Owner(owner),
         parse_id(&id)?,
+        None,
         reason.as_deref(),
         request_id.as_deref(),
     )

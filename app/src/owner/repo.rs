@@ -1,5 +1,6 @@
 //! Dashboard reads: aggregates of the `mypage` read model for one shop, plus the shop's
-//! coupons (by index) for their current stock.
+//! coupons (by index) for their current stock. Units cancelled out of a paid order are not
+//! sold, and money refunded for them is not revenue.
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -28,8 +29,8 @@ pub async fn dashboard(pool: &PgPool, owner: Principal) -> Result<Dashboard, App
            from coupons c
            left join (
                select coupon_id,
-                      sum(quantity) filter (where status in ('ordered', 'paid'))::bigint as sold,
-                      sum(amount) filter (where status = 'paid')::bigint as revenue,
+                      sum(quantity - cancelled_quantity) filter (where status in ('ordered', 'paid'))::bigint as sold,
+                      sum(amount - refunded_amount) filter (where status = 'paid')::bigint as revenue,
                       count(*) filter (where status = 'cancelled') as cancelled,
                       count(*) filter (where payment_status = 'refunded') as refunded,
                       sum(vouchers_redeemed)::bigint as redeemed
@@ -66,8 +67,8 @@ pub async fn dashboard(pool: &PgPool, owner: Principal) -> Result<Dashboard, App
     let sales = sqlx::query_as!(
         SalesPoint,
         r#"select (date_trunc('day', ordered_at at time zone 'Asia/Seoul') at time zone 'Asia/Seoul') as "day!: DateTime<Utc>",
-                  coalesce(sum(quantity) filter (where status in ('ordered', 'paid')), 0)::bigint as "units!",
-                  coalesce(sum(amount) filter (where status = 'paid'), 0)::bigint as "revenue!"
+                  coalesce(sum(quantity - cancelled_quantity) filter (where status in ('ordered', 'paid')), 0)::bigint as "units!",
+                  coalesce(sum(amount - refunded_amount) filter (where status = 'paid'), 0)::bigint as "revenue!"
            from mypage
            where shop_id = $1 and ordered_at > now() - interval '14 days'
            group by 1 order by 1"#,

@@ -26,6 +26,7 @@ mod notifications;
 mod orders;
 mod pages;
 mod readmodel;
+mod refunds;
 mod roles;
 mod saga;
 mod shell;
