@@ -24,10 +24,13 @@ fn signup(email: &str, name: &str, role: &str, shop: Option<&str>) -> SignupInpu
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn coupon(
     name: &str,
     description: &str,
+    category: &str,
     price: i64,
+    list_price: Option<i64>,
     stock: i64,
     limit: Option<i64>,
     pictures: &[Subject],
@@ -41,6 +44,8 @@ fn coupon(
         sale_ends_at: None,
         valid_until: Some(chrono::Utc::now() + chrono::Duration::days(90)),
         per_customer_limit: limit,
+        category: Some(category.into()),
+        list_price,
     };
     (input, pictures.to_vec())
 }
@@ -65,7 +70,9 @@ pub async fn seed_if_empty(pool: &PgPool, images: &ImageStore) -> Result<bool, A
                 coupon(
                     "아메리카노 Americano",
                     "Hot or iced, any size.",
+                    "cafe",
                     4_500,
+                    Some(5_000),
                     100,
                     Some(5),
                     &[Subject::Americano, Subject::CoffeeBeans],
@@ -73,7 +80,9 @@ pub async fn seed_if_empty(pool: &PgPool, images: &ImageStore) -> Result<bool, A
                 coupon(
                     "카페라떼 Cafe Latte",
                     "Fresh milk, double shot.",
+                    "cafe",
                     5_500,
+                    None,
                     50,
                     None,
                     &[Subject::Latte],
@@ -81,7 +90,9 @@ pub async fn seed_if_empty(pool: &PgPool, images: &ImageStore) -> Result<bool, A
                 coupon(
                     "케이크 세트 Cake Set",
                     "A slice of cake and a drink.",
+                    "cafe",
                     15_000,
+                    Some(19_000),
                     3,
                     Some(1),
                     &[Subject::Cake],
@@ -99,7 +110,9 @@ pub async fn seed_if_empty(pool: &PgPool, images: &ImageStore) -> Result<bool, A
                 coupon(
                     "삼겹살 2인 Pork Belly for Two",
                     "Grilled at your table.",
+                    "food",
                     32_000,
+                    Some(40_000),
                     20,
                     Some(2),
                     &[Subject::PorkBelly],
@@ -107,7 +120,9 @@ pub async fn seed_if_empty(pool: &PgPool, images: &ImageStore) -> Result<bool, A
                 coupon(
                     "냉면 Cold Noodles",
                     "Mul-naengmyeon.",
+                    "food",
                     9_000,
+                    None,
                     0,
                     None,
                     &[Subject::ColdNoodles],

@@ -35,6 +35,11 @@ pub enum Conflict {
     NotSoldOut,
     /// The coupon has `MAX_IMAGES` pictures already.
     TooManyImages,
+    /// Part of an unpaid order: an unpaid order is cancelled whole (its units have no
+    /// vouchers yet, and its charge may be under way for the whole amount).
+    PartialCancelUnpaid,
+    /// More than 5 years since the purchase: nothing is refundable any more.
+    RefundPeriodOver,
 }
 
 impl Conflict {
@@ -56,6 +61,8 @@ impl Conflict {
             Conflict::VoucherOtherShop => "voucher_other_shop",
             Conflict::NotSoldOut => "not_sold_out",
             Conflict::TooManyImages => "too_many_images",
+            Conflict::PartialCancelUnpaid => "partial_cancel_unpaid",
+            Conflict::RefundPeriodOver => "refund_period_over",
         }
     }
 
@@ -78,6 +85,10 @@ impl Conflict {
             Conflict::VoucherOtherShop => "this voucher belongs to another shop",
             Conflict::NotSoldOut => "the coupon is not sold out: buy it instead of waiting",
             Conflict::TooManyImages => "a coupon has at most 5 pictures: delete one first",
+            Conflict::PartialCancelUnpaid => {
+                "an unpaid order is cancelled whole: leave out quantity or give all its units"
+            }
+            Conflict::RefundPeriodOver => "more than 5 years since the purchase: no refund is owed",
         }
     }
 }

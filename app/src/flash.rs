@@ -68,6 +68,8 @@ pub enum Flash {
     SignedUp {
         owner: bool,
     },
+    /// The user changed their password (their other sessions ended).
+    PasswordChanged,
     CouponCreated {
         name: String,
     },
@@ -83,6 +85,9 @@ pub enum Flash {
     Redeemed {
         code: String,
         coupon: String,
+        /// The buyer's name (the counter checks the voucher is theirs).
+        #[serde(default)]
+        customer: Option<String>,
     },
     /// The owner refunded (cancelled) an order.
     Refunded {
@@ -101,6 +106,7 @@ impl Flash {
     pub fn kind(&self) -> &'static str {
         match self {
             Flash::SignedUp { .. } => "signed_up",
+            Flash::PasswordChanged => "password_changed",
             Flash::CouponCreated { .. } => "coupon_created",
             Flash::CouponSaved { .. } => "coupon_saved",
             Flash::SalesStopped { .. } => "sales_stopped",
@@ -130,6 +136,7 @@ impl Flash {
         match self {
             Flash::SignedUp { owner: true } => t_string!(i18n, flash_signed_up_owner).to_string(),
             Flash::SignedUp { owner: false } => t_string!(i18n, flash_signed_up).to_string(),
+            Flash::PasswordChanged => t_string!(i18n, flash_password_changed).to_string(),
             Flash::CouponCreated { name } => {
                 t_string!(i18n, flash_coupon_created, name = name.clone()).to_string()
             }
@@ -142,7 +149,23 @@ impl Flash {
             Flash::SalesResumed { name } => {
                 t_string!(i18n, flash_sales_resumed, name = name.clone()).to_string()
             }
-            Flash::Redeemed { code, coupon } => t_string!(
+            Flash::Redeemed {
+                code,
+                coupon,
+                customer: Some(customer),
+            } => t_string!(
+                i18n,
+                redeemed_ok_customer,
+                code = code.clone(),
+                coupon = coupon.clone(),
+                customer = customer.clone()
+            )
+            .to_string(),
+            Flash::Redeemed {
+                code,
+                coupon,
+                customer: None,
+            } => t_string!(
                 i18n,
                 redeemed_ok,
                 code = code.clone(),
@@ -350,6 +373,7 @@ mod tests {
             Flash::Redeemed {
                 code: "ABCD-EFGH".into(),
                 coupon: "Latte = good".into(),
+                customer: Some("김민수".into()),
             },
             Flash::Cancelled {
                 amount: 12_000,

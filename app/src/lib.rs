@@ -90,14 +90,15 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 use crate::auth::AuthProvider;
-use crate::auth::pages::{LoginPage, SignupPage};
+use crate::auth::pages::{AccountPage, LoginPage, SignupPage};
 use crate::components::{Layout, PageTitle};
 use crate::coupons::owner_pages::{EditCouponPage, MyCouponsPage, NewCouponPage};
 use crate::coupons::pages::{CataloguePage, CouponDetailPage};
 use crate::flash::FlashProvider;
 use crate::i18n::*;
-use crate::mypage::pages::MyPage;
+use crate::mypage::pages::{MyPage, VoucherPage};
 use crate::notifications::pages::NotificationsPage;
+use crate::owner::orders_pages::OwnerOrdersPage;
 use crate::owner::pages::DashboardPage;
 
 /// How this build renders views: leptos's type-erased views (`--cfg erase_components`, set
@@ -171,9 +172,12 @@ fn Shell() -> impl IntoView {
                     <Route path=path!("/coupons/:id") view=CouponDetailPage ssr=SsrMode::Async />
                     <Route path=path!("/login") view=LoginPage ssr=SsrMode::Async />
                     <Route path=path!("/signup") view=SignupPage ssr=SsrMode::Async />
+                    <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                     <Route path=path!("/mypage") view=MyPage ssr=SsrMode::Async />
+                    <Route path=path!("/mypage/vouchers/:code") view=VoucherPage ssr=SsrMode::Async />
                     <Route path=path!("/notifications") view=NotificationsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/dashboard") view=DashboardPage ssr=SsrMode::Async />
+                    <Route path=path!("/owner/orders") view=OwnerOrdersPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons") view=MyCouponsPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons/new") view=NewCouponPage ssr=SsrMode::Async />
                     <Route path=path!("/owner/coupons/:id/edit") view=EditCouponPage ssr=SsrMode::Async />

@@ -14,6 +14,9 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub pool: PgPool,
     pub jwt: Arc<JwtKeys>,
+    /// The users' current password versions (`auth::versions`): sessions and tokens of
+    /// an older password are refused.
+    pub versions: Arc<crate::auth::versions::PasswordVersions>,
     /// The purchase queues (one per coupon) and the load-shedding limit.
     pub admission: Arc<crate::orders::admission::Admission>,
     /// Rate limits per client IP and per customer (`limits.rs`).

@@ -39,16 +39,22 @@ struct Money<'a> {
 }
 
 /// Whether an order's ledger fits its payment status; `None` if it does, else what is
-/// wrong.
-fn ledger_rule(payment_status: &str, money: &Money) -> Option<&'static str> {
+/// wrong. `owed`: what its refunds of cancelled units add up to, if it has any (then it is
+/// given back in parts, never more than them; else a refund gives back the whole charge).
+fn ledger_rule(payment_status: &str, money: &Money, owed: Option<i64>) -> Option<&'static str> {
     let (c, r) = (money.charges.len(), money.refunds.len());
-    let fits = match payment_status {
-        "completed" => (c, r) == (1, 0),
-        "refunded" => (c, r) == (1, 1),
-        "failed" | "voided" => (c, r) == (0, 0),
+    let given: i64 = money.refunds.iter().map(|e| e.amount).sum();
+    let fits = match (payment_status, owed) {
+        ("completed", None) => (c, r) == (1, 0),
+        // Parts given back while units remain (or are on their way back).
+        ("completed", Some(owed)) => c == 1 && given <= owed,
+        ("refunded", None) => (c, r) == (1, 1),
+        ("refunded", Some(owed)) => c == 1 && r >= 1 && given == owed,
+        ("failed" | "voided", _) => (c, r) == (0, 0),
         // A charge may be on its way; nothing is refunded before the order is cancelled.
-        "pending" => c <= 1 && r == 0,
-        "refund_pending" => c <= 1 && r <= c,
+        ("pending", _) => c <= 1 && r == 0,
+        ("refund_pending", None) => c <= 1 && r <= c,
+        ("refund_pending", Some(owed)) => c <= 1 && given <= owed,
         _ => return Some("orders with an unknown payment status"),
     };
     if fits {
@@ -57,8 +63,8 @@ fn ledger_rule(payment_status: &str, money: &Money) -> Option<&'static str> {
     Some(match payment_status {
         "completed" if c == 0 => "paid orders without a charge",
         "completed" if c > 1 => "paid orders charged more than once",
-        "completed" => "paid orders with a refund",
-        "refunded" => "refunded orders without exactly one charge and one refund",
+        "completed" => "paid orders with a refund beyond their cancelled units",
+        "refunded" => "refunded orders without exactly one charge and their refunds",
         "failed" => "failed orders charged or refunded",
         "voided" => "voided orders charged or refunded",
         "pending" => "unpaid orders charged more than once or refunded",
@@ -141,13 +147,15 @@ pub fn check(snapshot: &Snapshot, expect: &Expect) -> Report {
         }
 
         let m = money.get(&o.id).unwrap_or(&no_money);
-        if let Some(what) = ledger_rule(payment, m) {
+        if let Some(what) = ledger_rule(payment, m, o.refunds_owed) {
             bad.add(Invariant::Charges, what, o.id);
         }
-        if m.charges
-            .iter()
-            .chain(&m.refunds)
-            .any(|e| e.amount != o.amount)
+        // A whole refund gives back the charge; refunds of cancelled units add up to no
+        // more than it.
+        let refunded: i64 = m.refunds.iter().map(|e| e.amount).sum();
+        if m.charges.iter().any(|e| e.amount != o.amount)
+            || (o.refunds_owed.is_none() && m.refunds.iter().any(|e| e.amount != o.amount))
+            || refunded > o.amount
         {
             bad.add(
                 Invariant::Charges,
@@ -330,6 +338,7 @@ mod tests {
             mypage_status: Some(status.into()),
             mypage_payment_status: Some(payment.into()),
             queued: matches!(payment, "pending" | "refund_pending"),
+            refunds_owed: None,
         }
     }
 
@@ -577,6 +586,18 @@ mod tests {
             let refund = entry(&s.orders[0], LedgerKind::Refund, 9);
             s.ledger.push(refund)
         });
+        // Units of a paid order cancelled: parts given back, never beyond what they owe.
+        let partly = |s: &mut Snapshot, owed: i64, given: i64| {
+            s.orders[0].refunds_owed = Some(owed);
+            let mut part = entry(&s.orders[0], LedgerKind::Refund, 9);
+            part.amount = given;
+            s.ledger.push(part);
+        };
+        let mut fine = base.clone();
+        partly(&mut fine, 900, 900);
+        assert!(check(&fine, &expect).violations.is_empty());
+        breaks(&|s| partly(s, 900, 1000));
+        breaks(&|s| partly(s, 5000, 5000));
         // Charged another amount, or under another payment key.
         breaks(&|s| s.ledger[0].amount += 1);
         breaks(&|s| s.ledger[0].payment_key = "pay_other".into());

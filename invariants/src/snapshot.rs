@@ -10,6 +10,7 @@ pub struct Order {
     pub id: Uuid,
     pub status: String,
     pub payment_status: String,
+    /// Its units not cancelled.
     pub quantity: i64,
     pub amount: i64,
     pub payment_key: Option<String>,
@@ -18,12 +19,16 @@ pub struct Order {
     pub completed_events: i64,
     pub failed_events: i64,
     pub refunded_events: i64,
+    /// Its vouchers not cancelled.
     pub vouchers: i64,
     /// The statuses on its my-page row (`None`: no row).
     pub mypage_status: Option<String>,
     pub mypage_payment_status: Option<String>,
     /// A payment job is queued for it.
     pub queued: bool,
+    /// What its refunds of cancelled units add up to (`None`: it has none; a cancelled
+    /// order's charge is then given back whole).
+    pub refunds_owed: Option<i64>,
 }
 
 /// Which orders a snapshot holds.
@@ -48,12 +53,13 @@ pub struct Snapshot {
 }
 
 const ORDERS: &str = "
-    select o.id, o.status, o.payment_status, o.quantity::bigint as quantity, o.amount,
+    select o.id, o.status, o.payment_status, (o.quantity - o.cancelled_quantity)::bigint as quantity, o.amount,
            o.payment_key, e.placed_events, e.completed_events, e.failed_events,
            e.refunded_events,
-           (select count(*) from vouchers v where v.order_id = o.id) as vouchers,
+           (select count(*) from vouchers v where v.order_id = o.id and v.cancelled_at is null) as vouchers,
            m.status as mypage_status, m.payment_status as mypage_payment_status,
-           exists (select 1 from payment_jobs j where j.order_id = o.id) as queued
+           exists (select 1 from payment_jobs j where j.order_id = o.id) as queued,
+           (select sum(r.amount)::bigint from refunds r where r.order_id = o.id) as refunds_owed
     from orders o
     left join mypage m on m.order_id = o.id
     cross join lateral (

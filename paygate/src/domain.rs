@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
     Done,
+    /// Part of the amount was given back (`balanceAmount` is what remains).
+    PartialCanceled,
     Canceled,
     Aborted,
 }
@@ -29,7 +31,10 @@ pub struct Payment {
 impl Payment {
     /// Whether money was taken for it (and perhaps given back): `DONE` or `CANCELED`.
     pub fn was_charged(&self) -> bool {
-        matches!(self.status, PaymentStatus::Done | PaymentStatus::Canceled)
+        matches!(
+            self.status,
+            PaymentStatus::Done | PaymentStatus::PartialCanceled | PaymentStatus::Canceled
+        )
     }
 }
 
@@ -177,34 +182,50 @@ pub enum Cancelled {
     AlreadyCanceled(Payment),
     /// A declined (`ABORTED`) payment: nothing to give back.
     NotCancelable,
-    /// The payment, now `CANCELED`, and the refund of its whole balance.
+    /// The amount asked for is more than the payment's balance: nothing refunded.
+    NotCancelableAmount,
+    /// The payment, now `CANCELED` (or `PARTIAL_CANCELED` while a balance remains), and the
+    /// refund of the amount asked for (the whole balance without one).
     Refunded {
         payment: Payment,
         entry: LedgerEntry,
     },
 }
 
-/// Decides a cancel of `payment`; `seq` is the next ledger number.
-pub fn cancel(payment: &Payment, seq: u64, now: DateTime<Utc>) -> Cancelled {
-    match payment.status {
-        PaymentStatus::Canceled => Cancelled::AlreadyCanceled(payment.clone()),
-        PaymentStatus::Aborted => Cancelled::NotCancelable,
-        PaymentStatus::Done => Cancelled::Refunded {
-            entry: LedgerEntry {
-                seq,
-                kind: LedgerKind::Refund,
-                order_id: payment.order_id.clone(),
-                payment_key: payment.payment_key.clone(),
-                amount: payment.balance_amount,
-                at: now,
-            },
-            payment: Payment {
-                status: PaymentStatus::Canceled,
-                balance_amount: 0,
-                canceled_at: Some(now),
-                ..payment.clone()
-            },
-        },
+/// Decides a cancel of `payment` of `amount` (more than 0; the whole balance when `None`,
+/// as Toss's `cancelAmount`); `seq` is the next ledger number.
+pub fn cancel(payment: &Payment, amount: Option<i64>, seq: u64, now: DateTime<Utc>) -> Cancelled {
+    match (payment.status, amount) {
+        (PaymentStatus::Canceled, None) => Cancelled::AlreadyCanceled(payment.clone()),
+        (PaymentStatus::Canceled, Some(_)) => Cancelled::NotCancelableAmount,
+        (PaymentStatus::Aborted, _) => Cancelled::NotCancelable,
+        (PaymentStatus::Done | PaymentStatus::PartialCanceled, _) => {
+            let amount = amount.unwrap_or(payment.balance_amount);
+            if amount > payment.balance_amount {
+                return Cancelled::NotCancelableAmount;
+            }
+            let balance = payment.balance_amount - amount;
+            Cancelled::Refunded {
+                entry: LedgerEntry {
+                    seq,
+                    kind: LedgerKind::Refund,
+                    order_id: payment.order_id.clone(),
+                    payment_key: payment.payment_key.clone(),
+                    amount,
+                    at: now,
+                },
+                payment: Payment {
+                    status: if balance == 0 {
+                        PaymentStatus::Canceled
+                    } else {
+                        PaymentStatus::PartialCanceled
+                    },
+                    balance_amount: balance,
+                    canceled_at: Some(now),
+                    ..payment.clone()
+                },
+            }
+        }
     }
 }
 
@@ -320,7 +341,7 @@ mod tests {
     fn cancel_refunds_the_balance_once() {
         let now = Utc::now();
         let paid = done("o-1", 700);
-        let Cancelled::Refunded { payment, entry } = cancel(&paid, 2, now) else {
+        let Cancelled::Refunded { payment, entry } = cancel(&paid, None, 2, now) else {
             panic!("not refunded")
         };
         assert_eq!(payment.status, PaymentStatus::Canceled);
@@ -332,14 +353,39 @@ mod tests {
             (2, LedgerKind::Refund, 700)
         );
         assert_eq!(
-            cancel(&payment, 3, now),
+            cancel(&payment, None, 3, now),
             Cancelled::AlreadyCanceled(payment.clone())
+        );
+        assert_eq!(
+            cancel(&payment, Some(1), 3, now),
+            Cancelled::NotCancelableAmount
         );
         let aborted = Payment {
             status: PaymentStatus::Aborted,
             ..paid
         };
-        assert_eq!(cancel(&aborted, 3, now), Cancelled::NotCancelable);
+        assert_eq!(cancel(&aborted, None, 3, now), Cancelled::NotCancelable);
+    }
+
+    #[test]
+    fn partial_cancels_refund_parts_of_the_balance_never_more() {
+        let now = Utc::now();
+        let paid = done("o-1", 900);
+        let Cancelled::Refunded { payment, entry } = cancel(&paid, Some(300), 2, now) else {
+            panic!("not refunded")
+        };
+        assert_eq!(payment.status, PaymentStatus::PartialCanceled);
+        assert_eq!((payment.balance_amount, entry.amount), (600, 300));
+        assert!(payment.was_charged());
+        assert_eq!(
+            cancel(&payment, Some(601), 3, now),
+            Cancelled::NotCancelableAmount
+        );
+        let Cancelled::Refunded { payment, entry } = cancel(&payment, None, 3, now) else {
+            panic!("not refunded")
+        };
+        assert_eq!(payment.status, PaymentStatus::Canceled);
+        assert_eq!((payment.balance_amount, entry.amount), (0, 600));
     }
 
     #[test]

@@ -29,7 +29,7 @@
 //!   is safe and can succeed.
 //!
 //! ## Payment object
-//! `{"paymentKey": "pay_<uuid simple>", "orderId", "status": "DONE"|"CANCELED"|"ABORTED",
+//! `{"paymentKey": "pay_<uuid simple>", "orderId", "status": "DONE"|"PARTIAL_CANCELED"|"CANCELED"|"ABORTED",
 //!   "totalAmount", "balanceAmount", "approvedAt": RFC 3339 | null, "canceledAt": RFC 3339 | null}`
 //! (amounts are integer KRW).
 //!
@@ -45,10 +45,14 @@
 //!     lookup shows it. A later confirm of that order under a new key may succeed.
 //!   * Missing/empty `orderId`, `amount` not an integer > 0, or a body that is not a JSON
 //!     object: `400 INVALID_REQUEST`.
-//! * `POST /v1/payments/{paymentKey}/cancel` body `{"cancelReason": string (non-empty)}`
-//!   * `200` the payment with `status` `CANCELED`, `balanceAmount` 0, `canceledAt` set;
-//!     exactly one ledger `refund` (of the full amount) on the first cancel.
+//! * `POST /v1/payments/{paymentKey}/cancel` body `{"cancelReason": string (non-empty),
+//!   "cancelAmount"?: integer > 0}` (as Toss's: without `cancelAmount`, the whole balance)
+//!   * `200` the payment with `balanceAmount` less the amount refunded, `canceledAt` set,
+//!     `status` `CANCELED` once the balance is 0 (`PARTIAL_CANCELED` before); exactly one
+//!     ledger `refund` of that amount per cancel request (its idempotency key).
 //!   * Already `CANCELED`: `200` with the same payment; nothing is refunded again.
+//!   * `cancelAmount` above the balance (or any amount on a `CANCELED` payment):
+//!     `400 NOT_CANCELABLE_AMOUNT`, nothing refunded.
 //!   * Unknown key: `404 NOT_FOUND_PAYMENT`. An `ABORTED` payment: `400 NOT_CANCELABLE_PAYMENT`.
 //!     Bad body: `400 INVALID_REQUEST`.
 //! * `GET /v1/payments/orders/{orderId}` → `200` the latest payment of the order, or

@@ -537,6 +537,61 @@ async fn cancel_refunds_once() {
 }
 
 #[tokio::test]
+async fn partial_cancels_refund_their_amount_once_and_never_more_than_paid() {
+    let h = spawn(Gateway::in_memory()).await;
+    let paid = h.confirm("k-1", "order-1", 9000).await;
+    let payment_key = paid.json["paymentKey"].as_str().unwrap().to_owned();
+    let path = format!("/v1/payments/{payment_key}/cancel");
+    let part = |amount: Value| json!({"cancelReason": "units cancelled", "cancelAmount": amount});
+
+    let first = h.post(&path, Some("r-1"), part(json!(3000))).await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.text);
+    assert_eq!(first.json["status"], "PARTIAL_CANCELED");
+    assert_eq!(first.json["balanceAmount"], 6000);
+    assert_eq!(first.json["totalAmount"], 9000);
+    // The same request again (its key): replayed, nothing refunded twice.
+    let replay = h.post(&path, Some("r-1"), part(json!(3000))).await;
+    assert!(replay.replayed);
+    assert_eq!(replay.text, first.text);
+    // The same key with another amount is another request: refused.
+    let reused = h.post(&path, Some("r-1"), part(json!(2000))).await;
+    assert_eq!(reused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // More than the balance: refused, nothing refunded.
+    let over = h.post(&path, Some("r-2"), part(json!(6001))).await;
+    assert_eq!(over.status, StatusCode::BAD_REQUEST);
+    assert_eq!(over.json["code"], "NOT_CANCELABLE_AMOUNT");
+    for (i, bad) in [json!(0), json!(-1), json!("3000"), json!(1.5)]
+        .into_iter()
+        .enumerate()
+    {
+        let reply = h.post(&path, Some(&format!("r-bad-{i}")), part(bad)).await;
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(reply.json["code"], "INVALID_REQUEST");
+    }
+    // The rest, exactly: cancelled.
+    let rest = h.post(&path, Some("r-3"), part(json!(6000))).await;
+    assert_eq!(rest.status, StatusCode::OK, "{}", rest.text);
+    assert_eq!(rest.json["status"], "CANCELED");
+    assert_eq!(rest.json["balanceAmount"], 0);
+    let after = h.post(&path, Some("r-4"), part(json!(1))).await;
+    assert_eq!(after.json["code"], "NOT_CANCELABLE_AMOUNT");
+
+    let ledger = h.ledger().await;
+    assert_eq!((charges(&ledger), refunds(&ledger)), (1, 2));
+    let refunded: i64 = ledger["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "refund")
+        .map(|e| e["amount"].as_i64().unwrap())
+        .sum();
+    assert_eq!(refunded, 9000);
+    // The lookup shows the payment as cancelled.
+    let found = h.get("/v1/payments/orders/order-1").await;
+    assert_eq!(found.json["status"], "CANCELED");
+}
+
+#[tokio::test]
 async fn lookup_by_order_and_key() {
     let h = spawn(Gateway::in_memory()).await;
     let missing = h.get("/v1/payments/orders/order-1").await;

@@ -71,6 +71,15 @@ POST /v1/payments/confirm d3 {"orderId":"bad-1","amount":10}
 POST /v1/payments/confirm d1 {"orderId":"bad-1","amount":10}
 GET /v1/ledger -
 GET /healthz -
+POST /v1/payments/confirm p1 {"orderId":"o-3","amount":900}
+POST /v1/payments/KEY3/cancel p2 {"cancelReason":"x","cancelAmount":300}
+POST /v1/payments/KEY3/cancel p2 {"cancelReason":"x","cancelAmount":300}
+POST /v1/payments/KEY3/cancel p3 {"cancelReason":"x","cancelAmount":601}
+POST /v1/payments/KEY3/cancel p4 {"cancelReason":"x","cancelAmount":0}
+POST /v1/payments/KEY3/cancel p5 {"cancelReason":"x","cancelAmount":"5"}
+GET /v1/payments/orders/o-3 -
+POST /v1/payments/KEY3/cancel p6 {"cancelReason":"x"}
+POST /v1/payments/KEY3/cancel p7 {"cancelReason":"x","cancelAmount":1}
 "#;
 
 #[tokio::test]

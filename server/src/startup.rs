@@ -174,6 +174,7 @@ pub(crate) fn app_state(pool: PgPool, config: &Config, readiness: &Readiness) ->
         leptos_options: crate::router::leptos_options(config),
         pool: pool.clone(),
         jwt: Arc::new(JwtKeys::new(config.jwt_secret.as_bytes())),
+        versions: Arc::default(),
         admission: app::orders::admission::Admission::new(pool, config.admission),
         limits: Arc::new(app::limits::Limits::new(&config.limits)),
         secure_cookies: config.secure_cookies,

@@ -2,8 +2,7 @@
 //! rejections in the API's error shape.
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, OptionalFromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::{FromRequest, Request};
 
 use crate::error::AppError;
 
@@ -39,22 +38,34 @@ where
     }
 }
 
-/// `Option<JsonBody<T>>`: no body (no `Content-Type`) is `None`; a body that is not the
-/// JSON of a `T` is refused as [`JsonBody`] refuses it (axum's own `Option<Json<T>>`
-/// would answer its plain-text rejection instead of our error shape).
-impl<S, T> OptionalFromRequest<S> for JsonBody<T>
+/// An optional JSON body: none at all (an empty body) is `None`; anything else must be
+/// JSON that fits `T` (400 otherwise), whatever its Content-Type says. For routes whose
+/// body came later than the route: an old client sends nothing, a new one must not be
+/// misread as sending nothing.
+impl<S, T> axum::extract::OptionalFromRequest<S> for JsonBody<T>
 where
-    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: serde::de::DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
-        if !req.headers().contains_key(CONTENT_TYPE) {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|_| AppError::BadRequest("the body could not be read".into()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(None);
         }
-        <JsonBody<T> as FromRequest<S>>::from_request(req, state)
-            .await
-            .map(Some)
+        // An object: a struct would otherwise accept an array of its fields.
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| AppError::BadRequest("the body is not valid JSON".into()))?;
+        if !value.is_object() {
+            return Err(AppError::BadRequest(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value)
+            .map(|v| Some(JsonBody(v)))
+            .map_err(|e| AppError::BadRequest(format!("the JSON body does not fit: {e}")))
     }
 }

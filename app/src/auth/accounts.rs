@@ -38,7 +38,8 @@ pub async fn register(pool: &PgPool, signup: ValidSignup) -> Result<Principal, A
     Ok(Principal { user_id, role })
 }
 
-/// Checks e-mail and password for a request from `client`. Answers `InvalidCredentials`
+/// Checks e-mail and password for a request from `client`; the caller and their password
+/// version (for the session or token to carry, `auth::versions`). Answers `InvalidCredentials`
 /// alike for an unknown account and a wrong password, and `TooManyRequests` once this
 /// client failed `MAX_FAILED_LOGINS` times for the e-mail within the window. Failures are
 /// counted per e-mail and client address (an attacker cannot lock the owner out), the
@@ -49,7 +50,7 @@ pub async fn authenticate(
     email: &str,
     password: &str,
     client: IpAddr,
-) -> Result<Principal, AppError> {
+) -> Result<(Principal, i32), AppError> {
     let email = match Email::parse(email) {
         Ok(e) => e,
         Err(_) => return Err(AppError::InvalidCredentials),
@@ -89,13 +90,53 @@ pub async fn authenticate(
         let mut conn = pool.acquire().await?;
         repo::clear_login_failures(&mut conn, email.as_str(), &client).await?;
         record_user(None, account.id);
-        Ok(Principal {
+        let principal = Principal {
             user_id: account.id,
             role: account.role,
-        })
+        };
+        Ok((principal, account.password_version))
     } else {
         Err(AppError::InvalidCredentials)
     }
+}
+
+/// Changes the signed-in user's password: `current` must be right (else
+/// `InvalidCredentials`, as a failed log-in), `new` follows the sign-up rules (a 422 on
+/// `new_password`). Every other session and every token issued before ends
+/// (`auth::versions`); returns the new password version, for the caller's own session.
+pub async fn change_password(
+    pool: &PgPool,
+    versions: &super::versions::PasswordVersions,
+    user: Principal,
+    current: &str,
+    new: &str,
+) -> Result<i32, AppError> {
+    let new =
+        crate::domain::Password::parse(new).map_err(|e| AppError::field("new_password", e))?;
+    let account = {
+        let mut conn = pool.acquire().await?;
+        repo::credentials_by_id(&mut conn, user.user_id).await?
+    };
+    let checked = account.as_ref().map(|a| a.password_version);
+    let hash = account.map(|a| a.password_hash);
+    if !verify_password(current.to_string(), hash).await? {
+        return Err(AppError::InvalidCredentials);
+    }
+    let new_hash = hash_password(new).await?;
+    let mut conn = pool.acquire().await?;
+    // Only the password just checked is replaced: if another session changed it in the
+    // meantime, that change stands and this one is refused like a wrong password.
+    let version = repo::set_password(
+        &mut conn,
+        user.user_id,
+        checked.unwrap_or_default(),
+        &new_hash,
+    )
+    .await?
+    .ok_or(AppError::InvalidCredentials)?;
+    versions.forget(user.user_id);
+    tracing::info!(user_id = %user.user_id, "password changed: other sessions and tokens end");
+    Ok(version)
 }
 
 #[cfg(test)]

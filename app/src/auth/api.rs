@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(signup))
         .routes(routes!(token))
         .routes(routes!(me))
+        .routes(routes!(change_password))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -34,7 +35,6 @@ struct SignupResponse {
     user_id: Uuid,
 }
 
-/// Creates an account: a customer, or a shop owner with a shop (`shop_name`).
 #[utoipa::path(
     post,
     path = "/auth/signup",
@@ -70,15 +70,11 @@ struct TokenRequest {
 
 #[derive(Serialize, ToSchema)]
 struct TokenResponse {
-    /// A JWT for `Authorization: Bearer ...`.
     access_token: String,
-    /// Always `Bearer`.
     token_type: &'static str,
-    /// Seconds until it expires.
     expires_in: i64,
 }
 
-/// Logs in: a bearer token for the API.
 #[utoipa::path(
     post,
     path = "/auth/token",
@@ -98,8 +94,8 @@ async fn token(
     State(keys): State<Arc<JwtKeys>>,
     JsonBody(req): JsonBody<TokenRequest>,
 ) -> Result<Json<TokenResponse>, AppError> {
-    let p = authenticate(&pool, &req.email, &req.password, client).await?;
-    let (access_token, expires_in) = keys.issue(p)?;
+    let (p, version) = authenticate(&pool, &req.email, &req.password, client).await?;
+    let (access_token, expires_in) = keys.issue(p, version)?;
     Ok(Json(TokenResponse {
         access_token,
         token_type: "Bearer",
@@ -107,7 +103,6 @@ async fn token(
     }))
 }
 
-/// The signed-in user.
 #[utoipa::path(
     get,
     path = "/me",
@@ -127,4 +122,46 @@ async fn me(State(pool): State<PgPool>, auth: BearerAuth) -> Result<Json<UserVie
         .await?
         .map(Json)
         .ok_or(AppError::InvalidToken)
+}
+
+#[derive(Deserialize, ToSchema)]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password` -> 204. A wrong current password is 401
+/// `invalid_credentials`, a new one that breaks the sign-up rules 422. Every session and
+/// token of the old password ends, this token too: the client asks for a new one.
+#[utoipa::path(
+    post,
+    path = "/me/password",
+    tag = "auth",
+    security(("bearer" = [])),
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed: every session and token of the old password ended"),
+        doc::BadRequest,
+        doc::Unauthorized,
+        doc::Invalid,
+        doc::RateLimited,
+        doc::Unavailable,
+    )
+)]
+async fn change_password(
+    _: AuthRateLimit,
+    State(state): State<AppState>,
+    auth: BearerAuth,
+    JsonBody(body): JsonBody<PasswordChange>,
+) -> Result<StatusCode, AppError> {
+    let user = require_user(auth.0)?;
+    super::accounts::change_password(
+        &state.pool,
+        &state.versions,
+        user,
+        &body.current_password,
+        &body.new_password,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

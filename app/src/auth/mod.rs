@@ -24,6 +24,8 @@ pub mod repo;
 pub mod sessions;
 #[cfg(feature = "ssr")]
 pub mod tokens;
+#[cfg(feature = "ssr")]
+pub mod versions;
 
 use leptos::prelude::*;
 
@@ -91,7 +93,8 @@ pub async fn signup(
     let valid = input.validate().map_err(AppError::Validation)?;
     let state = crate::state::app_state()?;
     let p = accounts::register(&state.pool, valid).await?;
-    sessions::start_session(&sessions::browser_session().await?, p).await?;
+    // A new account's password is its first version.
+    sessions::start_session(&sessions::browser_session().await?, p, 0).await?;
     crate::flash::set(
         &state,
         &crate::flash::Flash::SignedUp {
@@ -106,8 +109,8 @@ pub async fn signup(
 pub async fn login(email: String, password: String, next: Option<String>) -> Result<(), AppError> {
     let client = check_auth_limit()?;
     let state = crate::state::app_state()?;
-    let p = accounts::authenticate(&state.pool, &email, &password, client).await?;
-    sessions::start_session(&sessions::browser_session().await?, p).await?;
+    let (p, version) = accounts::authenticate(&state.pool, &email, &password, client).await?;
+    sessions::start_session(&sessions::browser_session().await?, p, version).await?;
     leptos_axum::redirect(&landing(next.as_deref(), p.role, false));
     Ok(())
 }
@@ -116,6 +119,31 @@ pub async fn login(email: String, password: String, next: Option<String>) -> Res
 pub async fn logout() -> Result<(), AppError> {
     sessions::end_session(&sessions::browser_session().await?).await?;
     leptos_axum::redirect("/");
+    Ok(())
+}
+
+/// The account page's form: the signed-in user changes their password (the current one
+/// first). This session stays signed in; every other one ends (`auth::versions`).
+#[server(prefix = "/sfn", endpoint = "auth/password")]
+pub async fn change_password(
+    current_password: String,
+    new_password: String,
+) -> Result<(), AppError> {
+    use crate::auth::guards::require_user;
+    let user = require_user(sessions::session_user().await?)?;
+    check_auth_limit()?;
+    let state = crate::state::app_state()?;
+    let version = accounts::change_password(
+        &state.pool,
+        &state.versions,
+        user,
+        &current_password,
+        &new_password,
+    )
+    .await?;
+    sessions::password_changed(&sessions::browser_session().await?, version).await?;
+    crate::flash::set(&state, &crate::flash::Flash::PasswordChanged);
+    leptos_axum::redirect("/account");
     Ok(())
 }
 

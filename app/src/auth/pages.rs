@@ -6,9 +6,9 @@ use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
 use leptos_router::hooks::use_query_map;
 
-use super::{Login, Signup, safe_next, use_auth};
+use super::{ChangePassword, Login, Signup, safe_next, use_auth};
 use crate::components::form::{field_error_id, field_has_error, last_error};
-use crate::components::{ErrorBanner, Field, FieldMessage, PageTitle};
+use crate::components::{ErrorBanner, ErrorView, Field, FieldMessage, PageTitle};
 use crate::i18n::*;
 use crate::refill::refill;
 
@@ -135,6 +135,47 @@ pub fn SignupPage() -> impl IntoView {
                 </button>
             </ActionForm>
             <p class="muted">{t!(i18n, have_account)} " " <a href=login_href data-testid="login-link">{t!(i18n, nav_login)}</a></p>
+        </section>
+    }
+}
+
+/// The account page (`/account`): the signed-in user's details and the password change
+/// form (a plain form: it works without JavaScript). Changing the password signs the
+/// user out everywhere else.
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let auth = use_auth();
+    let change = ServerAction::<ChangePassword>::new();
+    crate::flash::use_flash().follow(change.value());
+    let error = last_error(change.value());
+    view! {
+        <PageTitle text=move || t_string!(i18n, account_title).to_string() />
+        <section class="card narrow">
+            <h1>{t!(i18n, account_title)}</h1>
+            <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match auth.user.await {
+                        Ok(Some(user)) => view! {
+                            <p class="muted" data-testid="account-email">{user.email.clone()}</p>
+                            <h2>{t!(i18n, change_password_title)}</h2>
+                            <p class="muted">{t!(i18n, password_change_note)}</p>
+                            <ActionForm action=change attr:data-testid="password-form">
+                                <ErrorBanner error />
+                                <Field name="current_password" kind="password" label=Signal::derive(move || t_string!(i18n, current_password).to_string())
+                                    error required=true autocomplete="current-password" />
+                                <Field name="new_password" kind="password" label=Signal::derive(move || t_string!(i18n, new_password).to_string())
+                                    hint=Signal::derive(move || t_string!(i18n, password_hint).to_string()) error required=true autocomplete="new-password" />
+                                <button type="submit" class="primary" data-testid="password-submit" disabled=move || change.pending().get()>
+                                    {move || if change.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, change_password_button).to_string() }}
+                                </button>
+                            </ActionForm>
+                        }.into_any(),
+                        Ok(None) => view! { <ErrorView error=crate::error::AppError::Unauthorized /> }.into_any(),
+                        Err(e) => view! { <ErrorView error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
         </section>
     }
 }

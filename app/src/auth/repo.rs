@@ -50,6 +50,8 @@ pub struct Credentials {
     pub id: Uuid,
     pub role: Role,
     pub password_hash: String,
+    /// Goes up with each password change (`auth::versions`).
+    pub password_version: i32,
 }
 
 pub async fn find_credentials(
@@ -57,7 +59,7 @@ pub async fn find_credentials(
     email: &str,
 ) -> Result<Option<Credentials>, AppError> {
     let row = sqlx::query!(
-        "select id, role, password_hash from users where email = $1",
+        "select id, role, password_hash, password_version from users where email = $1",
         email
     )
     .fetch_optional(&mut *conn)
@@ -67,9 +69,52 @@ pub async fn find_credentials(
             id: r.id,
             role: role_from_db(&r.role)?,
             password_hash: r.password_hash,
+            password_version: r.password_version,
         })
     })
     .transpose()
+}
+
+/// The credentials of the user `id`.
+pub async fn credentials_by_id(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Credentials>, AppError> {
+    let row = sqlx::query!(
+        "select id, role, password_hash, password_version from users where id = $1",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|r| {
+        Ok(Credentials {
+            id: r.id,
+            role: role_from_db(&r.role)?,
+            password_hash: r.password_hash,
+            password_version: r.password_version,
+        })
+    })
+    .transpose()
+}
+
+/// Replaces the password of version `checked` (the one whose hash the caller verified):
+/// the hash, and the next version (sessions and tokens of the old one end). Returns the
+/// new version; `None` when the password changed since it was checked.
+pub async fn set_password(
+    conn: &mut PgConnection,
+    id: Uuid,
+    checked: i32,
+    password_hash: &str,
+) -> Result<Option<i32>, AppError> {
+    Ok(sqlx::query_scalar!(
+        "update users set password_hash = $3, password_version = password_version + 1
+         where id = $1 and password_version = $2 returning password_version",
+        id,
+        checked,
+        password_hash
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 pub async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserView>, AppError> {

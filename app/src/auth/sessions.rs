@@ -18,6 +18,9 @@ const SESSION_KEY: &str = "principal";
 const RENEWED_KEY: &str = "renewed_at";
 /// When the user logged in (unix seconds): the session ends `SESSION_MAX_DAYS` later.
 const SIGNED_IN_KEY: &str = "signed_in_at";
+/// The user's password version at log-in (`auth::versions`): after a password change
+/// elsewhere the session ends.
+const PASSWORD_VERSION_KEY: &str = "password_version";
 
 /// The session cookie's name over plain HTTP (local runs)...
 pub const COOKIE: &str = "coupan_session";
@@ -65,6 +68,11 @@ pub async fn session_user() -> Result<Option<Principal>, AppError> {
         session.flush().await?;
         principal = None;
     }
+    if let Some(p) = principal
+        && !same_password(&session, p, &crate::state::app_state()?).await?
+    {
+        principal = None;
+    }
     if let Some(p) = &principal {
         let parts = leptos::prelude::use_context::<axum::http::request::Parts>();
         record_user(parts.as_ref().map(|p| &p.extensions), p.user_id);
@@ -75,8 +83,16 @@ pub async fn session_user() -> Result<Option<Principal>, AppError> {
 /// The signed-in user of a browser session, in a plain handler (the picture forms post
 /// multipart bodies to routes of their own, not to server functions; an `EventSource`
 /// opens the live streams with the session cookie and no `Authorization` header).
-pub async fn session_principal(session: &Session) -> Result<Option<Principal>, AppError> {
-    let principal = session.get::<Principal>(SESSION_KEY).await?;
+pub async fn session_principal(
+    session: &Session,
+    state: &crate::state::AppState,
+) -> Result<Option<Principal>, AppError> {
+    let mut principal = session.get::<Principal>(SESSION_KEY).await?;
+    if let Some(p) = principal
+        && !same_password(session, p, state).await?
+    {
+        principal = None;
+    }
     if let Some(p) = &principal {
         record_user(None, p.user_id);
     }
@@ -90,11 +106,40 @@ pub async fn browser_session() -> Result<Session, AppError> {
     })
 }
 
-/// Starts a signed-in session under a fresh id (no session fixation).
-pub async fn start_session(session: &Session, p: Principal) -> Result<(), AppError> {
+/// Whether the session was signed in under the user's current password (sessions from
+/// before versions existed carry none: version 0, every user's first). One from before
+/// a password change is ended here.
+async fn same_password(
+    session: &Session,
+    p: Principal,
+    state: &crate::state::AppState,
+) -> Result<bool, AppError> {
+    let carried = session.get::<i32>(PASSWORD_VERSION_KEY).await?.unwrap_or(0);
+    if state
+        .versions
+        .is_current(&state.pool, p.user_id, carried)
+        .await?
+    {
+        return Ok(true);
+    }
+    tracing::info!(user_id = %p.user_id, "session from before a password change: signed out");
+    session.flush().await?;
+    Ok(false)
+}
+
+/// Starts a signed-in session under a fresh id (no session fixation), for the user's
+/// password version `password_version`.
+pub async fn start_session(
+    session: &Session,
+    p: Principal,
+    password_version: i32,
+) -> Result<(), AppError> {
     let now = Utc::now().timestamp();
     session.cycle_id().await?;
     session.insert(SESSION_KEY, p).await?;
+    session
+        .insert(PASSWORD_VERSION_KEY, password_version)
+        .await?;
     session.insert(SIGNED_IN_KEY, now).await?;
     session.insert(RENEWED_KEY, now).await?;
     Ok(())
@@ -182,6 +227,16 @@ async fn renew_if_due(session: &Session, now: i64) -> Result<(), tower_sessions:
             session.insert(RENEWED_KEY, now).await?;
         }
     }
+    Ok(())
+}
+
+/// After the user changed their password in this session: it carries the new version
+/// (so it stays signed in while the others end) under a fresh id.
+pub async fn password_changed(session: &Session, password_version: i32) -> Result<(), AppError> {
+    session.cycle_id().await?;
+    session
+        .insert(PASSWORD_VERSION_KEY, password_version)
+        .await?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! Bearer tokens for the JSON API: HS256 JWTs issued at `/api/v1/auth/token`, checked by
-//! the `BearerAuth` extractor.
+//! the `BearerAuth` extractor. A token carries the password version it was issued under
+//! (`pwv`): after a password change it is refused (`auth::versions`).
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::guards::Principal;
+use super::versions::PasswordVersions;
 use crate::domain::Role;
 use crate::error::AppError;
 use crate::request_span::record_user;
@@ -28,6 +30,10 @@ struct Claims {
     aud: String,
     iat: i64,
     exp: i64,
+    /// The user's password version at issue (absent in tokens issued before versions
+    /// existed: 0, every user's first version).
+    #[serde(default)]
+    pwv: i32,
 }
 
 /// HS256 keys from the configured secret. The algorithm is pinned: a token that names
@@ -52,8 +58,9 @@ impl JwtKeys {
         }
     }
 
-    /// A token for `p`, and its lifetime in seconds.
-    pub fn issue(&self, p: Principal) -> Result<(String, i64), AppError> {
+    /// A token for `p` under password version `password_version`, and its lifetime in
+    /// seconds.
+    pub fn issue(&self, p: Principal, password_version: i32) -> Result<(String, i64), AppError> {
         let now = Utc::now();
         let claims = Claims {
             sub: p.user_id,
@@ -62,6 +69,7 @@ impl JwtKeys {
             aud: JWT_AUDIENCE.into(),
             iat: now.timestamp(),
             exp: (now + Duration::seconds(JWT_TTL_SECS)).timestamp(),
+            pwv: password_version,
         };
         let token = encode(
             &Header::new(jsonwebtoken::Algorithm::HS256),
@@ -75,23 +83,28 @@ impl JwtKeys {
         Ok((token, JWT_TTL_SECS))
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, AppError> {
+    /// The token's caller and the password version it was issued under.
+    pub fn verify(&self, token: &str) -> Result<(Principal, i32), AppError> {
         let data = decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|_| AppError::InvalidToken)?;
-        Ok(Principal {
+        let principal = Principal {
             user_id: data.claims.sub,
             role: data.claims.role,
-        })
+        };
+        Ok((principal, data.claims.pwv))
     }
 }
 
 /// The caller of an API request: `None` without an `Authorization` header; a present but
-/// bad token is refused (401 `invalid_token`) rather than treated as anonymous.
+/// bad token (or one from before a password change) is refused (401 `invalid_token`)
+/// rather than treated as anonymous.
 pub struct BearerAuth(pub Option<Principal>);
 
 impl<S> FromRequestParts<S> for BearerAuth
 where
     Arc<JwtKeys>: FromRef<S>,
+    Arc<PasswordVersions>: FromRef<S>,
+    sqlx::PgPool: FromRef<S>,
     S: Send + Sync,
 {
     type Rejection = AppError;
@@ -109,7 +122,15 @@ where
             })
             .ok_or(AppError::InvalidToken)?;
         let keys = Arc::<JwtKeys>::from_ref(state);
-        let principal = keys.verify(token.trim())?;
+        let (principal, version) = keys.verify(token.trim())?;
+        let versions = Arc::<PasswordVersions>::from_ref(state);
+        let pool = sqlx::PgPool::from_ref(state);
+        if !versions
+            .is_current(&pool, principal.user_id, version)
+            .await?
+        {
+            return Err(AppError::InvalidToken);
+        }
         record_user(Some(&parts.extensions), principal.user_id);
         Ok(BearerAuth(Some(principal)))
     }

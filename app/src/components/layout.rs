@@ -56,7 +56,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                     view! {
                                         {owner_links}
                                         {customer_links}
-                                        <span class="who" data-testid="current-user">{t!(i18n, welcome, name = move || name.clone())}</span>
+                                        <span class="who" data-testid="current-user"><a href="/account" data-testid="nav-account" title=move || t_string!(i18n, nav_account).to_string()>{t!(i18n, welcome, name = move || name.clone())}</a></span>
                                         <ActionForm action=auth.logout attr:class="inline">
                                             <button type="submit" class="link" data-testid="logout">{t!(i18n, nav_logout)}</button>
                                         </ActionForm>

@@ -61,6 +61,8 @@ pub fn error_text(e: &AppError) -> String {
             Conflict::VoucherOtherShop => t_string!(i18n, err_voucher_other_shop),
             Conflict::NotSoldOut => t_string!(i18n, err_not_sold_out),
             Conflict::TooManyImages => t_string!(i18n, err_too_many_images),
+            Conflict::PartialCancelUnpaid => t_string!(i18n, err_partial_cancel_unpaid),
+            Conflict::RefundPeriodOver => t_string!(i18n, err_refund_period_over),
         }
         .to_string(),
         AppError::Image(r) => match r {
@@ -91,6 +93,22 @@ pub fn order_status_text(s: crate::domain::OrderStatus) -> String {
         PaymentFailed => t_string!(i18n, status_payment_failed),
         Cancelled => t_string!(i18n, status_cancelled),
         Expired => t_string!(i18n, status_expired),
+    }
+    .to_string()
+}
+
+/// The localised name of a coupon category.
+pub fn category_text(c: crate::domain::Category) -> String {
+    use crate::domain::Category::*;
+    let i18n = use_i18n();
+    match c {
+        Cafe => t_string!(i18n, category_cafe),
+        Food => t_string!(i18n, category_food),
+        Beauty => t_string!(i18n, category_beauty),
+        Leisure => t_string!(i18n, category_leisure),
+        Shopping => t_string!(i18n, category_shopping),
+        Education => t_string!(i18n, category_education),
+        Other => t_string!(i18n, category_other),
     }
     .to_string()
 }

@@ -70,12 +70,17 @@ struct ListQuery {
     /// Words of the shop's name (at most 100 characters).
     #[serde(default)]
     shop: String,
+    /// One of `Category::ALL`; absent or empty: every category.
+    #[serde(default)]
+    category: String,
+    /// One of `Sort::ALL`; absent or empty: newest first.
+    #[serde(default)]
+    sort: String,
     /// 1-based.
     page: Option<u32>,
     per_page: Option<u32>,
 }
 
-/// The catalogue: coupons on sale, searchable, a page at a time.
 #[utoipa::path(
     get,
     path = "/coupons",
@@ -96,10 +101,15 @@ async fn list(
     let Query(q) = query.map_err(|_| {
         AppError::BadRequest("page and per_page must be positive whole numbers".into())
     })?;
+    let query = service::CatalogueQuery {
+        q: &q.q,
+        shop: &q.shop,
+        category: &q.category,
+        sort: &q.sort,
+    };
     let page = service::search(
         &pool,
-        &q.q,
-        &q.shop,
+        query,
         q.page.unwrap_or(1),
         q.per_page.unwrap_or(service::DEFAULT_PER_PAGE),
     )
@@ -107,7 +117,6 @@ async fn list(
     Ok(Json(page.into()))
 }
 
-/// One coupon.
 #[utoipa::path(
     get,
     path = "/coupons/{id}",
@@ -132,7 +141,6 @@ async fn show(
         .ok_or(AppError::NotFound)
 }
 
-/// Registers a coupon in the owner's shop.
 #[utoipa::path(
     post,
     path = "/coupons",
@@ -159,8 +167,6 @@ async fn create(
     Ok((StatusCode::CREATED, Json(coupon.into())))
 }
 
-/// Changes the owner's coupon: absent fields stay, `null` clears an optional one;
-/// `on_sale: false` stops sales.
 #[utoipa::path(
     patch,
     path = "/coupons/{id}",

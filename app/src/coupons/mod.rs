@@ -28,10 +28,24 @@ pub struct CouponPage {
     pub total: i64,
 }
 
+/// A page of the catalogue; `category` and `sort` as in the URL (empty or absent: all
+/// categories, newest first).
 #[server(prefix = "/sfn", endpoint = "coupons/list")]
-pub async fn list_coupons(q: String, shop: String, page: u32) -> Result<CouponPage, AppError> {
+pub async fn list_coupons(
+    q: String,
+    shop: String,
+    page: u32,
+    category: Option<String>,
+    sort: Option<String>,
+) -> Result<CouponPage, AppError> {
     let state = crate::state::app_state()?;
-    service::search(&state.pool, &q, &shop, page, service::DEFAULT_PER_PAGE).await
+    let query = service::CatalogueQuery {
+        q: &q,
+        shop: &shop,
+        category: category.as_deref().unwrap_or_default(),
+        sort: sort.as_deref().unwrap_or_default(),
+    };
+    service::search(&state.pool, query, page, service::DEFAULT_PER_PAGE).await
 }
 
 #[server(prefix = "/sfn", endpoint = "coupons/get")]
@@ -74,6 +88,8 @@ pub async fn create_coupon(
     sale_ends_at: String,
     valid_until: String,
     per_customer_limit: String,
+    category: Option<String>,
+    list_price: Option<String>,
 ) -> Result<Coupon, AppError> {
     use crate::auth::guards::require_owner;
     use crate::auth::sessions::session_user;
@@ -87,6 +103,8 @@ pub async fn create_coupon(
         sale_ends_at,
         valid_until,
         per_customer_limit,
+        category: category.unwrap_or_default(),
+        list_price: list_price.unwrap_or_default(),
     };
     let valid = form.validate().map_err(AppError::Validation)?;
     let state = crate::state::app_state()?;
@@ -113,6 +131,8 @@ pub async fn update_coupon(
     sale_ends_at: String,
     valid_until: String,
     per_customer_limit: String,
+    category: Option<String>,
+    list_price: Option<String>,
 ) -> Result<Coupon, AppError> {
     use crate::auth::guards::require_owner;
     use crate::auth::sessions::session_user;
@@ -127,6 +147,8 @@ pub async fn update_coupon(
         sale_ends_at,
         valid_until,
         per_customer_limit,
+        category: category.unwrap_or_default(),
+        list_price: list_price.unwrap_or_default(),
     };
     let v = form.validate().map_err(AppError::Validation)?;
     // The form always sends every field: a full replacement expressed as a patch.
@@ -140,6 +162,8 @@ pub async fn update_coupon(
         valid_until: Some(v.valid_until),
         per_customer_limit: Some(v.per_customer_limit.map(i64::from)),
         on_sale: None,
+        category: Some(v.category.as_str().to_string()),
+        list_price: Some(v.list_price),
     };
     let state = crate::state::app_state()?;
     let coupon = service::update(&state.pool, state.waitlist, owner, id, patch).await?;

@@ -12,9 +12,9 @@ use super::pages::StatusBadge;
 use super::{CreateCoupon, SetCouponOnSale, UpdateCoupon, get_my_coupon, my_coupons};
 use crate::auth::use_auth;
 use crate::components::form::{LastError, field_error_id, field_has_error, last_error};
-use crate::components::{ErrorBanner, ErrorView, Field, FieldMessage, PageTitle};
+use crate::components::{ErrorBanner, ErrorView, Field, FieldMessage, PageTitle, category_text};
 use crate::domain::money::format_krw;
-use crate::domain::{CouponForm, Role};
+use crate::domain::{Category, CouponForm, Role};
 use crate::error::AppError;
 use crate::flash::use_flash;
 use crate::i18n::*;
@@ -37,6 +37,8 @@ fn refilled(kept: &Refill, form: CouponForm) -> CouponForm {
         sale_ends_at: k("sale_ends_at"),
         valid_until: k("valid_until"),
         per_customer_limit: k("per_customer_limit"),
+        category: k("category"),
+        list_price: k("list_price"),
     }
 }
 
@@ -141,7 +143,23 @@ fn CouponFields(initial: CouponForm, error: LastError) -> impl IntoView {
         <div class="row">
             <Field name="price" label=Signal::derive(move || t_string!(i18n, price_krw).to_string()) error value=initial.price required=true inputmode="numeric"
                 hint=Signal::derive(move || t_string!(i18n, price_hint).to_string()) />
+            <Field name="list_price" label=Signal::derive(move || t_string!(i18n, list_price_krw).to_string()) error value=initial.list_price inputmode="numeric"
+                hint=Signal::derive(move || t_string!(i18n, list_price_hint).to_string()) />
+        </div>
+        <div class="row">
             <Field name="stock" label=Signal::derive(move || t_string!(i18n, stock).to_string()) error value=initial.stock required=true inputmode="numeric" />
+            <div class="field">
+                <label for="f-category">{t!(i18n, category)}</label>
+                <select id="f-category" name="category" data-testid="input-category"
+                    aria-describedby=move || field_has_error(error, "category").then(|| field_error_id("category"))>
+                    {Category::ALL.into_iter().map(|c| {
+                        let selected = initial.category == c.as_str()
+                            || (initial.category.is_empty() && c == Category::default());
+                        view! { <option value=c.as_str() selected=selected>{category_text(c)}</option> }
+                    }).collect_view()}
+                </select>
+                <FieldMessage error field="category" />
+            </div>
         </div>
         <div class="row">
             <Field name="sale_starts_at" kind="datetime-local" label=Signal::derive(move || t_string!(i18n, sale_starts_at).to_string())

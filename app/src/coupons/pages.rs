@@ -10,11 +10,12 @@ use uuid::Uuid;
 
 use super::{get_coupon, list_coupons};
 use crate::components::live::use_live_stock;
-use crate::components::{ErrorView, PageTitle, error_text};
+use crate::components::{ErrorView, PageTitle, category_text, error_text};
+use crate::domain::coupon::discount_percent;
 use crate::domain::live::live_status;
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
-use crate::domain::{Coupon, CouponStatus};
+use crate::domain::{Category, Coupon, CouponStatus, SaleBadges, Sort};
 use crate::i18n::*;
 use crate::images::pages::{CardThumb, Gallery};
 use crate::waitlist::pages::WaitlistBox;
@@ -52,6 +53,57 @@ pub fn StatusBadge(status: CouponStatus) -> impl IntoView {
     view! { <span class=class data-testid=testid>{text}</span> }
 }
 
+/// The badges of a coupon on the catalogue and its page: while it can be bought, "ending
+/// soon" and "few left" (thresholds in `domain::coupon`) instead of a plain "on sale";
+/// otherwise its status. They follow the live stock.
+#[component]
+fn SaleBadge(
+    status: Signal<CouponStatus>,
+    stock: Signal<i32>,
+    sale_ends_at: Option<chrono::DateTime<Utc>>,
+) -> impl IntoView {
+    let i18n = use_i18n();
+    move || {
+        let status = status.get();
+        if status != CouponStatus::Available {
+            return view! { <StatusBadge status /> }.into_any();
+        }
+        let badges = SaleBadges::of(sale_ends_at, stock.get(), Utc::now());
+        view! {
+            {badges.ending_soon.then(|| view! {
+                <span class="badge hot" data-testid="badge-ending-soon">{t!(i18n, badge_ending_soon)}</span>
+            })}
+            {badges.few_left.map(|n| view! {
+                <span class="badge hot" data-testid="badge-few-left" data-left=n>{t!(i18n, badge_few_left, n = move || n)}</span>
+            })}
+        }
+        .into_any()
+    }
+}
+
+/// The price as Korean shoppers expect it: the list price struck through, the discount in
+/// percent, then the sale price (just the price without a list price above it).
+#[component]
+fn PriceTag(price: i64, list_price: Option<i64>, #[prop(optional)] big: bool) -> impl IntoView {
+    let i18n = use_i18n();
+    let discount = discount_percent(price, list_price).zip(list_price);
+    view! {
+        <div class="price" class:big=big>
+            {discount.map(|(percent, list)| view! {
+                <del class="list-price" data-testid="coupon-list-price">
+                    <span class="sr-only">{t!(i18n, list_price)} " "</span>{format_krw(list)}
+                </del>
+                " "
+                <span class="discount" data-testid="coupon-discount">
+                    <span class="sr-only">{t!(i18n, discount)} " "</span>{format!("{percent}%")}
+                </span>
+                " "
+            })}
+            <span class="sale-price" data-testid="coupon-price">{format_krw(price)}</span>
+        </div>
+    }
+}
+
 /// A coupon's stock and status as they change (the page's live stream), starting from
 /// the values the page was served with.
 struct LiveCoupon {
@@ -76,17 +128,65 @@ fn CouponCard(coupon: Coupon) -> impl IntoView {
     let href = format!("/coupons/{}", coupon.id);
     // One link per card, named by the coupon; CSS stretches its hit area over the card.
     view! {
-        <li class="coupon-card" data-testid="coupon-card" data-coupon-id=coupon.id.to_string()
+        <li class="coupon-card" data-testid="coupon-card" data-coupon-id=coupon.id.to_string() data-category=coupon.category.as_str()
             class:sold-out=move || status.get() == CouponStatus::SoldOut>
             <CardThumb coupon=coupon.clone() />
             <h2 class="coupon-title"><a href=href class="coupon-name card-link" data-testid="coupon-name">{coupon.name.clone()}</a></h2>
             <div class="shop" data-testid="coupon-shop">{coupon.shop_name.clone()}</div>
-            <div class="price" data-testid="coupon-price">{format_krw(coupon.price)}</div>
+            <PriceTag price=coupon.price list_price=coupon.list_price />
             <div class="meta">
                 <span>{t!(i18n, stock_left)} ": " <span data-testid="coupon-stock">{stock}</span></span>
-                {move || view! { <StatusBadge status=status.get() /> }}
+                <span class="badges"><SaleBadge status stock sale_ends_at=coupon.sale_ends_at /></span>
             </div>
         </li>
+    }
+}
+
+/// The catalogue's view as its URL carries it: `/?q=&category=&sort=&page=`. Every link
+/// and form of the page builds on it, so a link reproduces what was shown.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct CatalogueView {
+    q: String,
+    /// The URL's text (checked by the server: an unknown one is a 422 on the page).
+    category: String,
+    sort: String,
+    page: u32,
+}
+
+/// `/` with the view's parameters, leaving out the defaults (an empty search, every
+/// category, newest first, page 1).
+fn catalogue_href(q: &str, category: Option<Category>, sort: Sort, page: u32) -> String {
+    let mut params = Vec::new();
+    if !q.is_empty() {
+        params.push(format!("q={}", urlencode(q)));
+    }
+    if let Some(c) = category {
+        params.push(format!("category={}", c.as_str()));
+    }
+    if sort != Sort::default() {
+        params.push(format!("sort={}", sort.as_str()));
+    }
+    if page > 1 {
+        params.push(format!("page={page}"));
+    }
+    if params.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/?{}", params.join("&"))
+    }
+}
+
+impl CatalogueView {
+    fn category(&self) -> Option<Category> {
+        Category::parse(&self.category).ok()
+    }
+
+    fn sort(&self) -> Sort {
+        Sort::parse(&self.sort).unwrap_or_default()
+    }
+
+    fn with_page(&self, page: u32) -> String {
+        catalogue_href(&self.q, self.category(), self.sort(), page)
     }
 }
 
@@ -94,27 +194,30 @@ fn CouponCard(coupon: Coupon) -> impl IntoView {
 pub fn CataloguePage() -> impl IntoView {
     let i18n = use_i18n();
     let query = use_query_map();
-    let q = move || query.read().get("q").unwrap_or_default();
-    let page = move || {
-        query
-            .read()
-            .get("page")
-            .and_then(|p| p.parse::<u32>().ok())
-            .unwrap_or(1)
-            .max(1)
-    };
-    let coupons = Resource::new(
-        move || (q(), page()),
-        |(q, page)| list_coupons(q, String::new(), page),
-    );
-    let page_link = move |p: u32| {
-        let q = q();
-        if q.is_empty() {
-            format!("/?page={p}")
-        } else {
-            format!("/?q={}&page={p}", urlencode(&q))
+    let view_of = move || {
+        let q = query.read();
+        CatalogueView {
+            q: q.get("q").unwrap_or_default(),
+            category: q.get("category").unwrap_or_default(),
+            sort: q.get("sort").unwrap_or_default(),
+            page: q
+                .get("page")
+                .and_then(|p| p.parse::<u32>().ok())
+                .unwrap_or(1)
+                .max(1),
         }
     };
+    let current = Memo::new(move |_| view_of());
+    let coupons = Resource::new(
+        move || current.get(),
+        |v| {
+            let some = |s: String| Some(s).filter(|s| !s.is_empty());
+            list_coupons(v.q, String::new(), v.page, some(v.category), some(v.sort))
+        },
+    );
+    let q = move || current.read().q.clone();
+    let category = move || current.read().category.clone();
+    let sort = move || current.read().sort.clone();
     view! {
         <PageTitle text=move || t_string!(i18n, tagline).to_string() />
         <section>
@@ -123,10 +226,58 @@ pub fn CataloguePage() -> impl IntoView {
                 <input type="search" name="q" value=q data-testid="search-input"
                     placeholder=move || t_string!(i18n, search_placeholder).to_string()
                     aria-label=move || t_string!(i18n, search_placeholder).to_string() />
+                {move || (!category().is_empty()).then(|| view! { <input type="hidden" name="category" value=category() /> })}
+                {move || (!sort().is_empty()).then(|| view! { <input type="hidden" name="sort" value=sort() /> })}
                 <button type="submit" data-testid="search-submit">{t!(i18n, search_button)}</button>
             </Form>
+            <div class="browse">
+                <nav class="chips" aria-label=move || t_string!(i18n, categories_nav).to_string() data-testid="category-chips">
+                    {move || {
+                        let v = current.get();
+                        let chosen = v.category();
+                        let chip = |c: Option<Category>| {
+                            let href = catalogue_href(&v.q, c, v.sort(), 1);
+                            let active = chosen == c;
+                            let (name, testid) = match c {
+                                Some(c) => (category_text(c), format!("chip-{}", c.as_str())),
+                                None => (t_string!(i18n, category_all).to_string(), "chip-all".to_string()),
+                            };
+                            view! {
+                                <a class="chip" class:active=active href=href data-testid=testid
+                                    aria-current=active.then_some("page")>{name}</a>
+                            }
+                        };
+                        std::iter::once(None)
+                            .chain(Category::ALL.into_iter().map(Some))
+                            .map(chip)
+                            .collect_view()
+                    }}
+                </nav>
+                <Form method="GET" action="/" attr:class="sort" attr:data-testid="sort-form">
+                    {move || (!q().is_empty()).then(|| view! { <input type="hidden" name="q" value=q() /> })}
+                    {move || (!category().is_empty()).then(|| view! { <input type="hidden" name="category" value=category() /> })}
+                    <label for="f-sort">{t!(i18n, sort_label)}</label>
+                    <select id="f-sort" name="sort" data-testid="sort-select">
+                        {move || {
+                            let chosen = current.read().sort();
+                            Sort::ALL.into_iter().map(|s| {
+                                let text = match s {
+                                    Sort::Newest => t_string!(i18n, sort_newest),
+                                    Sort::PriceAsc => t_string!(i18n, sort_price_asc),
+                                    Sort::PriceDesc => t_string!(i18n, sort_price_desc),
+                                    Sort::EndingSoon => t_string!(i18n, sort_ending_soon),
+                                    Sort::Popular => t_string!(i18n, sort_popular),
+                                };
+                                view! { <option value=s.as_str() selected=s == chosen>{text}</option> }
+                            }).collect_view()
+                        }}
+                    </select>
+                    <button type="submit" data-testid="sort-submit">{t!(i18n, sort_apply)}</button>
+                </Form>
+            </div>
             <Transition fallback=move || view! { <p class="loading" data-testid="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
+                    let v = current.get_untracked();
                     match coupons.await {
                         Ok(p) if p.items.is_empty() => view! { <p class="empty" data-testid="no-results">{t!(i18n, no_results)}</p> }.into_any(),
                         Ok(p) => {
@@ -139,13 +290,13 @@ pub fn CataloguePage() -> impl IntoView {
                                     {p.items.into_iter().map(|coupon| view! { <CouponCard coupon /> }).collect_view()}
                                 </ul>
                                 <nav class="pager" aria-label=move || t_string!(i18n, pages_nav).to_string() data-testid="pager">
-                                    {has_prev.then(|| view! { <a href=page_link(current - 1)>{t!(i18n, previous_page)}</a> })}
+                                    {has_prev.then(|| view! { <a href=v.with_page(current - 1)>{t!(i18n, previous_page)}</a> })}
                                     <span class="pager-status">
                                         <span data-testid="pager-page">{t!(i18n, page_of, n = move || current, pages = move || pages)}</span>
                                         " · "
                                         <span data-testid="catalogue-total">{t!(i18n, total_coupons, n = move || total)}</span>
                                     </span>
-                                    {has_next.then(|| view! { <a href=page_link(current + 1) data-testid="next-page">{t!(i18n, next_page)}</a> })}
+                                    {has_next.then(|| view! { <a href=v.with_page(current + 1) data-testid="next-page">{t!(i18n, next_page)}</a> })}
                                 </nav>
                             }.into_any()
                         }
@@ -208,10 +359,12 @@ pub fn CouponDetailPage() -> impl IntoView {
                                 <Gallery name=c.name.clone() images=c.images.clone() />
                                 <h1 data-testid="coupon-name">{c.name.clone()}</h1>
                                 <div class="shop">{c.shop_name.clone()}</div>
-                                <div class="price big" data-testid="coupon-price">{format_krw(c.price)}</div>
-                                {move || view! { <StatusBadge status=status.get() /> }}
+                                <PriceTag price=c.price list_price=c.list_price big=true />
+                                <span class="badges"><SaleBadge status stock sale_ends_at=c.sale_ends_at /></span>
                                 <p class="description">{c.description.clone()}</p>
                                 <dl>
+                                    <dt>{t!(i18n, category)}</dt>
+                                    <dd data-testid="coupon-category"><a href=catalogue_href("", Some(c.category), Sort::default(), 1)>{category_text(c.category)}</a></dd>
                                     <dt>{t!(i18n, stock_left)}</dt><dd data-testid="coupon-stock">{stock}</dd>
                                     <dt>{t!(i18n, sale_window)}</dt>
                                     <dd>{match window { Some(w) => w.into_any(), None => t!(i18n, always).into_any() }}</dd>
@@ -402,6 +555,16 @@ fn BuyBox(coupon_id: Uuid, price: i64) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::page_count;
+
+    #[test]
+    fn catalogue_links_carry_the_view_without_defaults() {
+        use super::{Category, Sort, catalogue_href};
+        assert_eq!(catalogue_href("", None, Sort::Newest, 1), "/");
+        assert_eq!(
+            catalogue_href("라떼 1", Some(Category::Cafe), Sort::PriceAsc, 2),
+            "/?q=%EB%9D%BC%EB%96%BC%201&category=cafe&sort=price_asc&page=2"
+        );
+    }
 
     #[test]
     fn page_count_rounds_up_and_is_at_least_one() {

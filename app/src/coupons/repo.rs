@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::domain::{Coupon, ValidCoupon};
+use crate::domain::{Category, Coupon, Listing, ValidCoupon};
 use crate::error::AppError;
 use crate::images::repo::StoredImage;
 
@@ -29,6 +29,8 @@ struct CouponRow {
     per_customer_limit: Option<i32>,
     on_sale: bool,
     created_at: DateTime<Utc>,
+    category: String,
+    list_price: Option<i64>,
     images: Json<Vec<StoredImage>>,
 }
 
@@ -48,6 +50,9 @@ impl From<CouponRow> for Coupon {
             per_customer_limit: r.per_customer_limit,
             on_sale: r.on_sale,
             created_at: r.created_at,
+            // The database allows only known values (`coupons_category`).
+            category: Category::parse(&r.category).unwrap_or_default(),
+            list_price: r.list_price,
             images: r.images.0.into_iter().map(Into::into).collect(),
         }
     }
@@ -71,8 +76,8 @@ pub async fn insert(
 ) -> Result<Uuid, AppError> {
     Ok(sqlx::query_scalar!(
         r#"insert into coupons (shop_id, name, description, price, stock, sale_starts_at, sale_ends_at,
-                                valid_until, per_customer_limit)
-           values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                                valid_until, per_customer_limit, category, list_price)
+           values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
            returning id"#,
         shop_id,
         c.name,
@@ -83,6 +88,8 @@ pub async fn insert(
         c.sale_ends_at as _,
         c.valid_until as _,
         c.per_customer_limit,
+        c.category.as_str(),
+        c.list_price,
     )
     .fetch_one(&mut *conn)
     .await?)
@@ -94,7 +101,7 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Coupon>, Ap
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>",
+                  c.created_at as "created_at: DateTime<Utc>", c.category, c.list_price,
                   coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
                                                               'width', i.width, 'height', i.height) order by i.position)
                             from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
@@ -118,7 +125,7 @@ pub async fn get_owned(
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>",
+                  c.created_at as "created_at: DateTime<Utc>", c.category, c.list_price,
                   coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
                                                               'width', i.width, 'height', i.height) order by i.position)
                             from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
@@ -158,7 +165,8 @@ pub async fn update_owned(
 ) -> Result<bool, AppError> {
     let done = sqlx::query!(
         r#"update coupons set name = $3, description = $4, price = $5, stock = $6, sale_starts_at = $7,
-                  sale_ends_at = $8, valid_until = $9, per_customer_limit = $10, on_sale = coalesce($11, on_sale)
+                  sale_ends_at = $8, valid_until = $9, per_customer_limit = $10, on_sale = coalesce($11, on_sale),
+                  category = $12, list_price = $13
            where id = $1 and shop_id = (select id from shops where owner_id = $2)"#,
         id,
         owner_id,
@@ -171,6 +179,8 @@ pub async fn update_owned(
         c.valid_until as _,
         c.per_customer_limit,
         on_sale,
+        c.category.as_str(),
+        c.list_price,
     )
     .execute(&mut *conn)
     .await?;
@@ -203,7 +213,7 @@ pub async fn list_for_owner(
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>",
+                  c.created_at as "created_at: DateTime<Utc>", c.category, c.list_price,
                   coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
                                                               'width', i.width, 'height', i.height) order by i.position)
                             from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
@@ -233,9 +243,12 @@ fn contains_pattern(text: &str) -> Option<String> {
 }
 
 /// The public catalogue: coupons whose owner has not stopped sales and whose sale has not
-/// ended, matching `text` (name, description or shop) and `shop`; newest first, sold-out
-/// ones after all others (a shopper sees what can be bought first). No index serves this
-/// order on purpose: one on `stock` would cost every purchase its HOT update.
+/// ended, matching `text` (name, description or shop), `shop` and `listing`'s category,
+/// in `listing`'s order (ties newest first); sold-out ones after all others in every
+/// order (a shopper sees what can be bought first). No index serves this order on
+/// purpose: one on `stock` would cost every purchase its HOT update. `popular` counts the
+/// units of the last `POPULAR_DAYS` days' orders that were not cancelled, expired or
+/// failed (a `case`: the count runs only for that order).
 ///
 /// Each `ilike` scans one table in a subquery of its own, so that the trigram indexes
 /// (migration `*_search_and_login_throttle.sql`) serve it; an `or` across the join would
@@ -244,9 +257,12 @@ pub async fn search(
     conn: &mut PgConnection,
     text: &str,
     shop: &str,
+    listing: Listing,
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Coupon>, i64), AppError> {
+    let category = listing.category.map(Category::as_str);
+    let sort = listing.sort.as_str();
     let text = contains_pattern(text);
     let shop = contains_pattern(shop);
     let items = sqlx::query_as!(
@@ -254,7 +270,7 @@ pub async fn search(
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
                   c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
                   c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>",
+                  c.created_at as "created_at: DateTime<Utc>", c.category, c.list_price,
                   coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
                                                               'width', i.width, 'height', i.height) order by i.position)
                             from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
@@ -264,12 +280,25 @@ pub async fn search(
                   or c.id in (select id from coupons where name ilike $1 or description ilike $1)
                   or c.shop_id in (select id from shops where name ilike $1))
              and ($2::text is null or c.shop_id in (select id from shops where name ilike $2))
-           order by c.stock <= 0, c.created_at desc, c.id
+             and ($5::text is null or c.category = $5)
+           order by c.stock <= 0,
+                    case when $6 = 'price_asc' then c.price end asc,
+                    case when $6 = 'price_desc' then c.price end desc,
+                    case when $6 = 'ending_soon' then c.sale_ends_at end asc nulls last,
+                    case when $6 = 'popular' then
+                        (select coalesce(sum(o.quantity), 0) from orders o
+                         where o.coupon_id = c.id and o.status in ('ordered', 'paid')
+                           and o.ordered_at > now() - make_interval(days => $7))
+                    end desc,
+                    c.created_at desc, c.id
            limit $3 offset $4"#,
         text,
         shop,
         limit,
         offset,
+        category,
+        sort,
+        crate::domain::coupon::POPULAR_DAYS as i32,
     )
     .fetch_all(&mut *conn)
     .await?
@@ -283,9 +312,11 @@ pub async fn search(
              and ($1::text is null
                   or c.id in (select id from coupons where name ilike $1 or description ilike $1)
                   or c.shop_id in (select id from shops where name ilike $1))
-             and ($2::text is null or c.shop_id in (select id from shops where name ilike $2))"#,
+             and ($2::text is null or c.shop_id in (select id from shops where name ilike $2))
+             and ($3::text is null or c.category = $3)"#,
         text,
         shop,
+        category,
     )
     .fetch_one(&mut *conn)
     .await?;

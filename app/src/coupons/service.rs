@@ -71,16 +71,34 @@ pub async fn set_on_sale(
     }
 }
 
-/// A page of the catalogue for the search terms `q` and `shop` (checked here, for the API
-/// and the pages alike: a 422 names a bad term).
+/// The catalogue's query: search terms, category and order, as the URL or the API's
+/// query string carries them (unchecked text).
+#[derive(Clone, Debug, Default)]
+pub struct CatalogueQuery<'a> {
+    pub q: &'a str,
+    pub shop: &'a str,
+    pub category: &'a str,
+    pub sort: &'a str,
+}
+
+/// A page of the catalogue for `query` (checked here, for the API and the pages alike: a
+/// 422 names each bad term, category or order).
 pub async fn search(
     pool: &PgPool,
-    q: &str,
-    shop: &str,
+    query: CatalogueQuery<'_>,
     page: u32,
     per_page: u32,
 ) -> Result<CouponPage, AppError> {
-    let terms = crate::domain::Search::parse(q, shop).map_err(AppError::Validation)?;
+    let terms = crate::domain::Search::parse(query.q, query.shop);
+    let listing = crate::domain::Listing::parse(query.category, query.sort);
+    let (terms, listing) = match (terms, listing) {
+        (Ok(t), Ok(l)) => (t, l),
+        (t, l) => {
+            let mut errors = t.err().unwrap_or_default();
+            errors.extend(l.err().unwrap_or_default());
+            return Err(AppError::Validation(errors));
+        }
+    };
     let (q, shop) = (
         terms.text.as_deref().unwrap_or_default(),
         terms.shop.as_deref().unwrap_or_default(),
@@ -89,7 +107,7 @@ pub async fn search(
     let per_page = per_page.clamp(1, MAX_PER_PAGE);
     let offset = (page as i64 - 1) * per_page as i64;
     let mut conn = pool.acquire().await?;
-    let (items, total) = repo::search(&mut conn, q, shop, per_page as i64, offset).await?;
+    let (items, total) = repo::search(&mut conn, q, shop, listing, per_page as i64, offset).await?;
     Ok(CouponPage {
         items,
         page,

@@ -46,6 +46,166 @@ impl Search {
     }
 }
 
+/// A coupon's category: a fixed list (the database checks the same values,
+/// `coupons_category`). Shown with its Korean or English name (`category_*` in the locales).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Cafe,
+    Food,
+    Beauty,
+    Leisure,
+    Shopping,
+    Education,
+    #[default]
+    Other,
+}
+
+impl Category {
+    pub const ALL: [Category; 7] = [
+        Category::Cafe,
+        Category::Food,
+        Category::Beauty,
+        Category::Leisure,
+        Category::Shopping,
+        Category::Education,
+        Category::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Cafe => "cafe",
+            Category::Food => "food",
+            Category::Beauty => "beauty",
+            Category::Leisure => "leisure",
+            Category::Shopping => "shopping",
+            Category::Education => "education",
+            Category::Other => "other",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Category, FieldError> {
+        Category::ALL
+            .into_iter()
+            .find(|c| c.as_str() == value)
+            .ok_or(FieldError::Invalid)
+    }
+}
+
+/// The catalogue's order (`sort=`). Sold-out coupons come after the others in every order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    #[default]
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    /// The sale that ends first (coupons without an end last).
+    EndingSoon,
+    /// Most units sold in the last `POPULAR_DAYS` days.
+    Popular,
+}
+
+/// The window of `Sort::Popular`.
+pub const POPULAR_DAYS: i64 = 7;
+
+impl Sort {
+    pub const ALL: [Sort; 5] = [
+        Sort::Newest,
+        Sort::PriceAsc,
+        Sort::PriceDesc,
+        Sort::EndingSoon,
+        Sort::Popular,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::PriceAsc => "price_asc",
+            Sort::PriceDesc => "price_desc",
+            Sort::EndingSoon => "ending_soon",
+            Sort::Popular => "popular",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Sort, FieldError> {
+        Sort::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value)
+            .ok_or(FieldError::Invalid)
+    }
+}
+
+/// How the catalogue is filtered and ordered: `category=` (none: every category) and
+/// `sort=` (none: newest), as the API and the page's URL carry them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Listing {
+    pub category: Option<Category>,
+    pub sort: Sort,
+}
+
+impl Listing {
+    /// Both parameters checked at once; empty means the default. A 422 names each bad one.
+    pub fn parse(category: &str, sort: &str) -> Result<Listing, FieldErrors> {
+        let mut c = Collector::default();
+        let category = c.check(
+            "category",
+            match category.trim() {
+                "" => Ok(None),
+                v => Category::parse(v).map(Some),
+            },
+        );
+        let sort = c.check(
+            "sort",
+            match sort.trim() {
+                "" => Ok(Sort::default()),
+                v => Sort::parse(v),
+            },
+        );
+        match (category, sort) {
+            (Some(category), Some(sort)) if c.is_empty() => Ok(Listing { category, sort }),
+            _ => Err(c.into_errors()),
+        }
+    }
+}
+
+/// The card badges' thresholds, in one place: a sale ending within `ENDING_SOON_HOURS`
+/// is "ending soon" (마감임박), and `FEW_LEFT` units or fewer are "few left" (n개 남음).
+/// Either replaces the plain "on sale" badge on the catalogue and the coupon page.
+pub const ENDING_SOON_HOURS: i64 = 48;
+pub const FEW_LEFT: i32 = 10;
+
+/// The badges of a coupon on sale, from its end and the units left.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaleBadges {
+    pub ending_soon: bool,
+    /// `Some(n)`: only `n` units left.
+    pub few_left: Option<i32>,
+}
+
+impl SaleBadges {
+    pub fn of(
+        sale_ends_at: Option<DateTime<Utc>>,
+        stock_left: i32,
+        now: DateTime<Utc>,
+    ) -> SaleBadges {
+        SaleBadges {
+            ending_soon: sale_ends_at
+                .is_some_and(|e| e > now && e - now <= chrono::Duration::hours(ENDING_SOON_HOURS)),
+            few_left: (1..=FEW_LEFT).contains(&stock_left).then_some(stock_left),
+        }
+    }
+}
+
+/// The discount of a sale price below a list price, in whole percent rounded down
+/// (`None` without a list price above the price).
+pub fn discount_percent(price: i64, list_price: Option<i64>) -> Option<i64> {
+    list_price
+        .filter(|&l| l > price && l > 0)
+        .map(|l| (l - price) * 100 / l)
+}
+
 /// A coupon as the catalogue, the detail page and the JSON API show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
@@ -64,6 +224,13 @@ pub struct Coupon {
     /// The owner's switch; `false` once the owner stopped sales.
     pub on_sale: bool,
     pub created_at: DateTime<Utc>,
+    /// The category (`other` unless the owner chose one).
+    #[serde(default)]
+    pub category: Category,
+    /// The face value (정가) the coupon is sold below, if the owner gave one: at least
+    /// the price.
+    #[serde(default)]
+    pub list_price: Option<i64>,
     /// Its pictures, the cover first (at most `MAX_IMAGES`).
     #[serde(default)]
     pub images: Vec<CouponImage>,
@@ -88,6 +255,11 @@ impl Coupon {
     /// The first picture, shown on the catalogue card.
     pub fn cover(&self) -> Option<&CouponImage> {
         self.images.first()
+    }
+
+    /// The discount against the list price, in percent.
+    pub fn discount_percent(&self) -> Option<i64> {
+        discount_percent(self.price, self.list_price)
     }
 }
 
@@ -132,6 +304,8 @@ impl Coupon {
                 .per_customer_limit
                 .map(|l| l.to_string())
                 .unwrap_or_default(),
+            category: self.category.as_str().to_string(),
+            list_price: self.list_price.map(|l| l.to_string()).unwrap_or_default(),
         }
     }
 
@@ -145,6 +319,8 @@ impl Coupon {
             sale_ends_at: self.sale_ends_at,
             valid_until: self.valid_until,
             per_customer_limit: self.per_customer_limit.map(i64::from),
+            category: Some(self.category.as_str().to_string()),
+            list_price: self.list_price,
         }
     }
 }
@@ -166,6 +342,12 @@ pub struct CouponInput {
     pub valid_until: Option<DateTime<Utc>>,
     #[serde(default)]
     pub per_customer_limit: Option<i64>,
+    /// One of `Category::ALL` (absent: `other`).
+    #[serde(default)]
+    pub category: Option<String>,
+    /// The list price (정가), at least `price`.
+    #[serde(default)]
+    pub list_price: Option<i64>,
 }
 
 /// A validated coupon, ready to store.
@@ -179,6 +361,8 @@ pub struct ValidCoupon {
     pub sale_ends_at: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
     pub per_customer_limit: Option<i32>,
+    pub category: Category,
+    pub list_price: Option<i64>,
 }
 
 fn in_range(value: i64, min: i64, max: i64) -> Result<i64, FieldError> {
@@ -213,6 +397,21 @@ impl CouponInput {
         }
         let price = c.check("price", Krw::parse_price(self.price));
         let stock = c.check("stock", in_range(self.stock, 0, MAX_STOCK));
+        let category = c.check(
+            "category",
+            match self.category.as_deref().map(str::trim) {
+                None | Some("") => Ok(Category::default()),
+                Some(v) => Category::parse(v),
+            },
+        );
+        // At least the price (a list price below it would be a mark-up shown as a
+        // discount); the same bound as prices above.
+        let list_price = match self.list_price {
+            None => Some(None),
+            Some(l) => c
+                .check("list_price", in_range(l, self.price.max(1), Krw::MAX_PRICE))
+                .map(Some),
+        };
         let limit = match self.per_customer_limit {
             None => Some(None),
             Some(l) => c
@@ -230,17 +429,23 @@ impl CouponInput {
         {
             c.add("valid_until", FieldError::BeforeSaleEnd);
         }
-        match (price, stock, limit) {
-            (Some(price), Some(stock), Some(limit)) if c.is_empty() => Ok(ValidCoupon {
-                name: name.to_string(),
-                description: description.to_string(),
-                price,
-                stock: stock as i32,
-                sale_starts_at: self.sale_starts_at,
-                sale_ends_at: self.sale_ends_at,
-                valid_until: self.valid_until,
-                per_customer_limit: limit.map(|l| l as i32),
-            }),
+        match (price, stock, limit, category, list_price) {
+            (Some(price), Some(stock), Some(limit), Some(category), Some(list_price))
+                if c.is_empty() =>
+            {
+                Ok(ValidCoupon {
+                    name: name.to_string(),
+                    description: description.to_string(),
+                    price,
+                    stock: stock as i32,
+                    sale_starts_at: self.sale_starts_at,
+                    sale_ends_at: self.sale_ends_at,
+                    valid_until: self.valid_until,
+                    per_customer_limit: limit.map(|l| l as i32),
+                    category,
+                    list_price,
+                })
+            }
             _ => Err(c.into_errors()),
         }
     }
@@ -257,6 +462,8 @@ pub struct CouponForm {
     pub sale_ends_at: String,
     pub valid_until: String,
     pub per_customer_limit: String,
+    pub category: String,
+    pub list_price: String,
 }
 
 impl CouponForm {
@@ -277,6 +484,7 @@ impl CouponForm {
             "per_customer_limit",
             parse_whole_number(&self.per_customer_limit),
         );
+        let list_price = c.check("list_price", parse_won(&self.list_price));
         let starts = c.check("sale_starts_at", time::parse_local(&self.sale_starts_at));
         let ends = c.check("sale_ends_at", time::parse_local(&self.sale_ends_at));
         let valid = c.check("valid_until", time::parse_local(&self.valid_until));
@@ -289,6 +497,8 @@ impl CouponForm {
             sale_ends_at: ends.flatten(),
             valid_until: valid.flatten(),
             per_customer_limit: limit.flatten(),
+            category: Some(self.category.clone()),
+            list_price: list_price.flatten(),
         };
         let mut errors = c.into_errors();
         match input.validate() {
@@ -333,6 +543,10 @@ pub struct CouponPatch {
     pub per_customer_limit: Option<Option<i64>>,
     #[serde(default)]
     pub on_sale: Option<bool>,
+    #[serde(default)]
+    pub category: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    pub list_price: Option<Option<i64>>,
 }
 
 impl CouponPatch {
@@ -364,6 +578,12 @@ impl CouponPatch {
         if let Some(v) = self.per_customer_limit {
             input.per_customer_limit = v;
         }
+        if let Some(v) = &self.category {
+            input.category = Some(v.clone());
+        }
+        if let Some(v) = self.list_price {
+            input.list_price = v;
+        }
         input.validate()
     }
 }
@@ -383,6 +603,8 @@ mod tests {
             sale_ends_at: None,
             valid_until: None,
             per_customer_limit: None,
+            category: None,
+            list_price: None,
         }
     }
 
@@ -599,6 +821,8 @@ mod tests {
             per_customer_limit: Some(2),
             on_sale: true,
             created_at: at(0),
+            category: Category::Cafe,
+            list_price: Some(5000),
             images: Vec::new(),
         }
     }
@@ -629,6 +853,80 @@ mod tests {
         assert_eq!(
             patch.apply(&c).unwrap_err().get("sale_ends_at"),
             Some(&FieldError::EndBeforeStart)
+        );
+    }
+
+    #[test]
+    fn categories_and_list_prices_are_checked() {
+        let v = input().validate().unwrap();
+        assert_eq!((v.category, v.list_price), (Category::Other, None));
+        let mut i = input();
+        i.category = Some("cafe".into());
+        i.list_price = Some(4500);
+        let v = i.validate().unwrap();
+        assert_eq!((v.category, v.list_price), (Category::Cafe, Some(4500)));
+        i.category = Some("Cafe".into());
+        i.list_price = Some(4499);
+        let errs = i.validate().unwrap_err();
+        assert_eq!(errs.get("category"), Some(&FieldError::Invalid));
+        assert_eq!(
+            errs.get("list_price"),
+            Some(&FieldError::OutOfRange {
+                min: 4500,
+                max: 10_000_000
+            })
+        );
+        for c in Category::ALL {
+            assert_eq!(Category::parse(c.as_str()), Ok(c));
+        }
+    }
+
+    #[test]
+    fn listing_parameters_are_known_values_or_empty() {
+        assert_eq!(Listing::parse("", ""), Ok(Listing::default()));
+        assert_eq!(
+            Listing::parse("food", "price_asc"),
+            Ok(Listing {
+                category: Some(Category::Food),
+                sort: Sort::PriceAsc
+            })
+        );
+        let errs = Listing::parse("pets", "cheapest").unwrap_err();
+        assert_eq!(errs.len(), 2);
+        for s in Sort::ALL {
+            assert_eq!(Sort::parse(s.as_str()), Ok(s));
+        }
+    }
+
+    #[test]
+    fn discounts_and_badges() {
+        assert_eq!(discount_percent(4500, Some(5000)), Some(10));
+        assert_eq!(discount_percent(6650, Some(10000)), Some(33));
+        assert_eq!(discount_percent(5000, Some(5000)), None);
+        assert_eq!(discount_percent(5000, None), None);
+        let now = at(0);
+        let soon = SaleBadges::of(
+            Some(now + chrono::Duration::hours(ENDING_SOON_HOURS)),
+            3,
+            now,
+        );
+        assert_eq!(
+            soon,
+            SaleBadges {
+                ending_soon: true,
+                few_left: Some(3)
+            }
+        );
+        let later = SaleBadges::of(
+            Some(now + chrono::Duration::hours(ENDING_SOON_HOURS + 1)),
+            FEW_LEFT + 1,
+            now,
+        );
+        assert_eq!(later, SaleBadges::default());
+        assert_eq!(
+            SaleBadges::of(None, 0, now).few_left,
+            None,
+            "sold out is not few left"
         );
     }
 }

@@ -59,10 +59,13 @@ pub enum NotificationKind {
     SoldOut,
     /// A customer cancelled an order of the shop.
     OrderCancelled,
+    /// The order's vouchers reach their use-by date soon (30 or 7 days); 90% of their price
+    /// stays refundable after it (the amount).
+    VoucherExpiring,
 }
 
 impl NotificationKind {
-    pub const ALL: [NotificationKind; 9] = [
+    pub const ALL: [NotificationKind; 10] = [
         NotificationKind::PaymentCompleted,
         NotificationKind::PaymentFailed,
         NotificationKind::Refunded,
@@ -72,6 +75,7 @@ impl NotificationKind {
         NotificationKind::OrderExpired,
         NotificationKind::SoldOut,
         NotificationKind::OrderCancelled,
+        NotificationKind::VoucherExpiring,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +89,7 @@ impl NotificationKind {
             NotificationKind::OrderExpired => "order_expired",
             NotificationKind::SoldOut => "sold_out",
             NotificationKind::OrderCancelled => "order_cancelled",
+            NotificationKind::VoucherExpiring => "voucher_expiring",
         }
     }
 
@@ -163,6 +168,8 @@ mod tests {
             per_customer_limit: None,
             on_sale: true,
             created_at: now,
+            category: Default::default(),
+            list_price: None,
             images: Vec::new(),
         };
         let live = |stock_left, held, on_sale| LiveStock {

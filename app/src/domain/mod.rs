@@ -3,15 +3,17 @@
 
 pub mod coupon;
 pub mod fields;
+pub mod history;
 pub mod live;
 pub mod money;
 pub mod order;
+pub mod refund;
 pub mod time;
 pub mod user;
 
 pub use coupon::{
-    Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, MAX_IMAGES, Search,
-    ValidCoupon,
+    Category, Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, Listing,
+    MAX_IMAGES, SaleBadges, Search, Sort, ValidCoupon,
 };
 pub use fields::{FieldError, FieldErrors};
 pub use live::{LiveStock, Notification, NotificationKind, NotificationPage, Unread};
@@ -20,4 +22,5 @@ pub use order::{
     BuyAllowance, BuyInput, CancelledBy, ForbiddenMove, MyPageRow, OrderState, OrderStatus,
     OrderView, PaymentStatus, VoucherView,
 };
+pub use refund::{RefundQuote, VoucherStatus};
 pub use user::{DisplayName, Email, Password, Role, ShopName, SignupInput, UserView, ValidSignup};

@@ -325,6 +325,8 @@ pub struct OrderView {
 pub struct VoucherView {
     pub code: String,
     pub redeemed_at: Option<DateTime<Utc>>,
+    /// `active`, `redeemed`, or `cancelled` (its unit was cancelled: void).
+    pub status: super::refund::VoucherStatus,
 }
 
 /// One row of "my page" (the read model).
@@ -351,11 +353,29 @@ pub struct MyPageRow {
     pub vouchers_issued: i32,
     pub vouchers_redeemed: i32,
     pub vouchers: Vec<VoucherView>,
+    /// Units cancelled so far (their vouchers are `cancelled`).
+    pub cancelled_quantity: i32,
+    /// KRW given back (or being given back) for the cancelled units.
+    pub refunded_amount: i64,
 }
 
 impl MyPageRow {
+    /// Units the customer may still cancel: an unpaid order's remaining units, a paid
+    /// order's active vouchers.
+    pub fn cancellable_units(&self) -> i32 {
+        match self.status {
+            OrderStatus::Ordered => self.quantity - self.cancelled_quantity,
+            OrderStatus::Paid => self
+                .vouchers
+                .iter()
+                .filter(|v| v.status == super::refund::VoucherStatus::Active)
+                .count() as i32,
+            _ => 0,
+        }
+    }
+
     pub fn cancellable(&self) -> bool {
-        self.status.cancellable() && self.vouchers_redeemed == 0
+        self.status.cancellable() && self.cancellable_units() > 0
     }
 
     /// Still waiting for the payment side (the page refreshes itself meanwhile).

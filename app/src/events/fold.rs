@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::Event;
-use crate::domain::{CancelledBy, OrderStatus, PaymentStatus, VoucherView};
+use crate::domain::{CancelledBy, OrderStatus, PaymentStatus, VoucherStatus, VoucherView};
 
 /// An event as stored: its row id and time, and the order it is about.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +42,8 @@ pub struct MyPageProjection {
     pub vouchers_redeemed: i32,
     /// In issue order.
     pub vouchers: Vec<VoucherView>,
+    pub cancelled_quantity: i32,
+    pub refunded_amount: i64,
     pub last_event_id: i64,
 }
 
@@ -79,6 +81,8 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
             vouchers_issued: 0,
             vouchers_redeemed: 0,
             vouchers: Vec::new(),
+            cancelled_quantity: 0,
+            refunded_amount: 0,
             last_event_id: e.id,
         },
         (_, Some(row)) => row,
@@ -93,7 +97,8 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
         | Event::PaymentFailed(_)
         | Event::PaymentVoided(_)
         | Event::OrderExpired(_)
-        | Event::RestockHeld(_) => {}
+        | Event::RestockHeld(_)
+        | Event::VoucherExpiring(_) => {}
         Event::PaymentCompleted(p) => {
             row.paid_at = Some(e.occurred_at);
             row.vouchers = p
@@ -102,6 +107,7 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
                 .map(|code| VoucherView {
                     code: code.clone(),
                     redeemed_at: None,
+                    status: VoucherStatus::Active,
                 })
                 .collect();
             row.vouchers_issued = p.vouchers.len() as i32;
@@ -112,9 +118,21 @@ pub fn apply(row: Option<MyPageProjection>, e: &Recorded) -> Option<MyPageProjec
             row.cancel_reason = p.reason.clone();
         }
         Event::PaymentRefunded(_) => row.refunded_at = Some(e.occurred_at),
+        Event::UnitsCancelled(p) => {
+            row.cancelled_quantity += p.quantity;
+            row.refunded_amount += p.refund;
+            for v in row
+                .vouchers
+                .iter_mut()
+                .filter(|v| p.vouchers.contains(&v.code))
+            {
+                v.status = VoucherStatus::Cancelled;
+            }
+        }
         Event::VoucherRedeemed(p) => {
             for v in row.vouchers.iter_mut().filter(|v| v.code == p.code) {
                 v.redeemed_at = Some(e.occurred_at);
+                v.status = VoucherStatus::Redeemed;
             }
             row.vouchers_redeemed += 1;
         }

@@ -49,6 +49,8 @@ pub enum Event {
     VoucherRedeemed(VoucherRedeemed),
     OrderExpired(OrderExpired),
     RestockHeld(RestockHeld),
+    UnitsCancelled(UnitsCancelled),
+    VoucherExpiring(VoucherExpiring),
 }
 
 /// A purchase was accepted: the order as it was bought (names and prices of that moment).
@@ -135,6 +137,30 @@ pub struct RestockHeld {
     pub hold_until: chrono::DateTime<chrono::Utc>,
 }
 
+/// Units of the order were cancelled (by the customer, or all of them by the shop): their
+/// vouchers are void, their stock came back, `refund` KRW is owed (0 for an unpaid order).
+/// When no units remain, `OrderCancelled` follows in the same transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UnitsCancelled {
+    pub by: CancelledBy,
+    pub quantity: i32,
+    pub refund: i64,
+    /// After the use-by date: 90% of the price.
+    pub late: bool,
+    /// The codes of the cancelled units' vouchers (none for an unpaid order).
+    pub vouchers: Vec<String>,
+}
+
+/// A reminder: the order's active vouchers reach their use-by date in `days` days (30 or 7);
+/// `refundable` KRW (90%) stays refundable after it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VoucherExpiring {
+    pub days: i32,
+    pub valid_until: chrono::DateTime<chrono::Utc>,
+    pub units: i32,
+    pub refundable: i64,
+}
+
 /// An event that cannot be read back: no such type, or a version this code does not know.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot read event {event_type} version {version}: {reason}")]
@@ -157,6 +183,8 @@ impl Event {
             Event::VoucherRedeemed(_) => "VoucherRedeemed",
             Event::OrderExpired(_) => "OrderExpired",
             Event::RestockHeld(_) => "RestockHeld",
+            Event::UnitsCancelled(_) => "UnitsCancelled",
+            Event::VoucherExpiring(_) => "VoucherExpiring",
         }
     }
 
@@ -180,7 +208,9 @@ impl Event {
             | Event::PaymentVoided(_)
             | Event::VoucherRedeemed(_)
             | Event::OrderExpired(_)
-            | Event::RestockHeld(_) => 1,
+            | Event::RestockHeld(_)
+            | Event::UnitsCancelled(_)
+            | Event::VoucherExpiring(_) => 1,
         }
     }
 
@@ -194,7 +224,10 @@ impl Event {
             Event::PaymentRefunded(e) => Some(e.state),
             Event::PaymentVoided(e) => Some(e.state),
             Event::OrderExpired(e) => Some(e.state),
-            Event::VoucherRedeemed(_) | Event::RestockHeld(_) => None,
+            Event::VoucherRedeemed(_)
+            | Event::RestockHeld(_)
+            | Event::UnitsCancelled(_)
+            | Event::VoucherExpiring(_) => None,
         }
     }
 

@@ -227,8 +227,10 @@ fn refused(id: uuid::Uuid, e: AppError) -> Response {
 }
 
 /// The owner signed in to this browser session, if it is an owner.
-async fn form_owner(session: &Session) -> Result<Principal, AppError> {
-    session_principal(session).await.and_then(require_owner)
+async fn form_owner(session: &Session, state: &AppState) -> Result<Principal, AppError> {
+    session_principal(session, state)
+        .await
+        .and_then(require_owner)
 }
 
 /// A path id that is not a UUID: back to the owner's list.
@@ -245,7 +247,7 @@ async fn form_upload(
     let Ok(id) = parse_id(&id) else {
         return no_such_coupon();
     };
-    let owner = match form_owner(&session).await {
+    let owner = match form_owner(&session, &state).await {
         Ok(owner) => owner,
         Err(e) => return refused(id, e),
     };
@@ -257,39 +259,38 @@ async fn form_upload(
 }
 
 async fn form_delete(
-    State(pool): State<PgPool>,
-    State(store): State<ImageStore>,
+    State(state): State<AppState>,
     session: Session,
     Path((id, image_id)): Path<(String, String)>,
 ) -> Response {
     let Ok(id) = parse_id(&id) else {
         return no_such_coupon();
     };
-    let owner = match form_owner(&session).await {
+    let owner = match form_owner(&session, &state).await {
         Ok(owner) => owner,
         Err(e) => return refused(id, e),
     };
     let deleted = match parse_id(&image_id) {
-        Ok(image_id) => service::delete(&pool, &store, owner, id, image_id).await,
+        Ok(image_id) => service::delete(&state.pool, &state.images, owner, id, image_id).await,
         Err(e) => Err(e),
     };
     back_to_edit(id, deleted.map(|_| "deleted"))
 }
 
 async fn form_cover(
-    State(pool): State<PgPool>,
+    State(state): State<AppState>,
     session: Session,
     Path((id, image_id)): Path<(String, String)>,
 ) -> Response {
     let Ok(id) = parse_id(&id) else {
         return no_such_coupon();
     };
-    let owner = match form_owner(&session).await {
+    let owner = match form_owner(&session, &state).await {
         Ok(owner) => owner,
         Err(e) => return refused(id, e),
     };
     let done = match parse_id(&image_id) {
-        Ok(image_id) => service::make_cover(&pool, owner, id, image_id).await,
+        Ok(image_id) => service::make_cover(&state.pool, owner, id, image_id).await,
         Err(e) => Err(e),
     };
     back_to_edit(id, done.map(|_| "cover"))

@@ -21,10 +21,10 @@ use crate::components::{
 };
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
-use crate::domain::{CancelledBy, MyPageRow, OrderStatus};
+use crate::domain::{CancelledBy, MyPageRow, OrderStatus, VoucherStatus};
 use crate::flash::use_flash;
 use crate::i18n::*;
-use crate::orders::CancelOrder;
+use crate::orders::{CancelOrder, quote_refund};
 
 /// Seconds between reloads of the page without JavaScript while something is in flight.
 const REFRESH_SECS: u32 = 3;
@@ -42,19 +42,29 @@ pub fn MyPage() -> impl IntoView {
             .get("cancel")
             .and_then(|id| Uuid::parse_str(&id).ok())
     });
+    // How many units the confirmation is about (`?units=`; all of them without it).
+    let units = Signal::derive(move || {
+        query
+            .read()
+            .get("units")
+            .and_then(|u| u.parse::<i32>().ok())
+    });
     // Read again after a cancel, on every notification, and when the stream (re)opens
     // (its first `unread`): what changed between serving the page and the stream opening
     // is not missed.
     let feed = use_notification_feed();
+    // `?before=<cursor>`: a page of older orders (`domain::history`).
+    let before = Signal::derive(move || query.read().get("before"));
     let orders = Resource::new(
         move || {
             (
                 cancel.version().get(),
                 feed.latest.with(|n| n.as_ref().map(|n| n.id)),
                 feed.unread.get(),
+                before.get(),
             )
         },
-        |_| my_orders(),
+        |(_, _, _, before)| my_orders(before),
     );
     view! {
         <PageTitle text=move || t_string!(i18n, mypage_title).to_string() />
@@ -64,8 +74,10 @@ pub fn MyPage() -> impl IntoView {
             <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     match orders.await {
-                        Ok(rows) if rows.is_empty() => view! { <p class="empty" data-testid="no-orders">{t!(i18n, no_orders_yet)}</p> }.into_any(),
-                        Ok(rows) => {
+                        Ok(page) if page.items.is_empty() && before.get_untracked().is_none() => view! { <p class="empty" data-testid="no-orders">{t!(i18n, no_orders_yet)}</p> }.into_any(),
+                        Ok(page) => {
+                            let (rows, next) = (page.items, page.next);
+                            let paged = before.get_untracked().is_some();
                             let in_flight = rows.iter().any(MyPageRow::in_flight);
                             view! {
                                 {in_flight.then(|| view! {
@@ -76,8 +88,12 @@ pub fn MyPage() -> impl IntoView {
                                     <noscript inner_html=format!(r#"<meta http-equiv="refresh" content="{REFRESH_SECS};url=/mypage">"#) />
                                 })}
                                 <ul class="orders" data-testid="orders">
-                                    {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming /> }).collect_view()}
+                                    {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming units /> }).collect_view()}
                                 </ul>
+                                <nav class="pager" data-testid="orders-pager">
+                                    {paged.then(|| view! { <a href="/mypage" data-testid="newest-orders">{t!(i18n, newest_orders)}</a> })}
+                                    {next.map(|n| view! { <a href=format!("/mypage?before={n}") data-testid="older-orders">{t!(i18n, older_orders)}</a> })}
+                                </nav>
                             }.into_any()
                         }
                         Err(e) => view! { <ErrorView error=e /> }.into_any(),
@@ -93,6 +109,7 @@ fn OrderCard(
     row: MyPageRow,
     cancel: ServerAction<CancelOrder>,
     confirming: Signal<Option<Uuid>>,
+    units: Signal<Option<i32>>,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let times = [
@@ -118,6 +135,9 @@ fn OrderCard(
         ),
     ];
     let cancellable = row.cancellable();
+    let cancellable_units = row.cancellable_units();
+    let cancelled_units = row.cancelled_quantity;
+    let refunded = row.refunded_amount;
     let cancelled = row.status == OrderStatus::Cancelled;
     let id = row.order_id;
     let order_id = id.to_string();
@@ -138,7 +158,13 @@ fn OrderCard(
         }
     });
     let (row_id, amount_text) = (order_id.clone(), amount.clone());
-    let ask = format!("/mypage?cancel={id}#{anchor}");
+    // On a page of older orders the confirmation stays on that page.
+    let page = use_query_map()
+        .read_untracked()
+        .get("before")
+        .map(|b| format!("before={b}&"))
+        .unwrap_or_default();
+    let ask = format!("/mypage?{page}cancel={id}#{anchor}");
     view! {
         <li class="order-card" class:cancelled=cancelled id=anchor data-testid="order-row" data-order-id=row_id>
             <div class="order-head">
@@ -158,6 +184,12 @@ fn OrderCard(
                 <dt>{t!(i18n, quantity)}</dt><dd data-testid="order-quantity">{row.quantity}</dd>
                 <dt>{t!(i18n, unit_price)}</dt><dd>{format_krw(row.unit_price)}</dd>
                 <dt>{t!(i18n, amount)}</dt><dd data-testid="order-amount">{amount_text}</dd>
+                {(cancelled_units > 0).then(|| view! {
+                    <dt>{t!(i18n, cancelled_units)}</dt><dd data-testid="cancelled-quantity">{cancelled_units}</dd>
+                })}
+                {(refunded > 0).then(|| view! {
+                    <dt>{t!(i18n, refunded_amount)}</dt><dd data-testid="refunded-amount">{format_krw(refunded)}</dd>
+                })}
                 {times.into_iter().filter_map(|(label, t, id)| t.map(|t| view! {
                     <dt>{move || label.get()}</dt><dd data-testid=id>{display(t)}</dd>
                 })).collect_view()}
@@ -167,13 +199,32 @@ fn OrderCard(
                     <strong>{t!(i18n, vouchers)}</strong>
                     <ul>
                         {row.vouchers.iter().map(|v| {
-                            let used = v.redeemed_at.is_some();
+                            let used = v.status == VoucherStatus::Redeemed;
                             // Codes of a cancelled order are void: never show them as usable.
                             let void = cancelled && !used;
+                            // A cancelled unit of an order whose other units remain.
+                            let unit_cancelled = !cancelled && v.status == VoucherStatus::Cancelled;
+                            let active = v.status == VoucherStatus::Active && !cancelled;
+                            let struck = void || unit_cancelled;
+                            let status = if void { "cancelled" } else { v.status.as_str() };
+                            let code = v.code.clone();
                             view! {
-                                <li class:used=used class:void=void data-testid="voucher">
+                                <li class:used=used class:void=struck data-testid="voucher" data-status=status>
+                                    {active.then(|| {
+                                        let (href, src, alt) = (
+                                            format!("/mypage/vouchers/{code}"),
+                                            format!("/api/v1/mypage/vouchers/{code}/qr.svg"),
+                                            format!("QR {code}"),
+                                        );
+                                        view! {
+                                            <a class="voucher-qr" href=href data-testid="voucher-open" title=move || t_string!(i18n, show_at_counter).to_string()>
+                                                <img src=src alt=alt width="96" height="96" data-testid="voucher-qr" />
+                                            </a>
+                                        }
+                                    })}
                                     <code data-testid="voucher-code">{v.code.clone()}</code>
                                     {used.then(|| view! { " " <span class="muted">{t!(i18n, redeemed)}</span> })}
+                                    {unit_cancelled.then(|| view! { " " <span class="void-note" data-testid="voucher-cancelled">{t!(i18n, voucher_unit_cancelled)}</span> })}
                                     {void.then(|| view! { " " <span class="void-note" data-testid="voucher-void">{t!(i18n, voucher_void)}</span> })}
                                 </li>
                             }
@@ -185,16 +236,35 @@ fn OrderCard(
                 move || {
                     if confirming.get() == Some(id) {
                         let (amount, order_id) = (amount.clone(), order_id.clone());
+                        let chosen = units.get().unwrap_or(cancellable_units).clamp(1, cancellable_units);
                         let question = if paid {
-                            t!(i18n, cancel_confirm_paid, amount = move || amount.clone()).into_any()
+                            view! { <RefundAmount order_id=id units=chosen all=chosen == cancellable_units /> }.into_any()
                         } else {
                             t!(i18n, cancel_confirm_unpaid, amount = move || amount.clone()).into_any()
                         };
+                        // Part of a paid order: how many units (a plain GET form, so the
+                        // amount is shown again for the number chosen, also without JavaScript).
+                        let pick = (paid && cancellable_units > 1).then(|| view! {
+                            <form method="get" action="/mypage" class="inline" data-testid="cancel-units-form">
+                                <input type="hidden" name="cancel" value=id.to_string() />
+                                <label for=format!("units-{id}")>{t!(i18n, cancel_units_label)}</label>
+                                " "
+                                <select id=format!("units-{id}") name="units" data-testid="cancel-units">
+                                    {(1..=cancellable_units).map(|n| view! {
+                                        <option value=n.to_string() selected=n == chosen>{n}</option>
+                                    }).collect_view()}
+                                </select>
+                                " "
+                                <button type="submit" data-testid="cancel-units-show">{t!(i18n, show_refund)}</button>
+                            </form>
+                        });
                         view! {
                             <div class="confirm" role="group" data-testid="cancel-confirm">
+                                {pick}
                                 <p>{question}</p>
                                 <ActionForm action=cancel attr:class="inline">
                                     <input type="hidden" name="order_id" value=order_id />
+                                    {paid.then(|| view! { <input type="hidden" name="quantity" value=chosen.to_string() /> })}
                                     <button type="submit" class="danger" data-testid="confirm-cancel" disabled=move || cancel.pending().get()>
                                         {move || if cancel.pending().get() { t_string!(i18n, cancelling).to_string() } else { t_string!(i18n, confirm_cancel_button).to_string() }}
                                     </button>
@@ -211,5 +281,77 @@ fn OrderCard(
                 }
             })}
         </li>
+    }
+}
+
+/// What cancelling `units` of a paid order gives back, asked of the server (the same rules
+/// as the cancel itself: in full before the use-by date, 90% after it).
+#[component]
+fn RefundAmount(order_id: Uuid, units: i32, all: bool) -> impl IntoView {
+    let i18n = use_i18n();
+    let quote = Resource::new(move || (order_id, units), |(id, n)| quote_refund(id, n));
+    view! {
+        <Suspense fallback=move || view! { <span class="loading">{t!(i18n, loading)}</span> }>
+            {move || Suspend::new(async move {
+                match quote.await {
+                    Ok(q) => {
+                        let amount = format_krw(q.amount);
+                        let late = q.late;
+                        let text = if late {
+                            t!(i18n, refund_quote_late, units = q.quantity, amount = move || amount.clone()).into_any()
+                        } else if all {
+                            t!(i18n, cancel_confirm_paid, amount = move || amount.clone()).into_any()
+                        } else {
+                            t!(i18n, refund_quote_full, units = q.quantity, amount = move || amount.clone()).into_any()
+                        };
+                        view! {
+                            <span data-testid="refund-quote" data-amount=q.amount.to_string() data-late=late.to_string()>{text}</span>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <ErrorView error=e /> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// One voucher, full screen: the QR code and the code in large type, to show at the
+/// counter (a page of its own: it works without JavaScript).
+#[component]
+pub fn VoucherPage() -> impl IntoView {
+    let i18n = use_i18n();
+    let params = leptos_router::hooks::use_params_map();
+    let code = move || params.read().get("code").unwrap_or_default();
+    let voucher = Resource::new(code, crate::mypage::get_my_voucher);
+    view! {
+        <PageTitle text=move || t_string!(i18n, voucher_title).to_string() />
+        <section class="voucher-full" data-testid="voucher-page">
+            <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
+                {move || Suspend::new(async move {
+                    match voucher.await {
+                        Ok(v) => {
+                            let active = v.status == VoucherStatus::Active;
+                            let src = format!("/api/v1/mypage/vouchers/{}/qr.svg", v.code);
+                            let alt = format!("QR {}", v.code);
+                            view! {
+                                <h1>{v.coupon_name.clone()}</h1>
+                                <p class="shop">{v.shop_name.clone()}</p>
+                                {if active {
+                                    view! { <img class="qr-large" src=src alt=alt data-testid="voucher-qr-large" /> }.into_any()
+                                } else {
+                                    view! { <p class="banner error" data-testid="voucher-not-usable" data-status=v.status.as_str()>{t!(i18n, voucher_not_usable)}</p> }.into_any()
+                                }}
+                                <p class="code-large"><code data-testid="voucher-code">{v.code.clone()}</code></p>
+                                {v.valid_until.map(|t| view! {
+                                    <p>{t!(i18n, valid_until)} ": " {display(t)}</p>
+                                })}
+                                <p><a class="button" href="/mypage">{t!(i18n, back_to_mypage)}</a></p>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <ErrorView error=e /> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }

@@ -178,7 +178,7 @@ async fn live(
 ) -> Result<Response, AppError> {
     let user = match auth.0 {
         Some(p) => p,
-        None => require_user(session_principal(&session).await?)?,
+        None => require_user(session_principal(&session, &state).await?)?,
     };
     // The header a reconnecting `EventSource` sends, or the same as a query parameter
     // (a page that opens a new `EventSource` cannot set headers).

@@ -47,6 +47,9 @@ pub fn sentence(n: &Notification) -> String {
         K::OrderCancelled => {
             t_string!(i18n, n_order_cancelled, coupon = coupon, amount = amount).to_string()
         }
+        K::VoucherExpiring => {
+            t_string!(i18n, n_voucher_expiring, coupon = coupon, amount = amount).to_string()
+        }
     }
 }
 

@@ -44,5 +44,10 @@ pub fn for_event(event: &Event) -> Option<(Recipient, NotificationKind)> {
         Event::OrderPlaced(_) => None,
         Event::OrderExpired(_) => Some((Recipient::Customer, K::OrderExpired)),
         Event::RestockHeld(_) => Some((Recipient::Holder, K::RestockHold)),
+        // Told to the customer, 30 and 7 days before the use-by date.
+        Event::VoucherExpiring(_) => Some((Recipient::Customer, K::VoucherExpiring)),
+        // A cancellation tells through `OrderCancelled` (and the refund through
+        // `PaymentRefunded`); a partial one tells nobody.
+        Event::UnitsCancelled(_) => None,
     }
 }

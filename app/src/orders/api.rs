@@ -82,7 +82,6 @@ async fn buy(
     Ok((StatusCode::CREATED, Json(order)))
 }
 
-/// One of the customer's orders.
 #[utoipa::path(
     get,
     path = "/orders/{id}",
@@ -109,15 +108,31 @@ async fn show(
     ))
 }
 
-/// The customer cancels their order (refunded if it was paid).
+/// Body of `POST /orders/{id}/cancel`, optional: `{"quantity": k}` cancels k of the
+/// order's unredeemed units; without it (or without `quantity`), all its remaining units.
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+struct CancelBody {
+    /// Units to cancel (1 to those remaining); absent: all of them.
+    #[serde(default)]
+    quantity: Option<i64>,
+}
+
+/// 200 with the order: `paid` while units remain, `cancelled` when none do. 422 for a
+/// quantity below 1 or above the units remaining, 409 `voucher_redeemed` when the units
+/// asked for include redeemed ones, 409 `partial_cancel_unpaid` for part of an unpaid
+/// order, 409 `refund_period_over` 5 years after the purchase.
 #[utoipa::path(
     post,
     path = "/orders/{id}/cancel",
     tag = "orders",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The order's id")),
+    request_body(content = Option<CancelBody>, description = "Optional"),
     responses(
-        (status = 200, description = "The cancelled order", body = OrderView),
+        (status = 200, description = "The order after the cancel: `paid` while units remain, `cancelled` when none do", body = OrderView),
+        doc::BadRequest,
+        doc::Invalid,
         doc::Unauthorized,
         doc::Forbidden,
         doc::NotFound,
@@ -130,13 +145,16 @@ async fn cancel(
     auth: BearerAuth,
     CurrentRequestId(request_id): CurrentRequestId,
     Path(id): Path<String>,
+    body: Option<JsonBody<CancelBody>>,
 ) -> Result<Json<OrderView>, AppError> {
     let customer = require_customer(auth.0)?;
-    let order = service::cancel(
+    let quantity = body.and_then(|JsonBody(b)| b.quantity);
+    let (order, _) = service::cancel(
         &state.pool,
         state.waitlist,
         Canceller::Customer(customer),
         parse_id(&id)?,
+        quantity,
         None,
         request_id.as_deref(),
     )
@@ -146,12 +164,10 @@ async fn cancel(
 
 #[derive(Deserialize, Default, ToSchema)]
 struct RefundBody {
-    /// Shown to the customer (at most 200 characters).
     #[serde(default)]
     reason: Option<String>,
 }
 
-/// The shop's owner cancels and refunds an order of one of its coupons.
 #[utoipa::path(
     post,
     path = "/owner/orders/{id}/refund",
@@ -179,11 +195,12 @@ async fn refund(
 ) -> Result<Json<OrderView>, AppError> {
     let owner = require_owner(auth.0)?;
     let reason = body.and_then(|JsonBody(b)| b.reason);
-    let order = service::cancel(
+    let (order, _) = service::cancel(
         &state.pool,
         state.waitlist,
         Canceller::Owner(owner),
         parse_id(&id)?,
+        None,
         reason.as_deref(),
         request_id.as_deref(),
     )

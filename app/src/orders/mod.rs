@@ -13,7 +13,7 @@ pub mod service;
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::domain::{BuyAllowance, OrderView};
+use crate::domain::{BuyAllowance, OrderView, RefundQuote};
 use crate::error::AppError;
 
 /// A key that is new for every rendering of the buy form: unique per customer is enough,
@@ -97,32 +97,54 @@ pub async fn my_buy_allowance(coupon_id: Uuid) -> Result<Option<BuyAllowance>, A
     )))
 }
 
+/// Cancels `quantity` units of the customer's order (all its remaining units without it).
 #[server(prefix = "/sfn", endpoint = "orders/cancel")]
-pub async fn cancel_order(order_id: Uuid) -> Result<OrderView, AppError> {
+pub async fn cancel_order(order_id: Uuid, quantity: Option<String>) -> Result<OrderView, AppError> {
     use crate::auth::guards::require_customer;
     use crate::auth::sessions::session_user;
+    use crate::domain::FieldError;
     let customer = require_customer(session_user().await?)?;
+    let quantity = quantity
+        .as_deref()
+        .map(str::trim)
+        .filter(|q| !q.is_empty())
+        .map(|q| q.parse::<i64>().map_err(|_| FieldError::NotANumber))
+        .transpose()
+        .map_err(|e| AppError::field("quantity", e))?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    let order = service::cancel(
+    let (order, refund) = service::cancel(
         &state.pool,
         state.waitlist,
         service::Canceller::Customer(customer),
         order_id,
+        quantity,
         None,
         request_id.as_deref(),
     )
     .await?;
+    let paid = order.paid_at.is_some();
     crate::flash::set(
         &state,
         &crate::flash::Flash::Cancelled {
-            amount: order.amount,
-            refund: order.paid_at.is_some(),
+            amount: if paid { refund.amount } else { order.amount },
+            refund: paid,
         },
     );
     // Back to my page without the confirmation step (`?cancel=`).
     leptos_axum::redirect("/mypage");
     Ok(order)
+}
+
+/// What cancelling `quantity` units of the customer's own order gives back now (shown
+/// before the customer confirms).
+#[server(prefix = "/sfn", endpoint = "orders/refund-quote")]
+pub async fn quote_refund(order_id: Uuid, quantity: i32) -> Result<RefundQuote, AppError> {
+    use crate::auth::guards::require_customer;
+    use crate::auth::sessions::session_user;
+    let customer = require_customer(session_user().await?)?;
+    let state = crate::state::app_state()?;
+    service::quote_own(&state.pool, customer, order_id, quantity).await
 }
 
 #[server(prefix = "/sfn", endpoint = "owner/orders/refund")]
@@ -132,11 +154,12 @@ pub async fn refund_order(order_id: Uuid, reason: Option<String>) -> Result<Orde
     let owner = require_owner(session_user().await?)?;
     let state = crate::state::app_state()?;
     let request_id = crate::request_id::current().await;
-    let order = service::cancel(
+    let (order, _) = service::cancel(
         &state.pool,
         state.waitlist,
         service::Canceller::Owner(owner),
         order_id,
+        None,
         reason.as_deref(),
         request_id.as_deref(),
     )

@@ -160,6 +160,8 @@ pub struct OrderRow {
     pub customer_id: Uuid,
     pub coupon_id: Uuid,
     pub quantity: i32,
+    /// Units cancelled so far.
+    pub cancelled_quantity: i32,
     pub unit_price: i64,
     pub amount: i64,
     pub status: OrderStatus,
@@ -205,6 +207,7 @@ macro_rules! order_row {
             customer_id: r.customer_id,
             coupon_id: r.coupon_id,
             quantity: r.quantity,
+            cancelled_quantity: r.cancelled_quantity,
             unit_price: r.unit_price,
             amount: r.amount,
             status: order_status(&r.status)?,
@@ -240,7 +243,7 @@ pub async fn get_many(
 ) -> Result<Vec<OrderRow>, AppError> {
     if lock {
         let rows = sqlx::query!(
-            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.unit_price, o.amount, o.status, o.payment_status,
+            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.cancelled_quantity, o.unit_price, o.amount, o.status, o.payment_status,
                       o.payment_key, o.request_id, o.ordered_at as "ordered_at: DateTime<Utc>",
                       o.paid_at as "paid_at: DateTime<Utc>", o.cancelled_at as "cancelled_at: DateTime<Utc>",
                       o.refunded_at as "refunded_at: DateTime<Utc>", c.shop_id, s.owner_id as shop_owner_id,
@@ -254,7 +257,7 @@ pub async fn get_many(
         rows.into_iter().map(|r| Ok(order_row!(r))).collect()
     } else {
         let rows = sqlx::query!(
-            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.unit_price, o.amount, o.status, o.payment_status,
+            r#"select o.id, o.customer_id, o.coupon_id, o.quantity, o.cancelled_quantity, o.unit_price, o.amount, o.status, o.payment_status,
                       o.payment_key, o.request_id, o.ordered_at as "ordered_at: DateTime<Utc>",
                       o.paid_at as "paid_at: DateTime<Utc>", o.cancelled_at as "cancelled_at: DateTime<Utc>",
                       o.refunded_at as "refunded_at: DateTime<Utc>", c.shop_id, s.owner_id as shop_owner_id,
@@ -402,6 +405,137 @@ pub async fn enqueue_payments(conn: &mut PgConnection, order_ids: &[Uuid]) -> Re
 pub async fn redeemed_vouchers(conn: &mut PgConnection, order_id: Uuid) -> Result<i64, AppError> {
     Ok(sqlx::query_scalar!(
         r#"select count(*) as "n!" from vouchers where order_id = $1 and redeemed_at is not null"#,
+        order_id
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// A voucher of the order that is neither redeemed nor cancelled.
+pub struct ActiveVoucher {
+    pub code: String,
+    pub valid_until: Option<DateTime<Utc>>,
+}
+
+/// The order's vouchers still active (by issue time, then code), locked for the rest of the
+/// transaction (a redemption of one of them waits, and then finds it cancelled).
+pub async fn active_vouchers(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> Result<Vec<ActiveVoucher>, AppError> {
+    let rows = sqlx::query!(
+        r#"select code, valid_until as "valid_until: DateTime<Utc>" from vouchers
+           where order_id = $1 and redeemed_at is null and cancelled_at is null
+           order by issued_at, code for update"#,
+        order_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ActiveVoucher {
+            code: r.code,
+            valid_until: r.valid_until,
+        })
+        .collect())
+}
+
+/// Cancels `units` more of the order (the table's check keeps them within its quantity)
+/// and voids the vouchers `codes`.
+pub async fn cancel_units(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    units: i32,
+    codes: &[String],
+) -> Result<(), AppError> {
+    sqlx::query!(
+        "update orders set cancelled_quantity = cancelled_quantity + $2 where id = $1",
+        order_id,
+        units
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "update vouchers set cancelled_at = now() where code = any($1) and order_id = $2",
+        codes,
+        order_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a refund owed for `units` of the order; the payment worker gives it back. The
+/// trigger `refunds_within_paid` refuses one that would make the order's refunds add up
+/// to more than was paid.
+pub async fn insert_refund(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    units: i32,
+    amount: i64,
+    late: bool,
+) -> Result<Uuid, AppError> {
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "insert into refunds (id, order_id, quantity, amount, late) values ($1, $2, $3, $4, $5)",
+        id,
+        order_id,
+        units,
+        amount,
+        late
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// A refund not given back yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingRefund {
+    pub id: Uuid,
+    pub amount: i64,
+}
+
+/// Per order: its oldest refund not given back yet (if any), and whether it has refunds
+/// at all (an order with refunds is given back through them, never as a whole).
+pub async fn refunds_of(
+    conn: &mut PgConnection,
+    order_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Option<PendingRefund>>, AppError> {
+    let rows = sqlx::query!(
+        r#"select distinct on (order_id) order_id, id, amount, refunded_at is null as "pending!"
+           from refunds where order_id = any($1)
+           order by order_id, refunded_at is null desc, created_at, id"#,
+        order_ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let pending = r.pending.then_some(PendingRefund {
+                id: r.id,
+                amount: r.amount,
+            });
+            (r.order_id, pending)
+        })
+        .collect())
+}
+
+/// Marks the refund given back; returns how many of the order's refunds are still owed.
+pub async fn mark_refund_done(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    refund_id: Uuid,
+) -> Result<i64, AppError> {
+    sqlx::query!(
+        "update refunds set refunded_at = now() where id = $1 and refunded_at is null",
+        refund_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(sqlx::query_scalar!(
+        r#"select count(*) as "n!" from refunds where order_id = $1 and refunded_at is null"#,
         order_id
     )
     .fetch_one(&mut *conn)

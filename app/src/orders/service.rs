@@ -7,9 +7,12 @@ use uuid::Uuid;
 use super::admission::Purchase;
 use super::repo;
 use crate::auth::guards::Principal;
-use crate::domain::{CancelledBy, OrderState, OrderStatus, OrderView};
+use chrono::Utc;
+
+use crate::domain::refund::quote;
+use crate::domain::{CancelledBy, FieldError, OrderState, OrderStatus, OrderView, RefundQuote};
 use crate::error::{AppError, Conflict};
-use crate::events::{self, Event, OrderCancelled};
+use crate::events::{self, Event, OrderCancelled, UnitsCancelled};
 use crate::state::AppState;
 use crate::waitlist::settings::WaitlistSettings;
 
@@ -67,20 +70,30 @@ pub enum Canceller {
     Owner(Principal),
 }
 
-/// Cancels an order: status `cancelled` (if the status machines allow it from where the
-/// order is), `OrderCancelled`, its units back (to the coupon's waitlist first, held for
-/// `waitlist.hold`), and payment work queued to refund (or void) the payment. Someone
-/// else's order is `NotFound`.
+/// Cancels `quantity` units of an order (all its remaining units when `None`): their
+/// vouchers are void, `UnitsCancelled` is appended, the units go back (to the coupon's
+/// waitlist first, held for `waitlist.hold`), and for a paid order a refund is owed (in
+/// full before the vouchers' use-by date, 90% after it, nothing after 5 years: see
+/// `domain::refund`), which the payment worker gives back. When no units remain the order
+/// becomes `cancelled` (`OrderCancelled`; payment work queued to refund or void an unpaid
+/// order's payment). Units that are redeemed cannot be cancelled; an unpaid order is
+/// cancelled whole; the shop always cancels (refunds) whole orders. Someone else's order is
+/// `NotFound`.
 pub async fn cancel(
     pool: &PgPool,
     waitlist: WaitlistSettings,
     by: Canceller,
     order_id: Uuid,
+    quantity: Option<i64>,
     reason: Option<&str>,
     request_id: Option<&str>,
-) -> Result<OrderView, AppError> {
+) -> Result<(OrderView, RefundQuote), AppError> {
     let reason =
         crate::domain::order::parse_reason(reason).map_err(|e| AppError::field("reason", e))?;
+    let asked = quantity
+        .map(crate::domain::order::parse_quantity)
+        .transpose()
+        .map_err(|e| AppError::field("quantity", e))?;
     let mut tx = pool.begin().await?;
     let order = repo::get(&mut tx, order_id, true)
         .await?
@@ -97,36 +110,129 @@ pub async fn cancel(
     }
     // Refund pending: a charge may still be under way; the worker refunds it or voids the
     // payment.
-    let state = order
+    let cancelled_state = order
         .state()
         .to(OrderState::CANCELLED)
         .map_err(|_| AppError::Conflict(Conflict::NotCancellable))?;
-    if repo::redeemed_vouchers(&mut tx, order_id).await? > 0 {
-        return Err(AppError::Conflict(Conflict::VoucherRedeemed));
+    let remaining = order.quantity - order.cancelled_quantity;
+    let units = asked.unwrap_or(remaining);
+    if units > remaining {
+        return Err(AppError::field(
+            "quantity",
+            FieldError::OutOfRange {
+                min: 1,
+                max: i64::from(remaining.max(1)),
+            },
+        ));
     }
-    repo::mark_cancelled(&mut tx, order_id, state, who, reason.as_deref()).await?;
-    let cancelled = Event::OrderCancelled(OrderCancelled {
-        state,
+    let paid = order.status == OrderStatus::Paid;
+    let (codes, refund) = if paid {
+        let active = repo::active_vouchers(&mut tx, order_id).await?;
+        let redeemed = repo::redeemed_vouchers(&mut tx, order_id).await? as i32;
+        // The units asked for include redeemed ones (the shop refunds only unused orders).
+        if units > remaining - redeemed || (who == CancelledBy::Owner && redeemed > 0) {
+            return Err(AppError::Conflict(Conflict::VoucherRedeemed));
+        }
+        refund_for(&order, &active, units, Utc::now())?
+    } else {
+        if units < remaining {
+            return Err(AppError::Conflict(Conflict::PartialCancelUnpaid));
+        }
+        let nothing = RefundQuote {
+            quantity: units,
+            amount: 0,
+            late: false,
+        };
+        (Vec::new(), nothing)
+    };
+    repo::cancel_units(&mut tx, order_id, units, &codes).await?;
+    if refund.amount > 0 {
+        repo::insert_refund(&mut tx, order_id, units, refund.amount, refund.late).await?;
+    }
+    let units_cancelled = Event::UnitsCancelled(UnitsCancelled {
         by: who,
-        reason,
-        quantity: order.quantity,
+        quantity: units,
+        refund: refund.amount,
+        late: refund.late,
+        vouchers: codes,
     });
-    events::append(&mut tx, order_id, &cancelled, request_id).await?;
-    crate::waitlist::service::give_back(
-        &mut tx,
-        waitlist,
-        order.coupon_id,
-        order.quantity,
-        request_id,
-    )
-    .await?;
+    events::append(&mut tx, order_id, &units_cancelled, request_id).await?;
+    if units == remaining {
+        repo::mark_cancelled(&mut tx, order_id, cancelled_state, who, reason.as_deref()).await?;
+        let cancelled = Event::OrderCancelled(OrderCancelled {
+            state: cancelled_state,
+            by: who,
+            reason,
+            quantity: units,
+        });
+        events::append(&mut tx, order_id, &cancelled, request_id).await?;
+    }
+    crate::waitlist::service::give_back(&mut tx, waitlist, order.coupon_id, units, request_id)
+        .await?;
     repo::enqueue_payments(&mut tx, &[order_id]).await?;
     let order = repo::get(&mut tx, order_id, false)
         .await?
         .ok_or(AppError::Internal)?;
     tx.commit().await?;
-    tracing::info!(order = %order_id, by = who.as_str(), "order cancelled");
-    Ok(order.view())
+    tracing::info!(order = %order_id, by = who.as_str(), units, refund = refund.amount, "units cancelled");
+    Ok((order.view(), refund))
+}
+
+/// What cancelling `quantity` units of the customer's own order would give back now (my
+/// page shows it before the customer confirms); the same rules as [`cancel`], read without
+/// locks.
+pub async fn quote_own(
+    pool: &PgPool,
+    customer: Principal,
+    order_id: Uuid,
+    quantity: i32,
+) -> Result<RefundQuote, AppError> {
+    let mut conn = pool.acquire().await?;
+    let order = match repo::get(&mut conn, order_id, false).await? {
+        Some(o) if o.customer_id == customer.user_id => o,
+        _ => return Err(AppError::NotFound),
+    };
+    if order.status != OrderStatus::Paid {
+        return Ok(RefundQuote {
+            quantity,
+            amount: 0,
+            late: false,
+        });
+    }
+    let active = repo::active_vouchers(&mut conn, order_id).await?;
+    let units = quantity.clamp(0, order.quantity - order.cancelled_quantity);
+    Ok(refund_for(&order, &active, units, Utc::now())?.1)
+}
+
+/// The vouchers cancelled with `units` of a paid order (the last of its `active` vouchers,
+/// in their order; any would do) and what they give back at `now`: each unit by its voucher's use-by
+/// date (the coupon's for a unit without a voucher).
+fn refund_for(
+    order: &repo::OrderRow,
+    active: &[repo::ActiveVoucher],
+    units: i32,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Vec<String>, RefundQuote), AppError> {
+    let with_codes = (units.max(0) as usize).min(active.len());
+    let cancelled = &active[active.len() - with_codes..];
+    let without = units as usize - with_codes;
+    let until = cancelled
+        .iter()
+        .map(|v| v.valid_until)
+        .chain(std::iter::repeat_n(order.valid_until, without));
+    let mut total = RefundQuote {
+        quantity: units,
+        amount: 0,
+        late: false,
+    };
+    for valid_until in until {
+        let q = quote(1, order.unit_price, valid_until, order.ordered_at, now)
+            .map_err(|_| AppError::Conflict(Conflict::RefundPeriodOver))?;
+        total.amount += q.amount;
+        total.late |= q.late;
+    }
+    let codes = cancelled.iter().map(|v| v.code.clone()).collect();
+    Ok((codes, total))
 }
 
 /// The customer's own order.

@@ -104,10 +104,19 @@ pub fn DashboardPage() -> impl IntoView {
                 && let Some(el) = code_input.get_untracked()
             {
                 el.set_value("");
+                let _ = el.focus();
             }
         },
         false,
     );
+    // A hardware scanner types into the focused field: the code field has the focus when
+    // the dashboard opens (`autofocus` covers a page load; this a page drawn in the
+    // browser) and again after each redemption.
+    Effect::new(move |_| {
+        if let Some(el) = code_input.get() {
+            let _ = el.focus();
+        }
+    });
     view! {
         <PageTitle text=move || t_string!(i18n, dashboard_title).to_string() />
         <section>
@@ -117,7 +126,8 @@ pub fn DashboardPage() -> impl IntoView {
                 <ActionForm action=redeem attr:class="redeem" attr:data-testid="redeem-form">
                     <ErrorBanner error=redeem_error not_found=Signal::derive(move || t_string!(i18n, err_voucher_not_found).to_string()) />
                     <label for="f-code">{t!(i18n, voucher_code)}</label>
-                    <input id="f-code" name="code" required autocomplete="off" data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX"
+                    // A hardware scanner types the code and Enter: the field has the focus.
+                    <input id="f-code" name="code" required autocomplete="off" autofocus data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX"
                         value=kept_code node_ref=code_input />
                     <button type="submit" class="primary" data-testid="redeem-submit" disabled=move || redeem.pending().get()>
                         {t!(i18n, redeem_button)}
@@ -160,7 +170,10 @@ pub fn DashboardPage() -> impl IntoView {
                             </table>
                             <h2>{t!(i18n, sales_chart)}</h2>
                             <SalesChart points=d.sales />
-                            <h2>{t!(i18n, recent_orders)}</h2>
+                            <div class="title-row">
+                                <h2>{t!(i18n, recent_orders)}</h2>
+                                <a href="/owner/orders" data-testid="all-orders">{t!(i18n, all_orders_link)}</a>
+                            </div>
                             <table class="table stack" data-testid="recent-orders">
                                 <thead><tr>
                                     <th scope="col">{t!(i18n, ordered_at)}</th><th scope="col">{t!(i18n, coupon_name)}</th>

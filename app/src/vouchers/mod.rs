@@ -4,6 +4,8 @@
 #[cfg(feature = "ssr")]
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod reminders;
+#[cfg(feature = "ssr")]
 pub mod repo;
 #[cfg(feature = "ssr")]
 pub mod service;
@@ -21,6 +23,9 @@ pub struct Redeemed {
     pub coupon_name: String,
     pub order_id: uuid::Uuid,
     pub redeemed_at: chrono::DateTime<chrono::Utc>,
+    pub coupon_id: uuid::Uuid,
+    /// The buyer's name, for the counter to check it is theirs.
+    pub customer_name: String,
 }
 
 /// Normalises a typed code: upper case, no spaces; dashes optional.
@@ -50,6 +55,7 @@ pub async fn redeem_voucher(code: String) -> Result<Redeemed, AppError> {
         &crate::flash::Flash::Redeemed {
             code: redeemed.code.clone(),
             coupon: redeemed.coupon_name.clone(),
+            customer: Some(redeemed.customer_name.clone()),
         },
     );
     Ok(redeemed)

@@ -66,7 +66,11 @@ pub async fn order_of(conn: &mut PgConnection, code: &str) -> Result<Option<Uuid
 /// What deciding a redemption reads.
 pub struct ForRedemption {
     pub status: OrderStatus,
+    pub coupon_id: Uuid,
     pub coupon_name: String,
+    pub customer_name: String,
+    /// The voucher's unit was cancelled.
+    pub cancelled_at: Option<DateTime<Utc>>,
     pub owner_id: Uuid,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub valid_until: Option<DateTime<Utc>>,
@@ -81,9 +85,11 @@ pub async fn lock_for_redemption(
     code: &str,
 ) -> Result<ForRedemption, AppError> {
     let row = sqlx::query!(
-        r#"select o.status, c.name as coupon_name, s.owner_id, v.redeemed_at as "redeemed_at: DateTime<Utc>",
+        r#"select o.status, c.id as coupon_id, c.name as coupon_name, u.name as customer_name, s.owner_id,
+                  v.redeemed_at as "redeemed_at: DateTime<Utc>", v.cancelled_at as "cancelled_at: DateTime<Utc>",
                   v.valid_until as "valid_until: DateTime<Utc>"
            from orders o join coupons c on c.id = o.coupon_id join shops s on s.id = c.shop_id
+                join users u on u.id = o.customer_id
                 join vouchers v on v.order_id = o.id and v.code = $2
            where o.id = $1
            for update of o, v"#,
@@ -94,7 +100,10 @@ pub async fn lock_for_redemption(
     .await?;
     Ok(ForRedemption {
         status: order_status(&row.status)?,
+        coupon_id: row.coupon_id,
         coupon_name: row.coupon_name,
+        customer_name: row.customer_name,
+        cancelled_at: row.cancelled_at,
         owner_id: row.owner_id,
         redeemed_at: row.redeemed_at,
         valid_until: row.valid_until,
@@ -104,7 +113,7 @@ pub async fn lock_for_redemption(
 /// Marks `code` redeemed now; returns that time.
 pub async fn mark_redeemed(conn: &mut PgConnection, code: &str) -> Result<DateTime<Utc>, AppError> {
     Ok(sqlx::query_scalar!(
-        r#"update vouchers set redeemed_at = now() where code = $1 and redeemed_at is null
+        r#"update vouchers set redeemed_at = now() where code = $1 and redeemed_at is null and cancelled_at is null
            returning redeemed_at as "redeemed_at!: DateTime<Utc>""#,
         code
     )

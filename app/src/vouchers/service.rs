@@ -26,7 +26,7 @@ pub async fn redeem(
     let v = repo::lock_for_redemption(&mut tx, order_id, &code).await?;
     let refusal = if v.owner_id != owner.user_id {
         Some(Conflict::VoucherOtherShop)
-    } else if v.status == OrderStatus::Cancelled {
+    } else if v.status == OrderStatus::Cancelled || v.cancelled_at.is_some() {
         Some(Conflict::VoucherCancelled)
     } else if v.status != OrderStatus::Paid {
         Some(Conflict::VoucherUnpaid)
@@ -50,5 +50,7 @@ pub async fn redeem(
         coupon_name: v.coupon_name,
         order_id,
         redeemed_at,
+        coupon_id: v.coupon_id,
+        customer_name: v.customer_name,
     })
 }

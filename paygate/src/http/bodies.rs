@@ -73,16 +73,37 @@ impl ConfirmBody {
 #[serde(rename_all = "camelCase")]
 pub(super) struct CancelBody {
     cancel_reason: Option<String>,
+    cancel_amount: Option<Value>,
 }
 
 impl CancelBody {
     /// Whether `body` is a cancel request.
+    #[cfg(test)]
     pub fn is_valid(body: Option<&Value>) -> bool {
-        json_object(body)
+        Self::parse(body).is_ok()
+    }
+
+    /// The amount a cancel request asks for: `None` for the whole balance, else its
+    /// `cancelAmount` (an integer above 0); `Err` (the answer's message) for anything that
+    /// is not a cancel request.
+    pub fn parse(body: Option<&Value>) -> Result<Option<i64>, &'static str> {
+        const NO_REASON: &str =
+            "the body must be a JSON object with a non-empty string cancelReason";
+        let body = json_object(body)
             .ok()
             .and_then(|b| CancelBody::deserialize(b).ok())
-            .and_then(|b| b.cancel_reason)
-            .is_some_and(|r| !r.trim().is_empty())
+            .ok_or(NO_REASON)?;
+        if !body.cancel_reason.is_some_and(|r| !r.trim().is_empty()) {
+            return Err(NO_REASON);
+        }
+        match body.cancel_amount {
+            None => Ok(None),
+            Some(v) => v
+                .as_i64()
+                .filter(|a| *a > 0)
+                .map(Some)
+                .ok_or("cancelAmount must be an integer above 0"),
+        }
     }
 }
 
@@ -246,6 +267,14 @@ mod tests {
     #[test]
     fn cancel_bodies() {
         assert!(CancelBody::is_valid(Some(&json!({"cancelReason": "x"}))));
+        assert_eq!(
+            CancelBody::parse(Some(&json!({"cancelReason": "x", "cancelAmount": 300}))),
+            Ok(Some(300))
+        );
+        for bad in [json!(0), json!(-5), json!(1.5), json!("300")] {
+            let body = json!({"cancelReason": "x", "cancelAmount": bad});
+            assert!(!CancelBody::is_valid(Some(&body)), "{body}");
+        }
         for bad in [
             json!({}),
             json!({"cancelReason": " "}),

@@ -163,15 +163,13 @@ fn cancel_op(
     body: Option<&Value>,
     mut info: LogInfo,
 ) -> OpResult {
-    if !CancelBody::is_valid(body) {
-        info.outcome = "invalid_request";
-        return OpResult::error(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "the body must be a JSON object with a non-empty string cancelReason",
-            info,
-        );
-    }
+    let amount = match CancelBody::parse(body) {
+        Ok(amount) => amount,
+        Err(message) => {
+            info.outcome = "invalid_request";
+            return OpResult::error(StatusCode::BAD_REQUEST, "INVALID_REQUEST", message, info);
+        }
+    };
     let Some(payment) = store.payment(payment_key) else {
         info.outcome = "not_found";
         return OpResult::error(
@@ -182,7 +180,7 @@ fn cancel_op(
         );
     };
     info.order_id = Some(payment.order_id.clone());
-    match domain::cancel(payment, store.next_seq(), Utc::now()) {
+    match domain::cancel(payment, amount, store.next_seq(), Utc::now()) {
         Cancelled::AlreadyCanceled(payment) => {
             info.outcome = "already_canceled";
             OpResult::ok(&payment, Vec::new(), info)
@@ -193,6 +191,15 @@ fn cancel_op(
                 StatusCode::BAD_REQUEST,
                 "NOT_CANCELABLE_PAYMENT",
                 "the payment was declined, so there is nothing to cancel",
+                info,
+            )
+        }
+        Cancelled::NotCancelableAmount => {
+            info.outcome = "not_cancelable_amount";
+            OpResult::error(
+                StatusCode::BAD_REQUEST,
+                "NOT_CANCELABLE_AMOUNT",
+                "the amount asked for is more than what remains of the payment",
                 info,
             )
         }

@@ -20,7 +20,16 @@ pub async fn call(
             .await
             .map(|()| Outcome::Refunded { found: None }),
         Action::FindCharge => find_and_refund(gateway, order).await,
-        Action::Defer(_) | Action::Remove | Action::Expire => return None,
+        Action::RefundPart {
+            refund_id,
+            key,
+            amount,
+        } => refund_part(gateway, order, *refund_id, key, *amount)
+            .await
+            .map(|()| Outcome::PartRefunded {
+                refund_id: *refund_id,
+            }),
+        Action::Defer(_) | Action::Remove | Action::Expire | Action::CloseRefunds => return None,
     };
     match &called {
         Ok(_) => breaker.record_success(),
@@ -44,7 +53,9 @@ async fn charge(gateway: &Gateway, order: &OrderRow) -> Result<Outcome, String> 
 /// a crash. Nothing there means nothing to give back.
 async fn find_and_refund(gateway: &Gateway, order: &OrderRow) -> Result<Outcome, String> {
     let found = match gateway.lookup(order.id).await {
-        Ok(Some(p)) if p.status == "DONE" || p.status == "CANCELED" => p.payment_key,
+        Ok(Some(p)) if matches!(p.status.as_str(), "DONE" | "PARTIAL_CANCELED" | "CANCELED") => {
+            p.payment_key
+        }
         Ok(_) => return Ok(Outcome::NothingCharged),
         Err(CallError::Transient(e)) => return Err(e),
         Err(CallError::Declined(e)) => return Err(format!("lookup refused: {e}")),
@@ -62,6 +73,23 @@ async fn refund(gateway: &Gateway, order: &OrderRow, key: &str) -> Result<(), St
         Err(CallError::Declined(code)) => {
             // A refund must not be dropped silently: keep retrying, loudly.
             tracing::error!(code, "the gateway refused a refund");
+            Err(format!("refund refused: {code}"))
+        }
+        Err(CallError::Transient(e)) => Err(e),
+    }
+}
+
+async fn refund_part(
+    gateway: &Gateway,
+    order: &OrderRow,
+    refund_id: uuid::Uuid,
+    key: &str,
+    amount: i64,
+) -> Result<(), String> {
+    match gateway.cancel_part(order.id, refund_id, key, amount).await {
+        Ok(_) => Ok(()),
+        Err(CallError::Declined(code)) => {
+            tracing::error!(code, %refund_id, "the gateway refused a partial refund");
             Err(format!("refund refused: {code}"))
         }
         Err(CallError::Transient(e)) => Err(e),

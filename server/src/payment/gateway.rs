@@ -237,6 +237,31 @@ impl Gateway {
         Ok(payment)
     }
 
+    /// Gives back `amount` of the order's charge `payment_key`: one refund of its
+    /// cancelled units (`refund_id`, the `refunds` row, is the idempotency key, so a
+    /// repeated call refunds once).
+    pub async fn cancel_part(
+        &self,
+        order_id: Uuid,
+        refund_id: Uuid,
+        payment_key: &str,
+        amount: i64,
+    ) -> Result<Payment, CallError> {
+        let req = self
+            .request(
+                reqwest::Method::POST,
+                self.endpoint(&["v1", "payments", payment_key, "cancel"])?,
+            )
+            .header("Idempotency-Key", format!("refund-{refund_id}"))
+            .json(&json!({ "cancelReason": "units cancelled", "cancelAmount": amount }));
+        let payment = self
+            .send(req)
+            .await?
+            .ok_or_else(|| CallError::Declined("NOT_FOUND_PAYMENT".into()))?;
+        check_answer(&payment, order_id, None, Some(payment_key))?;
+        Ok(payment)
+    }
+
     /// The gateway's payment for the order, if it has one.
     pub async fn lookup(&self, order_id: Uuid) -> Result<Option<Payment>, CallError> {
         let order = order_id.to_string();

@@ -37,6 +37,7 @@ use std::time::Duration;
 
 use app::domain::{ForbiddenMove, OrderState, OrderStatus, PaymentStatus};
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 /// What a job needs, decided before any call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,13 +55,21 @@ pub enum Action {
     Remove,
     /// The order is still unpaid past its payment deadline: expire it (no more charges).
     Expire,
+    /// Give back `amount` of the charge `key`: the refund `refund_id` of cancelled units.
+    RefundPart {
+        refund_id: Uuid,
+        key: String,
+        amount: i64,
+    },
+    /// A cancelled order whose refunds were all given back: its payment is `refunded`.
+    CloseRefunds,
 }
 
 impl Action {
     pub fn calls_gateway(&self) -> bool {
         matches!(
             self,
-            Action::Charge | Action::Refund(_) | Action::FindCharge
+            Action::Charge | Action::Refund(_) | Action::FindCharge | Action::RefundPart { .. }
         )
     }
 }
@@ -77,6 +86,8 @@ pub enum Outcome {
     Refunded { found: Option<String> },
     /// The gateway has no charge for the order: nothing to give back.
     NothingCharged,
+    /// The refund `refund_id` of cancelled units was given back.
+    PartRefunded { refund_id: Uuid },
 }
 
 /// Why a payment is voided (each has its own metric label).
@@ -107,6 +118,47 @@ pub enum Settlement {
     },
     /// Nothing was charged: the order becomes `state`.
     Void { why: VoidReason, state: OrderState },
+    /// The refund `refund_id` was given back; once none is owed, a cancelled order's
+    /// payment becomes `refunded`.
+    PartRefunded { refund_id: Uuid },
+}
+
+/// The refunds an order owes for cancelled units (its `refunds` rows).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refunds {
+    /// None: a cancelled order's charge is given back whole ([`plan`]).
+    None,
+    /// This one is owed (the oldest still owed).
+    Owed { id: Uuid, amount: i64 },
+    /// Every one was given back.
+    AllGiven,
+}
+
+/// [`plan`] for an order that may owe refunds of cancelled units: a paid or cancelled
+/// order with a refund owed gives it back (`RefundPart`, its amount only: never the whole
+/// balance, which after the use-by date is more than the 90% owed); a cancelled one whose
+/// refunds were all given back is closed. Without refunds, [`plan`] decides.
+pub fn plan_with_refunds(
+    state: OrderState,
+    payment_key: Option<&str>,
+    overdue: bool,
+    refunds: &Refunds,
+    breaker: impl FnOnce() -> Result<(), Duration>,
+) -> Action {
+    let paid_or_cancelled = matches!(state.status, OrderStatus::Paid | OrderStatus::Cancelled);
+    match (refunds, payment_key) {
+        (Refunds::Owed { id, amount }, Some(key)) if paid_or_cancelled => match breaker() {
+            Ok(()) => Action::RefundPart {
+                refund_id: *id,
+                key: key.to_string(),
+                amount: *amount,
+            },
+            Err(wait) => Action::Defer(wait),
+        },
+        (Refunds::AllGiven, _) if state == OrderState::CANCELLED => Action::CloseRefunds,
+        (Refunds::AllGiven, _) if state.status == OrderStatus::Paid => Action::Remove,
+        _ => plan(state, payment_key, overdue, breaker),
+    }
 }
 
 /// An order placed at `ordered_at` is past its payment deadline at `now`, `deadline`
@@ -187,6 +239,7 @@ pub fn after_call(outcome: Outcome, now: OrderState) -> Result<Settlement, Forbi
             why: VoidReason::NothingCharged,
             state: now.to(now.with_payment(PaymentStatus::Voided))?,
         },
+        Outcome::PartRefunded { refund_id } => Settlement::PartRefunded { refund_id },
     })
 }
 
@@ -228,6 +281,54 @@ mod tests {
                 .into_iter()
                 .map(move |p| OrderState::new(s, p))
         })
+    }
+
+    #[test]
+    fn refunds_of_cancelled_units_are_given_back_by_their_amount_only() {
+        let id = Uuid::nil();
+        let owed = Refunds::Owed { id, amount: 900 };
+        let part = Action::RefundPart {
+            refund_id: id,
+            key: "k".into(),
+            amount: 900,
+        };
+        for state in [OrderState::PAID, OrderState::CANCELLED] {
+            assert_eq!(
+                plan_with_refunds(state, Some("k"), false, &owed, || Ok(())),
+                part
+            );
+            let wait = Duration::from_millis(5);
+            assert_eq!(
+                plan_with_refunds(state, Some("k"), false, &owed, || Err(wait)),
+                Action::Defer(wait)
+            );
+        }
+        // Given back: a cancelled order is closed, never refunded whole (the balance left
+        // after a 90% refund is not owed).
+        let all = Refunds::AllGiven;
+        assert_eq!(
+            plan_with_refunds(OrderState::CANCELLED, Some("k"), false, &all, || Ok(())),
+            Action::CloseRefunds
+        );
+        assert_eq!(
+            plan_with_refunds(OrderState::PAID, Some("k"), false, &all, || Ok(())),
+            Action::Remove
+        );
+        // Without refunds, `plan` decides.
+        assert_eq!(
+            plan_with_refunds(
+                OrderState::CANCELLED,
+                Some("k"),
+                false,
+                &Refunds::None,
+                || Ok(())
+            ),
+            Action::Refund("k".into())
+        );
+        assert_eq!(
+            after_call(Outcome::PartRefunded { refund_id: id }, OrderState::PAID),
+            Ok(Settlement::PartRefunded { refund_id: id })
+        );
     }
 
     #[test]
@@ -308,6 +409,9 @@ mod tests {
                 found: Some("k".into()),
             },
             Outcome::NothingCharged,
+            Outcome::PartRefunded {
+                refund_id: Uuid::nil(),
+            },
         ];
         for now in every_state() {
             for outcome in outcomes.clone() {
@@ -347,6 +451,9 @@ mod tests {
                             why: VoidReason::NothingCharged,
                             state,
                         })
+                    }
+                    Outcome::PartRefunded { refund_id } => {
+                        Ok(Settlement::PartRefunded { refund_id })
                     }
                 };
                 assert_eq!(got, expected, "{now:?}");

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use app::domain::OrderState;
+use app::domain::{OrderState, PaymentStatus};
 use app::error::AppError;
 use app::events::{
     self, Event, OrderEvent, PaymentCompleted, PaymentFailed, PaymentRefunded, PaymentVoided,
@@ -44,6 +44,8 @@ impl Settlement {
             Settlement::LateCharge { .. } => (Step::Continue(order_id), "continued"),
             Settlement::Fail { .. } => (Step::Done(order_id), "declined"),
             Settlement::Refund { .. } => (Step::Done(order_id), "refunded"),
+            // `Continue` instead when another refund of the order is owed (see `record`).
+            Settlement::PartRefunded { .. } => (Step::Done(order_id), "refunded"),
             Settlement::Void { why, .. } => match why {
                 VoidReason::Declined => (Step::Done(order_id), "declined"),
                 VoidReason::NothingCharged => (Step::Done(order_id), "voided"),
@@ -72,7 +74,9 @@ pub async fn settle(
     // The orders called for or to expire, locked now (a cancel may have come in meanwhile).
     let called: Vec<Uuid> = jobs
         .iter()
-        .filter(|j| j.action.calls_gateway() || j.action == Action::Expire)
+        .filter(|j| {
+            j.action.calls_gateway() || matches!(j.action, Action::Expire | Action::CloseRefunds)
+        })
         .map(|j| j.order_id)
         .collect();
     let mut locked: HashMap<Uuid, OrderRow> = orders::get_many(&mut *conn, &called, true)
@@ -117,6 +121,12 @@ async fn settle_one(
                 Ok((Step::Continue(id), "continued"))
             }
         }
+        (Action::CloseRefunds, _) => {
+            let order = locked.remove(&id).ok_or(AppError::Internal)?;
+            close_refunds(conn, &order).await?;
+            claim::remove(conn, &[id]).await?;
+            Ok((Step::Done(id), "refunded"))
+        }
         (Action::Defer(wait), _) => {
             claim::reschedule(conn, id, *wait, None).await?;
             Ok((Step::Retry(id), "deferred"))
@@ -127,9 +137,9 @@ async fn settle_one(
                 tracing::error!(error = %e, "the status machines refuse this payment outcome");
                 AppError::Internal
             })?;
-            let step = settlement.step(id);
-            record(conn, job.order, settlement, expiry.waitlist, paid).await?;
-            Ok(step)
+            let (step, label) = settlement.step(id);
+            let more = record(conn, job.order, settlement, expiry.waitlist, paid).await?;
+            Ok((if more { Step::Continue(id) } else { step }, label))
         }
         (_, failed) => {
             let error = match failed {
@@ -154,14 +164,14 @@ struct Paid {
 }
 
 /// Records one settlement of the (locked) `order`, with its event; a paid order is only
-/// collected into `paid`.
+/// collected into `paid`. `true` when the order's job runs again (another refund owed).
 async fn record(
     conn: &mut PgConnection,
     order: OrderRow,
     settlement: Settlement,
     waitlist: WaitlistSettings,
     paid: &mut Vec<Paid>,
-) -> Result<(), AppError> {
+) -> Result<bool, AppError> {
     let id = order.id;
     let request_id = order.request_id.as_deref();
     match settlement {
@@ -171,7 +181,7 @@ async fn record(
                 payment_key: key,
                 span: tracing::Span::current(),
             });
-            return Ok(());
+            return Ok(false);
         }
         Settlement::LateCharge { key, state } => {
             orders::record_charge(conn, id, &key).await?;
@@ -186,7 +196,7 @@ async fn record(
             events::append(conn, id, &event, request_id).await?;
             claim::reschedule(conn, id, Duration::ZERO, None).await?;
             tracing::info!("payment completed after cancel or expiry; refunding");
-            return Ok(());
+            return Ok(false);
         }
         Settlement::Fail { code, state } => {
             orders::set_state(conn, id, state).await?;
@@ -213,8 +223,38 @@ async fn record(
             events::append(conn, id, &event, request_id).await?;
             tracing::info!("payment voided: nothing was charged");
         }
+        Settlement::PartRefunded { refund_id } => {
+            let owed = orders::mark_refund_done(conn, id, refund_id).await?;
+            tracing::info!(%refund_id, "refund of cancelled units given back");
+            if owed > 0 {
+                // The next one on the next turn.
+                claim::reschedule(conn, id, Duration::ZERO, None).await?;
+                return Ok(true);
+            }
+            if order.state() == OrderState::CANCELLED {
+                close_refunds(conn, &order).await?;
+            }
+        }
     }
-    claim::remove(conn, &[id]).await
+    claim::remove(conn, &[id]).await?;
+    Ok(false)
+}
+
+/// A cancelled order whose refunds were all given back: its payment is `refunded`
+/// (`PaymentRefunded`).
+async fn close_refunds(conn: &mut PgConnection, order: &OrderRow) -> Result<(), AppError> {
+    let state = order
+        .state()
+        .to(order.state().with_payment(PaymentStatus::Refunded))
+        .map_err(|e| {
+            tracing::error!(error = %e, "the status machines refuse closing the refunds");
+            AppError::Internal
+        })?;
+    orders::record_refund(conn, order.id, state).await?;
+    let event = Event::PaymentRefunded(PaymentRefunded { state });
+    events::append(conn, order.id, &event, order.request_id.as_deref()).await?;
+    tracing::info!("payment refunded");
+    Ok(())
 }
 
 /// Records the batch's paid orders with one statement each: state and charge keys, their
@@ -294,6 +334,11 @@ mod tests {
             ),
             (void(VoidReason::Declined), Step::Done(id), "declined"),
             (void(VoidReason::NothingCharged), Step::Done(id), "voided"),
+            (
+                Settlement::PartRefunded { refund_id: id },
+                Step::Done(id),
+                "refunded",
+            ),
         ];
         for (settlement, step, label) in cases {
             assert_eq!(settlement.step(id), (step, label));

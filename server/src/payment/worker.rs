@@ -8,8 +8,12 @@
 //!
 //! The loops sleep until `NOTIFY payment_jobs` wakes them (`listen`) or they poll. About
 //! once per `sweep_every` one loop of the process also sweeps (`sweep`): it expires the
-//! orders past their payment deadline that no worker holds (`expire`), and passes on the
-//! waitlist holds that ran out (`app::waitlist::service::lapse_due`).
+//! orders past their payment deadline that no worker holds (`expire`), passes on the
+//! waitlist holds that ran out (`app::waitlist::service::lapse_due`), and sends the
+//! reminders before vouchers' use-by dates (`app::vouchers::reminders`).
+//! Refunds of cancelled units (`refunds` rows) are given back one call each, for their
+//! amount only (`plan::plan_with_refunds`); a cancelled order's payment is `refunded` once
+//! all of them were.
 //! A charge that completes after the customer cancelled is recorded and then refunded on
 //! the next turn. Gateway trouble (unreachable, 5xx, timeout) leaves the order as it is
 //! and retries with exponential backoff and jitter; the circuit breaker stops calls while
@@ -76,6 +80,8 @@ pub struct Swept {
     pub expired: usize,
     /// Holds granted anew for units whose holds ran out.
     pub holds: usize,
+    /// Reminders sent before vouchers' use-by dates.
+    pub reminders: usize,
 }
 
 #[derive(Clone)]
@@ -204,16 +210,28 @@ impl Worker {
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
+        let mut refunds = orders::refunds_of(tx, &ids).await?;
         let now = chrono::Utc::now();
         claimed
             .into_iter()
             .map(|c| {
                 let order = orders.remove(&c.order_id).ok_or(AppError::Internal)?;
                 let overdue = plan::overdue(order.ordered_at, now, self.settings.payment_deadline);
-                let action =
-                    plan::plan(order.state(), order.payment_key.as_deref(), overdue, || {
-                        self.breaker.allow()
-                    });
+                let refunds = match refunds.remove(&c.order_id) {
+                    None => plan::Refunds::None,
+                    Some(None) => plan::Refunds::AllGiven,
+                    Some(Some(r)) => plan::Refunds::Owed {
+                        id: r.id,
+                        amount: r.amount,
+                    },
+                };
+                let action = plan::plan_with_refunds(
+                    order.state(),
+                    order.payment_key.as_deref(),
+                    overdue,
+                    &refunds,
+                    || self.breaker.allow(),
+                );
                 Ok(Job {
                     span: tracing::info_span!(
                         "payment_job",
@@ -230,8 +248,9 @@ impl Worker {
             .collect()
     }
 
-    /// Expires the orders past their payment deadline that no worker holds, and passes on
-    /// the waitlist holds that ran out (at most 100 of each per call). Safe to run in any
+    /// Expires the orders past their payment deadline that no worker holds, passes on the
+    /// waitlist holds that ran out, and sends the reminders before vouchers' use-by dates
+    /// (at most 100 of each per call). Safe to run in any
     /// number of loops and processes at once: see `expire.rs` and `app::waitlist`.
     pub async fn sweep(&self) -> Result<Swept, AppError> {
         let s = &self.settings;
@@ -240,10 +259,15 @@ impl Worker {
             expire::expire_overdue(&self.pool, s.payment_deadline, s.waitlist, recheck, 100)
                 .await?;
         let holds = app::waitlist::service::lapse_due(&self.pool, s.waitlist, 100).await?;
-        if expired > 0 || holds > 0 {
-            tracing::info!(expired, holds, "swept");
+        let reminders = app::vouchers::reminders::remind_due(&self.pool, 100).await?;
+        if expired > 0 || holds > 0 || reminders > 0 {
+            tracing::info!(expired, holds, reminders, "swept");
         }
-        Ok(Swept { expired, holds })
+        Ok(Swept {
+            expired,
+            holds,
+            reminders,
+        })
     }
 
     /// Whether this loop sweeps now: `sweep_every` since the process's last sweep, taken

@@ -207,6 +207,7 @@ async fn two_replicas_batching_one_coupon_sell_exactly_the_stock(pool: PgPool) {
         order,
         None,
         None,
+        None,
     )
     .await
     .unwrap();

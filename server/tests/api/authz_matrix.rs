@@ -14,6 +14,8 @@
 //!   calls it and succeeds.
 //!
 //! One row per route: a new private route is a new row (`rest(...)` or `sfn(...)`).
+//! `server/tests/api/openapi.rs` lists the API's routes; `grep -rn '#\[server' app/src`
+//! the server functions.
 //! Not in the table, on purpose: log-in, sign-up and log-out (public; they change only the
 //! caller's own session) and the pictures' form posts under `/owner/coupons/...` (they
 //! share the service calls of the API's picture routes, tested here, and answer redirects:
@@ -64,6 +66,8 @@ enum Body {
     Picture,
     /// A server function's arguments (form-encoded, as the pages send them).
     Form(Vec<(&'static str, String)>),
+    /// No body, sent by the person's browser (its session cookie, no token).
+    Session,
 }
 
 struct Row {
@@ -146,6 +150,7 @@ impl People {
         let url = app.url(&row.path);
         let req = match &row.body {
             Body::Form(args) => self.browsers[&actor].post(url).form(args),
+            Body::Session => self.browsers[&actor].request(row.method.clone(), url),
             body => {
                 let mut req = app.client.request(row.method.clone(), url);
                 if let Some(t) = self.tokens.get(&actor) {
@@ -250,6 +255,7 @@ async fn every_private_route_answers_each_person_what_it_allows(pool: PgPool) {
             .to_string()
     };
     let (code, code2) = (code_of(&order_voucher), code_of(&order_voucher2));
+    let shown = code_of(&order_show);
     let notifications: Value = app
         .get("/api/v1/notifications", Some(&t(CustomerA)))
         .await
@@ -295,6 +301,7 @@ async fn every_private_route_answers_each_person_what_it_allows(pool: PgPool) {
     let mut secrets: Vec<(String, Vec<Actor>)> = vec![
         (code.clone(), vec![CustomerA, OwnerA]),
         (code2.clone(), vec![CustomerA, OwnerA]),
+        (shown.clone(), vec![CustomerA]),
         (b_order.clone(), vec![CustomerB, OwnerA]),
     ];
     for order in &a_orders {
@@ -393,6 +400,24 @@ async fn every_private_route_answers_each_person_what_it_allows(pool: PgPool) {
             "/api/v1/owner/dashboard".into(),
             Body::None,
             [E401, E403, E403, OK, OK],
+        ),
+        rest(
+            get.clone(),
+            "/api/v1/owner/orders".into(),
+            Body::None,
+            [E401, E403, E403, OK, OK],
+        ),
+        rest(
+            get.clone(),
+            "/api/v1/owner/orders.csv".into(),
+            Body::None,
+            [E401, E403, E403, OK, OK],
+        ),
+        rest(
+            get.clone(),
+            format!("/api/v1/mypage/vouchers/{shown}/qr.svg"),
+            Body::Session,
+            [E401, OK, E404, E403, E403],
         ),
         rest(
             post.clone(),
@@ -548,6 +573,17 @@ async fn every_private_route_answers_each_person_what_it_allows(pool: PgPool) {
         sfn("owner/dashboard", vec![], [E401, E403, E403, OK, OK]),
         sfn("mypage", vec![], [E401, OK, OK, E403, E403]),
         sfn(
+            "mypage/voucher",
+            vec![("code", shown.clone())],
+            [E401, OK, E404, E403, E403],
+        ),
+        sfn(
+            "orders/refund-quote",
+            vec![("order_id", order_show.clone()), ("quantity", "1".into())],
+            [E401, OK, E404, E403, E403],
+        ),
+        sfn("owner/orders", vec![], [E401, E403, E403, OK, OK]),
+        sfn(
             "coupons/list",
             vec![
                 ("q", String::new()),
@@ -581,6 +617,25 @@ async fn every_private_route_answers_each_person_what_it_allows(pool: PgPool) {
             [E401, E403, E403, OK, E404],
         )
         .owned_by(OwnerA, coupon_row.clone()),
+        // Last: a changed password ends the person's sessions and tokens. The form's
+        // with a wrong current password (401 for everybody), then the API's for real.
+        sfn(
+            "auth/password",
+            vec![
+                ("current_password", "not the password".into()),
+                ("new_password", "another password 123".into()),
+            ],
+            [E401; 5],
+        ),
+        rest(
+            post.clone(),
+            "/api/v1/me/password".into(),
+            Body::Json(json!({
+                "current_password": PASSWORD,
+                "new_password": "another password 123",
+            })),
+            [E401, OK, OK, OK, OK],
+        ),
     ];
 
     let mut failures = Vec::new();

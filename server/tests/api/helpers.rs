@@ -523,10 +523,13 @@ pub async fn quick_customers(pool: &PgPool, n: usize) -> Vec<String> {
     let keys = app::auth::tokens::JwtKeys::new(JWT_SECRET.as_bytes());
     ids.into_iter()
         .map(|user_id| {
-            keys.issue(app::auth::guards::Principal {
-                user_id,
-                role: app::domain::Role::Customer,
-            })
+            keys.issue(
+                app::auth::guards::Principal {
+                    user_id,
+                    role: app::domain::Role::Customer,
+                },
+                0,
+            )
             .unwrap()
             .0
         })

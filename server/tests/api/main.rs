@@ -3,11 +3,13 @@
 //! (`#[sqlx::test]`, migrations applied).
 
 mod abuse;
+mod account;
 mod admission;
 mod auth;
 mod authz_matrix;
 mod bad_input;
 mod browser_security;
+mod catalogue;
 mod channel;
 mod coupons;
 mod deadline;
@@ -15,6 +17,7 @@ mod deploy;
 mod edge;
 mod forms;
 mod helpers;
+mod history;
 mod images;
 mod live;
 mod logs;
@@ -25,6 +28,7 @@ mod openapi;
 mod orders;
 mod pages;
 mod readmodel;
+mod refunds;
 mod roles;
 mod saga;
 mod shell;

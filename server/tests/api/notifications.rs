@@ -10,7 +10,7 @@ use std::time::Duration;
 use app::domain::{CancelledBy, NotificationKind, OrderState, PaymentStatus};
 use app::events::{
     self, Event, OrderCancelled, OrderExpired, PaymentCompleted, PaymentFailed, PaymentRefunded,
-    PaymentVoided, RestockHeld, VoucherRedeemed,
+    PaymentVoided, RestockHeld, UnitsCancelled, VoucherExpiring, VoucherRedeemed,
 };
 use app::notifications::rules::{self, Recipient};
 use futures::future::join_all;
@@ -117,6 +117,8 @@ async fn every_event_type_notifies_as_the_rules_say(pool: PgPool) {
             Event::VoucherRedeemed(_) => 6,
             Event::OrderExpired(_) => 7,
             Event::RestockHeld(_) => 8,
+            Event::UnitsCancelled(_) => 9,
+            Event::VoucherExpiring(_) => 10,
         }
     }
     let app = TestApp::spawn(pool.clone()).await;
@@ -174,8 +176,23 @@ async fn every_event_type_notifies_as_the_rules_say(pool: PgPool) {
             customer_id: holder_id,
             hold_until: chrono::Utc::now() + chrono::Duration::minutes(10),
         }),
+        // Part of an order cancelled: nobody is told (a whole one tells by OrderCancelled).
+        Event::UnitsCancelled(UnitsCancelled {
+            by: CancelledBy::Customer,
+            quantity: 1,
+            refund: 2500,
+            late: false,
+            vouchers: vec!["AAAA-BBBB-CCCC-DDDD".into()],
+        }),
+        // The reminder tells the customer what stays refundable (not the order's amount).
+        Event::VoucherExpiring(VoucherExpiring {
+            days: 7,
+            valid_until: chrono::Utc::now() + chrono::Duration::days(7),
+            units: 2,
+            refundable: 4500,
+        }),
     ];
-    let mut seen = [false; 9];
+    let mut seen = [false; 11];
     seen[0] = true; // OrderPlaced: every order below starts with a real one.
     for e in &samples {
         seen[slot(e)] = true;
@@ -227,7 +244,10 @@ async fn every_event_type_notifies_as_the_rules_say(pool: PgPool) {
                     (!about_coupon).then_some(*order),
                     Some(coupon_id),
                     "Rules".to_string(),
-                    Some(2500),
+                    Some(match event {
+                        Event::VoucherExpiring(e) => e.refundable,
+                        _ => 2500,
+                    }),
                 )
             })
             .into_iter()

@@ -13,7 +13,7 @@ use app::domain::{CancelledBy, OrderState, OrderStatus, PaymentStatus};
 use app::events::fold::{self, MyPageProjection, Recorded};
 use app::events::{
     self, Event, OrderCancelled, OrderExpired, OrderPlaced, PaymentCompleted, PaymentFailed,
-    PaymentRefunded, PaymentVoided, RestockHeld, VoucherRedeemed,
+    PaymentRefunded, PaymentVoided, RestockHeld, UnitsCancelled, VoucherExpiring, VoucherRedeemed,
 };
 use chrono::{DateTime, Utc};
 use rand::rngs::StdRng;
@@ -36,9 +36,11 @@ fn slot(e: &Event) -> usize {
         Event::VoucherRedeemed(_) => 6,
         Event::OrderExpired(_) => 7,
         Event::RestockHeld(_) => 8,
+        Event::UnitsCancelled(_) => 9,
+        Event::VoucherExpiring(_) => 10,
     }
 }
-const VARIANTS: usize = 9;
+const VARIANTS: usize = 11;
 /// Of which about another aggregate than an order (no my-page branch).
 const NOT_ABOUT_ORDERS: usize = 1;
 
@@ -49,6 +51,12 @@ const NOT_PROJECTED: &[(&str, &[&str])] = &[
     ("PaymentFailed", &["reason"]),
     ("OrderCancelled", &["quantity"]),
     ("OrderExpired", &["quantity"]),
+    ("UnitsCancelled", &["by", "late"]),
+    // A reminder: the notification tells it, the row keeps nothing of it.
+    (
+        "VoucherExpiring",
+        &["days", "valid_until", "units", "refundable"],
+    ),
 ];
 
 fn assert_every_variant(events: &[Event], what: &str) {
@@ -124,6 +132,26 @@ fn held() -> Event {
     })
 }
 
+/// `codes` (units of a paid order; none of an unpaid one) cancelled, refunding `refund`.
+fn units_cancelled(quantity: i32, codes: Vec<String>, refund: i64) -> Event {
+    Event::UnitsCancelled(UnitsCancelled {
+        by: CancelledBy::Customer,
+        quantity,
+        refund,
+        late: refund % 1500 != 0,
+        vouchers: codes,
+    })
+}
+
+fn expiring(days: i32) -> Event {
+    Event::VoucherExpiring(VoucherExpiring {
+        days,
+        valid_until: "2026-12-31T15:00:00Z".parse().unwrap(),
+        units: 2,
+        refundable: 2700,
+    })
+}
+
 /// One sequence per way through the saga; together they hold every variant.
 fn samples() -> Vec<Vec<Event>> {
     let codes = vec![
@@ -140,6 +168,35 @@ fn samples() -> Vec<Vec<Event>> {
     vec![
         vec![placed(2), completed(OrderState::PAID, codes), redeemed],
         vec![placed(1), failed],
+        // Part of a paid order cancelled (one unit after its use-by date: 90%), one
+        // redeemed, reminded; the rest cancelled while a redeemed unit stays: still paid.
+        vec![
+            placed(3),
+            completed(
+                OrderState::PAID,
+                vec!["P1".into(), "P2".into(), "P3".into()],
+            ),
+            expiring(30),
+            units_cancelled(1, vec!["P3".into()], 1350),
+            Event::VoucherRedeemed(VoucherRedeemed { code: "P1".into() }),
+            expiring(7),
+            units_cancelled(1, vec!["P2".into()], 1500),
+        ],
+        // All units of a paid order: cancelled, refunded.
+        vec![
+            placed(1),
+            completed(OrderState::PAID, vec!["W1".into()]),
+            units_cancelled(1, vec!["W1".into()], 1500),
+            cancelled(1),
+            ended(PaymentStatus::Refunded),
+        ],
+        // An unpaid order: its units without vouchers, nothing refunded.
+        vec![
+            placed(2),
+            units_cancelled(2, Vec::new(), 0),
+            cancelled(2),
+            ended(PaymentStatus::Voided),
+        ],
         vec![placed(1), cancelled(1), ended(PaymentStatus::Voided)],
         vec![
             placed(1),
@@ -222,6 +279,14 @@ fn random_sequence(rng: &mut StdRng) -> Vec<Event> {
             if !redeemed {
                 next.push(cancelled(quantity));
             }
+            // Part of the units, while more than one is unused.
+            if unused.len() > 1 {
+                let code = unused[rng.gen_range(0..unused.len())].clone();
+                next.push(units_cancelled(1, vec![code], 1350));
+            }
+            if rng.gen_bool(0.2) {
+                next.push(expiring(7));
+            }
         } else if state == OrderState::CANCELLED {
             if !charged {
                 next.push(completed(OrderState::CANCELLED, Vec::new()));
@@ -245,6 +310,7 @@ fn random_sequence(rng: &mut StdRng) -> Vec<Event> {
                 unused = p.vouchers.clone();
             }
             Event::VoucherRedeemed(_) => redeemed = true,
+            Event::UnitsCancelled(u) => unused.retain(|c| !u.vouchers.contains(c)),
             Event::PaymentVoided(_) => voided = true,
             _ => {}
         }
@@ -292,7 +358,7 @@ async fn mypage_row(pool: &PgPool, order_id: Uuid) -> Option<MyPageProjection> {
         .unwrap()?;
     assert_eq!(
         r.columns().len(),
-        21,
+        23,
         "a new column of mypage: add it here and to the fold"
     );
     let status: String = r.get("status");
@@ -320,6 +386,8 @@ async fn mypage_row(pool: &PgPool, order_id: Uuid) -> Option<MyPageProjection> {
         vouchers_issued: r.get("vouchers_issued"),
         vouchers_redeemed: r.get("vouchers_redeemed"),
         vouchers: serde_json::from_value(r.get("vouchers")).unwrap(),
+        cancelled_quantity: r.get("cancelled_quantity"),
+        refunded_amount: r.get("refunded_amount"),
         last_event_id: r.get("last_event_id"),
     })
 }

@@ -138,7 +138,7 @@ async fn run_out_holds(pool: &PgPool, coupon: &str) {
 
 async fn user_id(pool: &PgPool, token: &str) -> Uuid {
     let keys = app::auth::tokens::JwtKeys::new(crate::helpers::JWT_SECRET.as_bytes());
-    let id = keys.verify(token).unwrap().user_id;
+    let id = keys.verify(token).unwrap().0.user_id;
     let _: i64 = sqlx::query_scalar("select count(*) from users where id = $1")
         .bind(id)
         .fetch_one(pool)
