@@ -18,7 +18,7 @@ use crate::domain::time::display;
 use crate::domain::{Category, Coupon, CouponStatus, SaleBadges, Sort};
 use crate::i18n::*;
 use crate::images::pages::{CardThumb, Gallery};
-use crate::waitlist::pages::WaitlistBox;
+use crate::waitlist::pages::{WaitlistBox, WaitlistData};
 
 /// The badge for a coupon's status (nothing while it is simply on sale).
 #[component]
@@ -341,6 +341,14 @@ pub fn CouponDetailPage() -> impl IntoView {
             None => Err(crate::error::AppError::NotFound),
         }
     });
+    // Made here, before anything is awaited, not in the boxes: see `WaitlistData`.
+    let allowance = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => crate::orders::my_buy_allowance(id).await,
+            None => Ok(None),
+        }
+    });
+    let waitlist = WaitlistData::new(id);
     view! {
         <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
@@ -373,8 +381,8 @@ pub fn CouponDetailPage() -> impl IntoView {
                                     <dt>{t!(i18n, per_customer_limit)}</dt>
                                     <dd>{match c.per_customer_limit { Some(l) => l.to_string().into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
                                 </dl>
-                                {move || (status.get() == CouponStatus::Available).then(|| view! { <BuyBox coupon_id price /> })}
-                                <WaitlistBox coupon_id sold_out=Signal::derive(move || status.get() == CouponStatus::SoldOut) />
+                                {move || (status.get() == CouponStatus::Available).then(|| view! { <BuyBox coupon_id price allowance /> })}
+                                <WaitlistBox coupon_id data=waitlist sold_out=Signal::derive(move || status.get() == CouponStatus::SoldOut) />
                                 <a href="/">{t!(i18n, back_to_catalogue)}</a>
                             </article>
                         }.into_any()
@@ -395,14 +403,18 @@ pub fn CouponDetailPage() -> impl IntoView {
 /// server says this customer may still buy) and the running total. Without JavaScript the
 /// number field alone sets the quantity.
 #[component]
-fn BuyBox(coupon_id: Uuid, price: i64) -> impl IntoView {
+fn BuyBox(
+    coupon_id: Uuid,
+    price: i64,
+    allowance: Resource<Result<Option<crate::domain::BuyAllowance>, crate::error::AppError>>,
+) -> impl IntoView {
     use crate::auth::use_auth;
     use crate::components::form::{LastError, field_has_error};
     use crate::components::{ErrorBanner, FieldMessage};
     use crate::domain::Role;
     use crate::domain::order::MAX_QUANTITY;
     use crate::error::AppError;
-    use crate::orders::{BuyCoupon, my_buy_allowance};
+    use crate::orders::BuyCoupon;
     use leptos::form::ActionForm;
 
     let i18n = use_i18n();
@@ -456,8 +468,8 @@ fn BuyBox(coupon_id: Uuid, price: i64) -> impl IntoView {
         );
     });
     let waiting = move || buy.pending().get() || retry_in.get().is_some();
-    // What this customer may still buy; `None` for everyone else (decided on the server).
-    let allowance = Resource::new(|| (), move |_| my_buy_allowance(coupon_id));
+    // `allowance`: what this customer may still buy; `None` for everyone else (decided on
+    // the server). Made by the page (see `WaitlistData`).
     // The quantity as typed or stepped; the stepper and the total appear once hydrated
     // (false on the server), taking over what was typed before.
     let qty = RwSignal::new(1i64);

@@ -30,44 +30,100 @@ fn left_text(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
+/// The waitlist box's actions and the customer's place in line. Made by the coupon page
+/// before anything is awaited: on the server a `Transition` re-runs its children's
+/// closures while it waits (`dry_resolve`), so a resource made inside them is made again
+/// and takes another serialisation id, and the browser would then read another
+/// resource's value while hydrating (seen as a hydration panic on the coupon page).
+#[derive(Clone, Copy)]
+pub struct WaitlistData {
+    join: ServerAction<JoinWaitlist>,
+    leave: ServerAction<LeaveWaitlist>,
+    buy: ServerAction<BuyCoupon>,
+    tick: RwSignal<u32>,
+    /// The coupon's live stock and held units, written by the box (browser only).
+    live: RwSignal<Option<(i32, i32)>>,
+    entry: Resource<Result<Option<WaitlistEntry>, crate::error::AppError>>,
+}
+
+impl WaitlistData {
+    /// `coupon_id`: the page's coupon (from the URL; `None` asks nothing).
+    pub fn new(coupon_id: impl Fn() -> Option<Uuid> + Send + Sync + 'static) -> Self {
+        let join = ServerAction::<JoinWaitlist>::new();
+        let leave = ServerAction::<LeaveWaitlist>::new();
+        let buy = ServerAction::<BuyCoupon>::new();
+        let tick = RwSignal::new(0u32);
+        let live = RwSignal::new(None);
+        let feed = use_notification_feed();
+        let entry = Resource::new(
+            move || {
+                let id = coupon_id();
+                // The line moves when the coupon's held units change (someone ahead was
+                // served, bought or let a hold run out) and a hold is told by a
+                // notification: both arrive on the page's live streams.
+                let told = feed
+                    .latest
+                    .get()
+                    .filter(|n| n.coupon_id.is_some() && n.coupon_id == id)
+                    .map(|n| n.id);
+                (
+                    id,
+                    join.version().get(),
+                    leave.version().get(),
+                    buy.version().get(),
+                    tick.get(),
+                    live.get(),
+                    told,
+                )
+            },
+            |(id, ..)| async move {
+                match id {
+                    Some(id) => my_waitlist_entry(id).await,
+                    None => Ok(None),
+                }
+            },
+        );
+        WaitlistData {
+            join,
+            leave,
+            buy,
+            tick,
+            live,
+            entry,
+        }
+    }
+}
+
 /// What the signed-in customer sees of the coupon's waitlist; `sold_out`: the public cannot
 /// buy the coupon because its stock is gone (live: the page's stock stream).
 #[component]
-pub fn WaitlistBox(coupon_id: Uuid, #[prop(into)] sold_out: Signal<bool>) -> impl IntoView {
+pub fn WaitlistBox(
+    coupon_id: Uuid,
+    data: WaitlistData,
+    #[prop(into)] sold_out: Signal<bool>,
+) -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
-    let join = ServerAction::<JoinWaitlist>::new();
-    let leave = ServerAction::<LeaveWaitlist>::new();
-    let buy = ServerAction::<BuyCoupon>::new();
+    let WaitlistData {
+        join,
+        leave,
+        buy,
+        tick,
+        live: live_key,
+        entry,
+    } = data;
     let join_error = last_error(join.value());
     let leave_error = last_error(leave.value());
     let buy_error = last_error(buy.value());
-    let tick = RwSignal::new(0u32);
     let now = RwSignal::new(Utc::now());
-    // The line moves when the coupon's held units change (someone ahead was served,
-    // bought or let a hold run out) and a hold is told by a notification: both arrive on
-    // the page's live streams, so the place in line follows them.
     let live = use_live_stock(coupon_id);
-    let feed = use_notification_feed();
-    let told = move || {
-        feed.latest
-            .get()
-            .filter(|n| n.coupon_id == Some(coupon_id))
-            .map(|n| n.id)
-    };
-    let entry = Resource::new(
-        move || {
-            (
-                join.version().get(),
-                leave.version().get(),
-                buy.version().get(),
-                tick.get(),
-                live.get().map(|l| (l.stock_left, l.held)),
-                told(),
-            )
-        },
-        move |_| my_waitlist_entry(coupon_id),
-    );
+    // Browser only: the stream's stock and held units move the place in line.
+    Effect::new(move |_| {
+        let key = live.get().map(|l| (l.stock_left, l.held));
+        if live_key.get_untracked() != key {
+            live_key.set(key);
+        }
+    });
     // Browser only (effects do not run on the server): the countdown's clock, and asking
     // again when a hold runs out (once per hold) and every few seconds while in line.
     Effect::new(move |_| {
