@@ -55,6 +55,17 @@ pub fn MyPage() -> impl IntoView {
     let feed = use_notification_feed();
     // `?before=<cursor>`: a page of older orders (`domain::history`).
     let before = Signal::derive(move || query.read().get("before"));
+    // What cancelling the units being confirmed gives back. Made here, before anything is
+    // awaited, not in the order card: see `waitlist::pages::WaitlistData`.
+    let quote = Resource::new(
+        move || (confirming.get(), units.get()),
+        |(id, units)| async move {
+            match id {
+                Some(id) => quote_refund(id, units).await.map(Some),
+                None => Ok(None),
+            }
+        },
+    );
     let orders = Resource::new(
         move || {
             (
@@ -88,7 +99,7 @@ pub fn MyPage() -> impl IntoView {
                                     <noscript inner_html=format!(r#"<meta http-equiv="refresh" content="{REFRESH_SECS};url=/mypage">"#) />
                                 })}
                                 <ul class="orders" data-testid="orders">
-                                    {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming units /> }).collect_view()}
+                                    {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming units quote /> }).collect_view()}
                                 </ul>
                                 <nav class="pager" data-testid="orders-pager">
                                     {paged.then(|| view! { <a href="/mypage" data-testid="newest-orders">{t!(i18n, newest_orders)}</a> })}
@@ -110,6 +121,7 @@ fn OrderCard(
     cancel: ServerAction<CancelOrder>,
     confirming: Signal<Option<Uuid>>,
     units: Signal<Option<i32>>,
+    quote: QuoteResource,
 ) -> impl IntoView {
     let i18n = use_i18n();
     let times = [
@@ -238,7 +250,7 @@ fn OrderCard(
                         let (amount, order_id) = (amount.clone(), order_id.clone());
                         let chosen = units.get().unwrap_or(cancellable_units).clamp(1, cancellable_units);
                         let question = if paid {
-                            view! { <RefundAmount order_id=id units=chosen all=chosen == cancellable_units /> }.into_any()
+                            view! { <RefundAmount quote all=chosen == cancellable_units /> }.into_any()
                         } else {
                             t!(i18n, cancel_confirm_unpaid, amount = move || amount.clone()).into_any()
                         };
@@ -284,17 +296,20 @@ fn OrderCard(
     }
 }
 
-/// What cancelling `units` of a paid order gives back, asked of the server (the same rules
-/// as the cancel itself: in full before the use-by date, 90% after it).
+/// The quote of the order being confirmed (`None` when none is).
+type QuoteResource = Resource<Result<Option<crate::domain::RefundQuote>, crate::error::AppError>>;
+
+/// What cancelling the chosen units of a paid order gives back, asked of the server (the
+/// same rules as the cancel itself: in full before the use-by date, 90% after it).
 #[component]
-fn RefundAmount(order_id: Uuid, units: i32, all: bool) -> impl IntoView {
+fn RefundAmount(quote: QuoteResource, all: bool) -> impl IntoView {
     let i18n = use_i18n();
-    let quote = Resource::new(move || (order_id, units), |(id, n)| quote_refund(id, n));
     view! {
         <Suspense fallback=move || view! { <span class="loading">{t!(i18n, loading)}</span> }>
             {move || Suspend::new(async move {
                 match quote.await {
-                    Ok(q) => {
+                    Ok(None) => ().into_any(),
+                    Ok(Some(q)) => {
                         let amount = format_krw(q.amount);
                         let late = q.late;
                         let text = if late {

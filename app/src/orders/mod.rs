@@ -137,9 +137,9 @@ pub async fn cancel_order(order_id: Uuid, quantity: Option<String>) -> Result<Or
 }
 
 /// What cancelling `quantity` units of the customer's own order gives back now (shown
-/// before the customer confirms).
+/// before the customer confirms); without `quantity`, all the units they may cancel.
 #[server(prefix = "/sfn", endpoint = "orders/refund-quote")]
-pub async fn quote_refund(order_id: Uuid, quantity: i32) -> Result<RefundQuote, AppError> {
+pub async fn quote_refund(order_id: Uuid, quantity: Option<i32>) -> Result<RefundQuote, AppError> {
     use crate::auth::guards::require_customer;
     use crate::auth::sessions::session_user;
     let customer = require_customer(session_user().await?)?;

@@ -185,22 +185,29 @@ pub async fn quote_own(
     pool: &PgPool,
     customer: Principal,
     order_id: Uuid,
-    quantity: i32,
+    quantity: Option<i32>,
 ) -> Result<RefundQuote, AppError> {
     let mut conn = pool.acquire().await?;
     let order = match repo::get(&mut conn, order_id, false).await? {
         Some(o) if o.customer_id == customer.user_id => o,
         _ => return Err(AppError::NotFound),
     };
+    let remaining = order.quantity - order.cancelled_quantity;
     if order.status != OrderStatus::Paid {
         return Ok(RefundQuote {
-            quantity,
+            quantity: quantity.unwrap_or(remaining).clamp(0, remaining),
             amount: 0,
             late: false,
         });
     }
     let active = repo::active_vouchers(&mut conn, order_id).await?;
-    let units = quantity.clamp(0, order.quantity - order.cancelled_quantity);
+    // The units my page lets the customer cancel: its active vouchers
+    // (`MyPageRow::cancellable_units`), so the amount shown is for the units the form
+    // sends, also for a `?units=` above that.
+    let cancellable = (active.len() as i32).min(remaining);
+    let units = quantity
+        .unwrap_or(cancellable)
+        .clamp(1.min(cancellable), cancellable);
     Ok(refund_for(&order, &active, units, Utc::now())?.1)
 }
 
