@@ -417,6 +417,25 @@ pub struct ActiveVoucher {
     pub valid_until: Option<DateTime<Utc>>,
 }
 
+/// The units my page offers the customer to cancel in a paid order: its active vouchers
+/// as the read model shows them (`MyPageRow::cancellable_units`), so a quote is for the
+/// units the page's form sends.
+pub async fn cancellable_on_my_page(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+) -> Result<i32, AppError> {
+    let n: i64 = sqlx::query_scalar(
+        "select count(*) from mypage m cross join lateral jsonb_array_elements(m.vouchers) v
+         where m.order_id = $1
+           and coalesce(v->>'status', case when v->>'redeemed_at' is null then 'active' end)
+               = 'active'",
+    )
+    .bind(order_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(i32::try_from(n).unwrap_or(i32::MAX))
+}
+
 /// The order's vouchers still active (by issue time, then code), locked for the rest of the
 /// transaction (a redemption of one of them waits, and then finds it cancelled).
 pub async fn active_vouchers(

@@ -201,10 +201,11 @@ pub async fn quote_own(
         });
     }
     let active = repo::active_vouchers(&mut conn, order_id).await?;
-    // The units my page lets the customer cancel: its active vouchers
-    // (`MyPageRow::cancellable_units`), so the amount shown is for the units the form
-    // sends, also for a `?units=` above that.
-    let cancellable = (active.len() as i32).min(remaining);
+    // The units my page lets the customer cancel (`MyPageRow::cancellable_units`), so the
+    // amount shown is for the units the form sends, also for a `?units=` above that.
+    let cancellable = repo::cancellable_on_my_page(&mut conn, order_id)
+        .await?
+        .min(remaining);
     let units = quantity
         .unwrap_or(cancellable)
         .clamp(1.min(cancellable), cancellable);
