@@ -9,13 +9,21 @@ use crate::error::AppError;
 use crate::i18n::*;
 
 /// The page's `<title>`: "{text} · {app name}", in the visitor's language.
+///
+/// Made once, as a plain string: the language only changes with a new page load
+/// (`/lang/{locale}`). A closure reading the language signal would be called by
+/// leptos_meta after rendering, outside the page's reactive arena (leptos_integration_utils
+/// `inject_meta_context`, after a `tick().await`): when another request ran on the same
+/// worker thread in between, the signal was not found and the worker panicked ("already
+/// been disposed"), dropping the connection; under `wrk -c64` a few pages in a thousand.
 #[component]
 pub fn PageTitle<F>(text: F) -> impl IntoView
 where
-    F: Fn() -> String + Send + Sync + 'static,
+    F: FnOnce() -> String,
 {
     let i18n = use_i18n();
-    view! { <Title text=move || format!("{} · {}", text(), t_string!(i18n, app_name)) /> }
+    let title = untrack(|| format!("{} · {}", text(), t_string!(i18n, app_name)));
+    view! { <Title text=title /> }
 }
 
 /// `/login?next=<this page>`: log in and come back here.

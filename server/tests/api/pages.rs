@@ -315,3 +315,49 @@ async fn health_readiness_and_protective_headers(pool: PgPool) {
         .unwrap();
     assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
 }
+
+/// Pages rendered at the same time, on one thread (this test's runtime), each complete with
+/// its title. leptos_meta reads a page's title after rendering, when another page's
+/// reactive arena may be the current one; a title read from a signal then panicked the
+/// worker and dropped the connection (a few pages in a thousand under `wrk -c64`).
+#[sqlx::test(migrations = "../migrations")]
+async fn pages_rendered_concurrently_each_get_their_title(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let owner = app.owner("o@example.com", "Morning Coffee").await;
+    NewCoupon::named("Cafe Latte").create(&app, &owner).await;
+    for round in 0..4 {
+        let pages = (0..16).map(|i| {
+            let (client, url) = (app.client.clone(), app.url("/"));
+            let language = if i % 2 == 0 { "en-US" } else { "ko-KR" };
+            async move {
+                let res = client
+                    .get(url)
+                    .header("accept-language", language)
+                    .send()
+                    .await
+                    .map_err(|e| format!("round {round}, page {i}: {e}"))?;
+                let status = res.status();
+                let html = res
+                    .text()
+                    .await
+                    .map_err(|e| format!("round {round}, page {i}: {e}"))?;
+                let title = if language == "en-US" {
+                    "Coupan</title>"
+                } else {
+                    "쿠판</title>"
+                };
+                if status == StatusCode::OK && html.contains(title) {
+                    Ok(())
+                } else {
+                    Err(format!("round {round}, page {i}: {status}, no {title:?}"))
+                }
+            }
+        });
+        let failed: Vec<String> = futures::future::join_all(pages)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        assert!(failed.is_empty(), "{failed:?}");
+    }
+}
