@@ -3,26 +3,15 @@ use server::metrics::Metrics;
 use server::startup::Application;
 use server::telemetry;
 
-/// Large allocations (argon2's 19 MiB per password hash above all) are always served by
-/// `mmap` and given back to the kernel when freed.
+/// mimalloc instead of glibc's malloc, for the whole process.
 ///
-/// glibc raises its mmap threshold to the size of any mmapped block that is freed, so
-/// after the first log-in every later 19 MiB hash came out of a malloc arena instead, one
-/// arena per blocking thread, and stayed there: the benchmark's flash sale (256 log-ins,
-/// then purchases) held 12 arenas of 38-58 MB, 676 MB in all. With the threshold fixed,
-/// the same run peaks at 58 MB (`./scripts/bench.sh --quick --only flash`, "Memory").
-fn keep_large_allocations_out_of_the_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        // SAFETY: mallopt only changes allocator parameters; called before any thread.
-        let ok = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
-        if ok != 1 {
-            eprintln!(
-                "note: mallopt(M_MMAP_THRESHOLD) was refused; memory may stay high after log-in bursts"
-            );
-        }
-    }
-}
+/// Pages allocate and free many small blocks (leptos' views, serde, hyper): under
+/// `wrk -c64` on the catalogue, glibc's malloc and free took about a third of the app's
+/// CPU (`perf record`; `_int_malloc`, `malloc_consolidate`, `_int_free`). mimalloc also
+/// hands argon2's 19 MiB hash buffers back to the kernel after each log-in, which glibc
+/// did only with its mmap threshold pinned (`mallopt`, before this allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// `server migrate`: applies the migrations as the migrator (`COUPAN_MIGRATE_DATABASE_URL`,
 /// from the environment or `COUPAN_CONFIG_FILE`) and exits; nothing else is read. Run
@@ -59,7 +48,6 @@ fn migrate() -> i32 {
 }
 
 fn main() {
-    keep_large_allocations_out_of_the_heap();
     match std::env::args().nth(1).as_deref() {
         None => {}
         Some("migrate") => std::process::exit(migrate()),
