@@ -132,6 +132,9 @@ pub struct FlashRun {
     pub inv: Inv,
     /// Highest VmRSS of the app sampled every 100 ms during the load, KiB.
     pub rss_peak_kb: Option<u64>,
+    /// CPU used from the start of the load until every order was paid or failed (the
+    /// payments of the run included).
+    pub cpu: crate::sys::Budget,
 }
 
 impl FlashRun {
@@ -242,6 +245,7 @@ pub async fn flash_sale_of(
     let coupon = coupon.to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = rss_sampler(opts.app_pid, stop.clone());
+    let cpu_start = crate::sys::Budget::now(&opts.pids());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(opts.flash_secs);
     let mut tasks = tokio::task::JoinSet::new();
@@ -272,6 +276,7 @@ pub async fn flash_sale_of(
     stop.store(true, Ordering::Relaxed);
     let rss_peak_kb = sampler.await.map_err(|e| e.to_string())?;
     let drain = wait_drained(pool, &coupon).await?;
+    let cpu = crate::sys::Budget::now(&opts.pids()).since(&cpu_start);
     let mut inv = invariants::check(pool, opts.gateway(), &coupon, stock, &tally).await?;
     if drain.is_none() {
         inv.violations.push(format!(
@@ -294,6 +299,7 @@ pub async fn flash_sale_of(
         drain,
         inv,
         rss_peak_kb,
+        cpu,
     })
 }
 
