@@ -385,20 +385,21 @@ impl Report {
             "## Flash sale\n\nEach customer logged in once (`POST /api/v1/auth/token`), then bought quantity 1 in a loop \
              (`POST /api/v1/orders`, Bearer token, a fresh `Idempotency-Key` each) for the whole run; latency is over \
              all purchase requests (201 and refusals). Drain = from the end of the load until no order of the coupon \
-             is still `ordered`.\n"
+             is still `ordered`. Admission batches = transactions that made the orders (the orders of a batch share \
+             their `ordered_at`, the transaction's start).\n"
         );
         let _ = writeln!(
             s,
-            "| C | stock | load | 201 | purchases/s | requests/s | p50 / p95 / p99 / max | 409 out_of_stock | 429 | 503 | errors | sold / left | last 201 at | drain until all paid | paid / failed / ledger charges |"
+            "| C | stock | load | 201 | purchases/s | requests/s | p50 / p95 / p99 / max | 409 out_of_stock | 429 | 503 | errors | sold / left | last 201 at | drain until all paid | paid / failed / ledger charges | admission batches (orders per batch) |"
         );
         let _ = writeln!(
             s,
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for r in &self.flash {
             let _ = writeln!(
                 s,
-                "| {} | {}{} | {:.1} s | {} | **{:.0}** | {:.0} | {} | {} | {} | {} | {} | {} / {} | {:.1} s | {} | {} / {} / {} |",
+                "| {} | {}{} | {:.1} s | {} | **{:.0}** | {:.0} | {} | {} | {} | {} | {} | {} / {} | {:.1} s | {} | {} / {} / {} | {} ({:.1}) |",
                 r.customers,
                 r.stock,
                 if r.sell_out { " (sells out)" } else { "" },
@@ -420,7 +421,9 @@ impl Report {
                 )),
                 r.inv.paid,
                 r.inv.failed,
-                r.inv.charges
+                r.inv.charges,
+                r.batches,
+                r.per_batch()
             );
         }
         let _ = writeln!(
@@ -528,7 +531,9 @@ impl Report {
              {} purchases. Its ceiling runs at C={}: the app keeps one queue task per coupon in a process, which decides one \
              batch at a time (the next batch starts after the previous one committed), so one client is what the app can \
              ask of PostgreSQL for one coupon; more clients would only wait for the coupon's row lock, which every batch holds \
-             from its start to its commit. C={} is shown for comparison (several app processes batching the same coupon).\n",
+             from its start to its commit. C={} is shown for comparison (several app processes batching the same coupon). \
+             The app's batches hold at most `batch_max` = 128 purchases, and at most 64 at C=64 (one purchase in flight per \
+             customer); the flash sale table shows how many the app's batches held on average.\n",
             c.secs,
             c.clients,
             crate::ceiling::BATCH,
