@@ -189,11 +189,15 @@ curl -fsS "http://127.0.0.1:$APP_PORT/readyz" >/dev/null || { tail -20 "$RUN_DIR
 curl -fsS "http://127.0.0.1:$GW_PORT/healthz" >/dev/null || { tail -20 "$RUN_DIR/paygate.log" >&2; die "the gateway is not answering"; }
 
 # --- the scenarios -----------------------------------------------------------------
+# The postmaster's pid (first line of postmaster.pid): the CPU budget counts it and all its
+# children (backends, background workers).
+PG_PID="$(head -1 "$PGDATA_DIR/postmaster.pid" 2>/dev/null || true)"
 say "running the scenarios"
 set +e
 BENCH_ROOT="$ROOT" BENCH_APP_URL="http://127.0.0.1:$APP_PORT" BENCH_GATEWAY_URL="http://127.0.0.1:$GW_PORT" \
     BENCH_GATEWAY_KEY="$GW_KEY" \
-    BENCH_DATABASE_URL="$PG_BASE/coupan_bench" BENCH_PG_BASE_URL="$PG_BASE" BENCH_APP_PID="$APP_PID" BENCH_SITE_DIR="$SITE_DIR" \
+    BENCH_DATABASE_URL="$PG_BASE/coupan_bench" BENCH_PG_BASE_URL="$PG_BASE" BENCH_APP_PID="$APP_PID" \
+    BENCH_GATEWAY_PID="$GW_PID" BENCH_PG_PID="$PG_PID" BENCH_SITE_DIR="$SITE_DIR" \
     "$ROOT/target/release/bench" "${DRIVER_ARGS[@]}" --out "$OUT" --command "$COMMAND"
 STATUS=$?
 set -e

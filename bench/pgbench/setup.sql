@@ -30,6 +30,9 @@ insert into shops (id, owner_id, name)
 values ('00000000-0000-0000-0000-00000000b001', '00000000-0000-0000-0000-00000000a001', 'Ceiling shop');
 insert into coupons (id, shop_id, name, price, stock)
 values ('00000000-0000-0000-0000-00000000c001', '00000000-0000-0000-0000-00000000b001', 'Ceiling coupon', 9900, 1000000000);
+-- (c) The app's batch transaction buys a coupon of its own, so each script's counts stand apart.
+insert into coupons (id, shop_id, name, price, stock)
+values ('00000000-0000-0000-0000-00000000c002', '00000000-0000-0000-0000-00000000b001', 'Ceiling batch coupon', 9900, 1000000000);
 insert into users (id, email, password_hash, name, role)
 select md5('ceiling-c' || g)::uuid, 'c' || g || '@ceiling.bench', 'x', 'C' || g, 'customer'
 from generate_series(1, 256) g;

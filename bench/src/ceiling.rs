@@ -1,6 +1,7 @@
 //! The ceiling: pgbench on the same PostgreSQL cluster, at the flash sale's concurrency,
 //! in a database of its own (`coupan_ceiling`) so the app's payment workers never see its
-//! rows. (a) the single-row transaction, (b) the app's purchase statements on its schema.
+//! rows. (a) the single-row transaction, (b) the app's purchase statements on its schema,
+//! (c) the app's batch admission transaction (64 purchases per transaction).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,14 +13,25 @@ use crate::stats::Lat;
 
 pub const CLIENTS: u32 = 64;
 const DB: &str = "coupan_ceiling";
+/// Purchases per transaction of `app_batch.sql`.
+pub const BATCH: u64 = 64;
+/// Clients of the batch ceiling (c): the app decides one batch at a time per coupon in a
+/// process (one queue task per coupon, `orders::admission`), so one client is the app's
+/// shape; `BATCH_CLIENTS_MANY` shows what several processes batching the same coupon
+/// could add.
+pub const BATCH_CLIENTS: u32 = 1;
+pub const BATCH_CLIENTS_MANY: u32 = 4;
 
 pub struct PgbenchRun {
     pub script: String,
+    pub clients: u32,
     pub tps: f64,
     pub transactions: u64,
     pub failed: u64,
     /// Per-transaction latencies from pgbench's transaction log.
     pub lat: Lat,
+    /// CPU used during the run (pgbench is the load generator).
+    pub cpu: crate::sys::Budget,
 }
 
 pub struct Ceiling {
@@ -27,7 +39,17 @@ pub struct Ceiling {
     pub secs: u64,
     pub single_row: PgbenchRun,
     pub app_statements: PgbenchRun,
+    /// (c) at `BATCH_CLIENTS` (the ceiling) and at `BATCH_CLIENTS_MANY`.
+    pub app_batch: PgbenchRun,
+    pub app_batch_many: PgbenchRun,
     pub violations: Vec<String>,
+}
+
+impl Ceiling {
+    /// Purchases/s of the batch ceiling (c): its transactions/s × the batch size.
+    pub fn batch_purchases_per_sec(&self) -> f64 {
+        self.app_batch.tps * BATCH as f64
+    }
 }
 
 /// host, port, user, password from `postgres://user:password@host:port`.
@@ -77,26 +99,38 @@ async fn prepare(opts: &Opts) -> Result<(), String> {
     Ok(())
 }
 
-fn pgbench(opts: &Opts, name: &'static str, script: &str) -> Result<PgbenchRun, String> {
+/// Runs `bench/pgbench/{script}` with `clients` clients for `opts.pgbench_secs` on
+/// database `db`; `defines` are passed as `-D name=value`.
+pub fn pgbench(
+    opts: &Opts,
+    name: &str,
+    script: &str,
+    db: &str,
+    clients: u32,
+    defines: &[(&str, String)],
+) -> Result<PgbenchRun, String> {
     let (host, port, user, pw) = parts(&opts.pg_base_url)?;
     let logdir = opts.root.join("target/bench/pgbench");
     let _ = std::fs::remove_dir_all(&logdir);
     std::fs::create_dir_all(&logdir).map_err(|e| e.to_string())?;
     let script_path = opts.root.join("bench/pgbench").join(script);
+    let cpu_start = crate::sys::Budget::now(&opts.pids());
     let out = Command::new("pgbench")
         .args(["-n", "-M", "prepared", "-P", "5", "-l"])
         .arg(format!("--log-prefix={}", logdir.join(name).display()))
-        .arg(format!("--client={CLIENTS}"))
-        .arg("--jobs=2")
+        .arg(format!("--client={clients}"))
+        .arg(format!("--jobs={}", clients.min(2)))
         .arg(format!("--time={}", opts.pgbench_secs))
         .arg(format!("--file={}", script_path.display()))
-        .arg(DB)
+        .args(defines.iter().map(|(k, v)| format!("--define={k}={v}")))
+        .arg(db)
         .env("PGHOST", host)
         .env("PGPORT", port)
         .env("PGUSER", user)
         .env("PGPASSWORD", pw)
         .output()
         .map_err(|e| format!("pgbench: {e} (is postgresql-contrib installed?)"))?;
+    let cpu = crate::sys::Budget::now(&opts.pids()).since(&cpu_start);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
@@ -119,10 +153,12 @@ fn pgbench(opts: &Opts, name: &'static str, script: &str) -> Result<PgbenchRun, 
     let failed = field("number of failed transactions: ").unwrap_or(0.0) as u64;
     Ok(PgbenchRun {
         script: format!("bench/pgbench/{script}"),
+        clients,
         tps,
         transactions,
         failed,
         lat: read_logs(&logdir)?,
+        cpu,
     })
 }
 
@@ -142,18 +178,30 @@ fn read_logs(dir: &Path) -> Result<Lat, String> {
 
 pub async fn run(opts: &Opts) -> Result<Ceiling, String> {
     prepare(opts).await?;
-    let single_row = pgbench(opts, "single_row", "single_row.sql")?;
+    let single_row = pgbench(opts, "single_row", "single_row.sql", DB, CLIENTS, &[])?;
     eprintln!(
         "    (a) single row: {:.0} tps, latency p50/p95/p99/max {}",
         single_row.tps,
         single_row.lat.summary()
     );
-    let app_statements = pgbench(opts, "app_statements", "app_purchase.sql")?;
+    let app_statements = pgbench(opts, "app_statements", "app_purchase.sql", DB, CLIENTS, &[])?;
     eprintln!(
         "    (b) app statements: {:.0} tps, latency p50/p95/p99/max {}",
         app_statements.tps,
         app_statements.lat.summary()
     );
+    let batch = |clients: u32| -> Result<PgbenchRun, String> {
+        let run = pgbench(opts, "app_batch", "app_batch.sql", DB, clients, &[])?;
+        eprintln!(
+            "    (c) app batch, {clients} client(s): {:.0} tps = {:.0} purchases/s, latency p50/p95/p99/max {}",
+            run.tps,
+            run.tps * BATCH as f64,
+            run.lat.summary()
+        );
+        Ok(run)
+    };
+    let app_batch = batch(BATCH_CLIENTS)?;
+    let app_batch_many = batch(BATCH_CLIENTS_MANY)?;
     // The ceiling scripts must themselves keep stock exact, or their numbers mean nothing.
     let mut violations = Vec::new();
     let mut conn = sqlx::PgConnection::connect(&format!("{}/{DB}", opts.pg_base_url))
@@ -170,24 +218,50 @@ pub async fn run(opts: &Opts) -> Result<Ceiling, String> {
             "pgbench (a): {a_taken} units taken but {a_orders} orders"
         ));
     }
-    let (b_taken, b_orders, b_events): (i64, i64, i64) = sqlx::query_as(
-        "select 1000000000 - stock::bigint, (select count(*) from orders),
-                (select count(*) from events where event_type = 'OrderPlaced')
-         from coupons where id = '00000000-0000-0000-0000-00000000c001'",
-    )
-    .fetch_one(&mut conn)
-    .await
-    .map_err(|e| format!("ceiling check: {e}"))?;
-    if b_taken != b_orders || b_orders != b_events {
-        violations.push(format!(
-            "pgbench (b): {b_taken} units taken, {b_orders} orders, {b_events} OrderPlaced events"
-        ));
+    for (what, coupon, transactions, per_transaction) in [
+        (
+            "(b)",
+            "00000000-0000-0000-0000-00000000c001",
+            app_statements.transactions,
+            1,
+        ),
+        (
+            "(c)",
+            "00000000-0000-0000-0000-00000000c002",
+            app_batch.transactions + app_batch_many.transactions,
+            BATCH as i64,
+        ),
+    ] {
+        let (taken, orders, events, jobs): (i64, i64, i64, i64) = sqlx::query_as(
+            "select 1000000000 - c.stock::bigint,
+                    (select count(*) from orders o where o.coupon_id = c.id),
+                    (select count(*) from events e join orders o on o.id = e.aggregate_id
+                      where o.coupon_id = c.id and e.event_type = 'OrderPlaced'),
+                    (select count(*) from payment_jobs j join orders o on o.id = j.order_id
+                      where o.coupon_id = c.id)
+             from coupons c where c.id = $1::uuid",
+        )
+        .bind(coupon)
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|e| format!("ceiling check: {e}"))?;
+        // pgbench counts the transactions that committed; each made `per_transaction`
+        // orders (no key collides, no purchase is refused: the stock never runs out).
+        let expected = transactions as i64 * per_transaction;
+        if taken != orders || orders != events || events != jobs || orders != expected {
+            violations.push(format!(
+                "pgbench {what}: {taken} units taken, {orders} orders, {events} OrderPlaced events, \
+                 {jobs} payment jobs; {transactions} transactions × {per_transaction} = {expected}"
+            ));
+        }
     }
     Ok(Ceiling {
         clients: CLIENTS,
         secs: opts.pgbench_secs,
         single_row,
         app_statements,
+        app_batch,
+        app_batch_many,
         violations,
     })
 }

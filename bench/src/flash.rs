@@ -132,9 +132,21 @@ pub struct FlashRun {
     pub inv: Inv,
     /// Highest VmRSS of the app sampled every 100 ms during the load, KiB.
     pub rss_peak_kb: Option<u64>,
+    /// CPU used from the start of the load until every order was paid or failed (the
+    /// payments of the run included).
+    pub cpu: crate::sys::Budget,
+    /// Admission transactions that made the run's orders: the orders of one batch share
+    /// their `ordered_at` (the default `now()`, the transaction's start), so this is the
+    /// number of distinct `ordered_at` values.
+    pub batches: i64,
 }
 
 impl FlashRun {
+    /// Orders per admission transaction, on average.
+    pub fn per_batch(&self) -> f64 {
+        self.inv.sold as f64 / self.batches.max(1) as f64
+    }
+
     pub fn created_per_sec(&self) -> f64 {
         self.tally.created as f64 / self.load.as_secs_f64()
     }
@@ -242,6 +254,7 @@ pub async fn flash_sale_of(
     let coupon = coupon.to_string();
     let stop = Arc::new(AtomicBool::new(false));
     let sampler = rss_sampler(opts.app_pid, stop.clone());
+    let cpu_start = crate::sys::Budget::now(&opts.pids());
     let start = Instant::now();
     let deadline = start + Duration::from_secs(opts.flash_secs);
     let mut tasks = tokio::task::JoinSet::new();
@@ -272,6 +285,13 @@ pub async fn flash_sale_of(
     stop.store(true, Ordering::Relaxed);
     let rss_peak_kb = sampler.await.map_err(|e| e.to_string())?;
     let drain = wait_drained(pool, &coupon).await?;
+    let cpu = crate::sys::Budget::now(&opts.pids()).since(&cpu_start);
+    let (batches,): (i64,) =
+        sqlx::query_as("select count(distinct ordered_at) from orders where coupon_id = $1::uuid")
+            .bind(&coupon)
+            .fetch_one(pool)
+            .await
+            .map_err(|e| format!("batches: {e}"))?;
     let mut inv = invariants::check(pool, opts.gateway(), &coupon, stock, &tally).await?;
     if drain.is_none() {
         inv.violations.push(format!(
@@ -294,6 +314,8 @@ pub async fn flash_sale_of(
         drain,
         inv,
         rss_peak_kb,
+        cpu,
+        batches,
     })
 }
 

@@ -43,6 +43,10 @@ pub struct Opts {
     /// `postgres://user:password@host:port` of the same cluster (pgbench's own database).
     pub pg_base_url: String,
     pub app_pid: Option<u32>,
+    /// PostgreSQL's postmaster (`BENCH_PG_PID`) and the gateway (`BENCH_GATEWAY_PID`), for
+    /// the CPU budget.
+    pub pg_pid: Option<u32>,
+    pub gateway_pid: Option<u32>,
     /// The site the app serves (`pkg/` holds the bundle).
     pub site_dir: PathBuf,
     /// Flash-sale load duration per run.
@@ -65,6 +69,15 @@ impl Opts {
     /// Whether the scenario `name` runs (all do unless `--only` names some).
     pub fn runs(&self, name: &str) -> bool {
         self.only.is_empty() || self.only.iter().any(|o| o == name)
+    }
+
+    /// The processes the CPU budget names.
+    pub fn pids(&self) -> sys::Pids {
+        sys::Pids {
+            app: self.app_pid,
+            postgres: self.pg_pid,
+            gateway: self.gateway_pid,
+        }
     }
 
     /// The stand-in gateway, for its ledger.
@@ -122,9 +135,8 @@ fn parse_opts() -> Result<Opts, String> {
         }
     }
     let root = PathBuf::from(env("BENCH_ROOT")?);
-    let app_pid = std::env::var("BENCH_APP_PID")
-        .ok()
-        .and_then(|p| p.parse().ok());
+    let pid = |name: &str| std::env::var(name).ok().and_then(|p| p.trim().parse().ok());
+    let app_pid = pid("BENCH_APP_PID");
     Ok(Opts {
         quick,
         out: out.unwrap_or_else(|| root.join("BENCHMARKS.md")),
@@ -139,6 +151,8 @@ fn parse_opts() -> Result<Opts, String> {
             .unwrap_or_else(|_| root.join("target/site")),
         root,
         app_pid,
+        pg_pid: pid("BENCH_PG_PID"),
+        gateway_pid: pid("BENCH_GATEWAY_PID"),
         flash_secs: if quick { 4 } else { 15 },
         saga_rate: 500,
         saga_secs: if quick { 3 } else { 10 },
@@ -201,7 +215,7 @@ async fn run(opts: Opts) -> Result<bool, String> {
 
     // The ceiling first, while the app is idle (its own database on the same cluster).
     if opts.runs("ceiling") {
-        say("pgbench ceiling: (a) single row, (b) the app's statements");
+        say("pgbench ceiling: (a) single row, (b) the app's statements, (c) the app's batch");
         rep.ceiling = Some(ceiling::run(&opts).await?);
     }
 

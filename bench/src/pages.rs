@@ -28,6 +28,8 @@ pub struct WrkRun {
     pub p90_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// CPU used during the run (wrk is the load generator).
+    pub cpu: crate::sys::Budget,
 }
 
 impl WrkRun {
@@ -45,6 +47,8 @@ pub struct Pages {
     pub mypage_api: WrkRun,
     /// The same requests with 8 connections: the latency when the CPU is not saturated.
     pub mypage_api_c8: WrkRun,
+    /// pgbench running the API's query over the same 64 customers (`bench/pgbench/mypage.sql`).
+    pub mypage_query: crate::ceiling::PgbenchRun,
     pub mypage_ssr: WrkRun,
     pub catalogue: WrkRun,
     pub coupon_page: WrkRun,
@@ -220,6 +224,7 @@ fn wrk(
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let list = dir.join(format!("{}.txt", what.replace(' ', "_")));
     std::fs::write(&list, values.join("\n")).map_err(|e| e.to_string())?;
+    let cpu_start = crate::sys::Budget::now(&opts.pids());
     let out = Command::new("wrk")
         .args([
             "-t2",
@@ -233,6 +238,7 @@ fn wrk(
         .env("BENCH_WRK_VALUES", &list)
         .output()
         .map_err(|e| format!("wrk: {e} (apt-get install wrk)"))?;
+    let cpu = crate::sys::Budget::now(&opts.pids()).since(&cpu_start);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let line = stdout
         .lines()
@@ -243,7 +249,8 @@ fn wrk(
                 String::from_utf8_lossy(&out.stderr)
             )
         })?;
-    let run = parse_wrk(what, path, line);
+    let mut run = parse_wrk(what, path, line);
+    run.cpu = cpu;
     eprintln!(
         "    {what}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, non-2xx {}, socket errors {}",
         run.rps(),
@@ -274,6 +281,7 @@ fn parse_wrk(what: &str, path: &str, line: &str) -> WrkRun {
         p90_ms: get("p90_us") / 1000.0,
         p99_ms: get("p99_us") / 1000.0,
         max_ms: get("max_us") / 1000.0,
+        cpu: Default::default(),
     }
 }
 
@@ -342,6 +350,33 @@ pub async fn run(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Result
         "Authorization",
         &tokens,
     )?;
+    // The same query by pgbench, right after, on the same data and customers.
+    let db_name = opts
+        .database_url
+        .rsplit('/')
+        .next()
+        .and_then(|d| d.split('?').next())
+        .unwrap_or("coupan_bench")
+        .to_string();
+    let mypage_query = crate::ceiling::pgbench(
+        opts,
+        "mypage_query",
+        "mypage.sql",
+        &db_name,
+        CONNECTIONS,
+        &[("step", step.to_string())],
+    )?;
+    eprintln!(
+        "    mypage query (pgbench, {CONNECTIONS} clients): {:.0} tps, latency p50/p95/p99/max {}",
+        mypage_query.tps,
+        mypage_query.lat.summary()
+    );
+    if mypage_query.failed > 0 {
+        violations.push(format!(
+            "pgbench mypage.sql: {} failed transactions",
+            mypage_query.failed
+        ));
+    }
     let mypage_api_c8 = wrk(
         opts,
         8,
@@ -394,6 +429,7 @@ pub async fn run(opts: &Opts, api: &Api, pool: &PgPool, world: &World) -> Result
         items_per_customer: per_customer,
         mypage_api,
         mypage_api_c8,
+        mypage_query,
         mypage_ssr,
         catalogue,
         coupon_page,

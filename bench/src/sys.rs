@@ -98,6 +98,125 @@ impl CpuUse {
     }
 }
 
+/// One process's line of /proc/PID/stat, in clock ticks: (parent pid, utime + stime of
+/// the process itself, cutime + cstime of its children that ended and were reaped).
+fn stat_ticks(text: &str) -> Option<(u32, u64, u64)> {
+    // After the command name in parentheses: state (field 3), ppid (4), utime (14),
+    // stime (15), cutime (16), cstime (17).
+    let rest = &text[text.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let n = |i: usize| f.get(i)?.parse::<u64>().ok();
+    Some((f.get(1)?.parse().ok()?, n(11)? + n(12)?, n(13)? + n(14)?))
+}
+
+/// CPU seconds used so far by a process and everything below it: every live process of
+/// the tree (utime + stime, all threads), plus cutime + cstime of each of them, which
+/// holds the whole CPU time of its children that have already ended (a PostgreSQL backend
+/// that exited, a finished wrk). The difference of two readings is the CPU the tree used in
+/// between, counting the processes that started or ended in between (a process read live
+/// at the start and reaped by the end counts its full time at the end; the difference is
+/// what it used in between).
+pub fn tree_cpu_secs(root: u32) -> Option<f64> {
+    let mut procs: Vec<(u32, u32, u64)> = Vec::new();
+    let mut root_ticks = None;
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(text) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        if let Some((ppid, own, children)) = stat_ticks(&text) {
+            if pid == root {
+                root_ticks = Some(own + children);
+            } else {
+                procs.push((pid, ppid, own + children));
+            }
+        }
+    }
+    let mut total = root_ticks?;
+    // Descendants, level by level.
+    let mut parents = vec![root];
+    while !parents.is_empty() {
+        let mut next = Vec::new();
+        for &(pid, ppid, ticks) in &procs {
+            if parents.contains(&ppid) {
+                total += ticks;
+                next.push(pid);
+            }
+        }
+        parents = next;
+    }
+    Some(total as f64 / clock_ticks())
+}
+
+/// The processes of the benchmark whose CPU the budget counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pids {
+    pub app: Option<u32>,
+    /// PostgreSQL's postmaster (its backends and helpers are its children).
+    pub postgres: Option<u32>,
+    pub gateway: Option<u32>,
+}
+
+/// CPU seconds by process (trees, see `tree_cpu_secs`) and of the whole machine: a reading
+/// of the counters, or (after `since`) the use between two readings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Budget {
+    pub app: Option<f64>,
+    pub postgres: Option<f64>,
+    pub gateway: Option<f64>,
+    /// The load generator: this driver and its children (wrk, pgbench).
+    pub load: Option<f64>,
+    pub machine: Option<f64>,
+    /// Wall time between the readings (after `since`).
+    pub wall: f64,
+    at: Option<std::time::Instant>,
+}
+
+impl Budget {
+    pub fn now(pids: &Pids) -> Budget {
+        Budget {
+            app: pids.app.and_then(tree_cpu_secs),
+            postgres: pids.postgres.and_then(tree_cpu_secs),
+            gateway: pids.gateway.and_then(tree_cpu_secs),
+            load: tree_cpu_secs(std::process::id()),
+            machine: machine_busy_secs(),
+            wall: 0.0,
+            at: Some(std::time::Instant::now()),
+        }
+    }
+
+    pub fn since(&self, start: &Budget) -> Budget {
+        let d = |a: Option<f64>, b: Option<f64>| Some((a? - b?).max(0.0));
+        Budget {
+            app: d(self.app, start.app),
+            postgres: d(self.postgres, start.postgres),
+            gateway: d(self.gateway, start.gateway),
+            load: d(self.load, start.load),
+            machine: d(self.machine, start.machine),
+            wall: match (self.at, start.at) {
+                (Some(a), Some(b)) => (a - b).as_secs_f64(),
+                _ => 0.0,
+            },
+            at: None,
+        }
+    }
+
+    /// The named processes together (those that were measured).
+    pub fn named(&self) -> f64 {
+        [self.app, self.postgres, self.gateway, self.load]
+            .iter()
+            .flatten()
+            .sum()
+    }
+
+    /// The machine's busy time not in a named process (other processes, interrupts).
+    pub fn rest(&self) -> Option<f64> {
+        Some(self.machine? - self.named())
+    }
+}
+
 pub struct Machine {
     pub cores: usize,
     pub cpu_model: String,
@@ -237,5 +356,36 @@ mod cpu_tests {
         assert!(used.driver.expect("read /proc/self/stat") >= 0.1);
         assert!(used.machine.expect("read /proc/stat") >= 0.1);
         assert_eq!(CpuUse::now(None).since(&CpuUse::now(None)).app, None);
+    }
+
+    #[test]
+    fn reads_own_and_reaped_children_ticks() {
+        let line = "4242 (postgres: bench x) S 4200 4200 4200 0 -1 4194560 100 0 0 0 120 30 900 75 20 0 1 0 5 0 0";
+        assert_eq!(stat_ticks(line), Some((4200, 150, 975)));
+        assert_eq!(stat_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn a_process_tree_counts_children_that_ended() {
+        let me = std::process::id();
+        let before = tree_cpu_secs(me).expect("read /proc");
+        // A child that spins for 300 ms of CPU and exits: once reaped, its time is in our
+        // cutime, so the tree still counts it although it no longer exists.
+        let status = std::process::Command::new("sh")
+            .args(["-c", "end=$(( $(date +%s%N) + 300000000 )); while [ $(date +%s%N) -lt $end ]; do :; done"])
+            .status()
+            .expect("run sh");
+        assert!(status.success());
+        let used = tree_cpu_secs(me).expect("read /proc") - before;
+        assert!(used >= 0.1, "{used}");
+        let pids = Pids {
+            app: Some(me),
+            postgres: None,
+            gateway: None,
+        };
+        let b = Budget::now(&pids).since(&Budget::now(&pids));
+        assert_eq!(b.postgres, None);
+        assert!(b.app.is_some() && b.load.is_some());
+        assert!(b.rest().is_some());
     }
 }
