@@ -5,16 +5,17 @@ use chrono::{DateTime, Utc};
 
 // Timestamps are read as chrono types explicitly (`as "x: DateTime<Utc>"`): sqlx prefers the
 // `time` crate when both are enabled, and the session store enables it.
-use sqlx::PgConnection;
 use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::domain::{Category, Coupon, Listing, ValidCoupon};
+use crate::domain::{Category, Coupon, Listing, Sort, ValidCoupon};
 use crate::error::AppError;
 use crate::images::repo::StoredImage;
 
 /// A coupon as the queries read it: its pictures come as one JSON array (cover first), so
 /// a page of the catalogue is still one query.
+#[derive(sqlx::FromRow)]
 struct CouponRow {
     id: Uuid,
     name: String,
@@ -253,6 +254,12 @@ fn contains_pattern(text: &str) -> Option<String> {
 /// Each `ilike` scans one table in a subquery of its own, so that the trigram indexes
 /// (migration `*_search_and_login_throttle.sql`) serve it; an `or` across the join would
 /// make PostgreSQL read every row.
+///
+/// The SQL holds only the filters and the order a request uses (a few fixed texts, every
+/// value bound): each shape is a prepared statement PostgreSQL can plan once. One text
+/// with `$1 is null or ...` for every filter and a `case` per order made it plan again on
+/// every execution (its generic plan looks dearer than a custom one): 0.5 ms of
+/// PostgreSQL's CPU per catalogue page, more than running the query.
 pub async fn search(
     conn: &mut PgConnection,
     text: &str,
@@ -261,66 +268,93 @@ pub async fn search(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<Coupon>, i64), AppError> {
-    let category = listing.category.map(Category::as_str);
-    let sort = listing.sort.as_str();
-    let text = contains_pattern(text);
-    let shop = contains_pattern(shop);
-    let items = sqlx::query_as!(
-        CouponRow,
+    let filters = CatalogueFilters {
+        text: contains_pattern(text),
+        shop: contains_pattern(shop),
+        category: listing.category.map(Category::as_str),
+    };
+
+    let mut q = QueryBuilder::<Postgres>::new(
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
-                  c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
-                  c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>", c.category, c.list_price,
+                  c.sale_starts_at, c.sale_ends_at, c.valid_until, c.per_customer_limit, c.on_sale,
+                  c.created_at, c.category, c.list_price,
                   coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
                                                               'width', i.width, 'height', i.height) order by i.position)
-                            from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
-           from coupons c join shops s on s.id = c.shop_id
-           where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
-             and ($1::text is null
-                  or c.id in (select id from coupons where name ilike $1 or description ilike $1)
-                  or c.shop_id in (select id from shops where name ilike $1))
-             and ($2::text is null or c.shop_id in (select id from shops where name ilike $2))
-             and ($5::text is null or c.category = $5)
-           order by c.stock <= 0,
-                    case when $6 = 'price_asc' then c.price end asc,
-                    case when $6 = 'price_desc' then c.price end desc,
-                    case when $6 = 'ending_soon' then c.sale_ends_at end asc nulls last,
-                    case when $6 = 'popular' then
-                        (select coalesce(sum(o.quantity), 0) from orders o
-                         where o.coupon_id = c.id and o.status in ('ordered', 'paid')
-                           and o.ordered_at > now() - make_interval(days => $7))
-                    end desc,
-                    c.created_at desc, c.id
-           limit $3 offset $4"#,
-        text,
-        shop,
-        limit,
-        offset,
-        category,
-        sort,
-        crate::domain::coupon::POPULAR_DAYS as i32,
-    )
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(Coupon::from)
-    .collect();
-    let total = sqlx::query_scalar!(
-        r#"select count(*) as "count!"
-           from coupons c join shops s on s.id = c.shop_id
-           where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())
-             and ($1::text is null
-                  or c.id in (select id from coupons where name ilike $1 or description ilike $1)
-                  or c.shop_id in (select id from shops where name ilike $1))
-             and ($2::text is null or c.shop_id in (select id from shops where name ilike $2))
-             and ($3::text is null or c.category = $3)"#,
-        text,
-        shop,
-        category,
-    )
-    .fetch_one(&mut *conn)
-    .await?;
+                            from coupon_images i where i.coupon_id = c.id), '[]') as images"#,
+    );
+    filters.push(&mut q);
+    q.push(" order by c.stock <= 0, ");
+    match listing.sort {
+        Sort::Newest => {}
+        Sort::PriceAsc => {
+            q.push("c.price asc, ");
+        }
+        Sort::PriceDesc => {
+            q.push("c.price desc, ");
+        }
+        Sort::EndingSoon => {
+            q.push("c.sale_ends_at asc nulls last, ");
+        }
+        Sort::Popular => {
+            q.push(
+                "(select coalesce(sum(o.quantity), 0) from orders o \
+                  where o.coupon_id = c.id and o.status in ('ordered', 'paid') \
+                    and o.ordered_at > now() - make_interval(days => ",
+            )
+            .push_bind(crate::domain::coupon::POPULAR_DAYS as i32)
+            .push(")) desc, ");
+        }
+    }
+    q.push("c.created_at desc, c.id limit ")
+        .push_bind(limit)
+        .push(" offset ")
+        .push_bind(offset);
+    let items = q
+        .build_query_as::<CouponRow>()
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .map(Coupon::from)
+        .collect();
+
+    let mut q = QueryBuilder::<Postgres>::new("select count(*)");
+    filters.push(&mut q);
+    let total: i64 = q.build_query_scalar().fetch_one(&mut *conn).await?;
     Ok((items, total))
+}
+
+/// The catalogue's filters, as SQL that names only the ones given.
+struct CatalogueFilters<'a> {
+    text: Option<String>,
+    shop: Option<String>,
+    category: Option<&'a str>,
+}
+
+impl CatalogueFilters<'_> {
+    /// `from ... where ...` of `search` and of its count.
+    fn push(&self, q: &mut QueryBuilder<'_, Postgres>) {
+        q.push(
+            " from coupons c join shops s on s.id = c.shop_id \
+              where c.on_sale and (c.sale_ends_at is null or c.sale_ends_at > now())",
+        );
+        if let Some(text) = &self.text {
+            q.push(" and (c.id in (select id from coupons where name ilike ")
+                .push_bind(text.clone())
+                .push(" or description ilike ")
+                .push_bind(text.clone())
+                .push(") or c.shop_id in (select id from shops where name ilike ")
+                .push_bind(text.clone())
+                .push("))");
+        }
+        if let Some(shop) = &self.shop {
+            q.push(" and c.shop_id in (select id from shops where name ilike ")
+                .push_bind(shop.clone())
+                .push(")");
+        }
+        if let Some(category) = self.category {
+            q.push(" and c.category = ").push_bind(category.to_string());
+        }
+    }
 }
 
 #[cfg(test)]
