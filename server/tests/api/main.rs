@@ -27,6 +27,7 @@ mod notifications;
 mod openapi;
 mod orders;
 mod pages;
+mod pool;
 mod readmodel;
 mod refunds;
 mod roles;
