@@ -119,7 +119,9 @@ pub async fn set_password(
 
 pub async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserView>, AppError> {
     let row = sqlx::query!(
-        r#"select u.id, u.email, u.name, u.role, s.name as "shop_name?"
+        r#"select u.id, u.email, u.name, u.role, s.name as "shop_name?",
+                  (select count(*) from notifications n
+                   where n.user_id = u.id and n.read_at is null) as "unread!"
            from users u left join shops s on s.owner_id = u.id
            where u.id = $1"#,
         id
@@ -133,6 +135,7 @@ pub async fn find_user(conn: &mut PgConnection, id: Uuid) -> Result<Option<UserV
             name: r.name,
             role: role_from_db(&r.role)?,
             shop_name: r.shop_name,
+            unread_notifications: r.unread,
         })
     })
     .transpose()

@@ -9,18 +9,12 @@ use crate::auth::use_auth;
 use crate::domain::Role;
 use crate::flash::FlashBanner;
 use crate::i18n::*;
-use crate::notifications::unread_notifications;
 
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
     provide_live_feeds();
-    // The count when the page was served; the live stream takes over in the browser.
-    let unread = Resource::new(
-        move || (auth.version.get(), auth.logout.version().get()),
-        |_| unread_notifications(),
-    );
     // A link followed inside the open phone menu navigates in place (client-side routing):
     // fold the menu again. Without JavaScript every link loads a new, closed page.
     let menu = NodeRef::<leptos::html::Details>::new();
@@ -75,8 +69,8 @@ pub fn Layout(children: Children) -> impl IntoView {
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     match auth.user.await {
-                        Ok(Some(_)) => {
-                            let served = unread.await.ok().flatten();
+                        Ok(Some(user)) => {
+                            let served = Some(user.unread_notifications);
                             view! { <Bell served /> }.into_any()
                         }
                         _ => ().into_any(),

@@ -193,6 +193,10 @@ pub struct UserView {
     pub role: Role,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub shop_name: Option<String>,
+    /// Their unread notifications when this was read (the header's bell; the live stream
+    /// takes over in the browser). Read with the user, in the same query.
+    #[serde(default)]
+    pub unread_notifications: i64,
 }
 
 #[cfg(test)]

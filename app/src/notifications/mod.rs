@@ -29,18 +29,6 @@ pub async fn my_notifications(before: Option<i64>) -> Result<NotificationPage, A
     api::page(&state.pool, user, before, PAGE_SIZE).await
 }
 
-/// The signed-in user's unread count for the header's bell; `None` for a visitor.
-#[server(prefix = "/sfn", endpoint = "notifications/unread")]
-pub async fn unread_notifications() -> Result<Option<i64>, AppError> {
-    use crate::auth::sessions::session_user;
-    let Some(user) = session_user().await? else {
-        return Ok(None);
-    };
-    let state = crate::state::app_state()?;
-    let mut conn = state.pool.acquire().await?;
-    Ok(Some(repo::unread(&mut conn, user.user_id).await?))
-}
-
 #[server(prefix = "/sfn", endpoint = "notifications/read")]
 pub async fn mark_notification_read(id: i64) -> Result<(), AppError> {
     use crate::auth::guards::require_user;

@@ -559,7 +559,6 @@ async fn every_private_route_answers_each_person_what_it_allows(pool: PgPool) {
             [E401, OK, OK, E403, E403],
         ),
         sfn("notifications", vec![], [E401, OK, OK, OK, OK]),
-        sfn("notifications/unread", vec![], [OK; 5]),
         sfn(
             "notifications/read",
             vec![("id", note2.to_string())],
