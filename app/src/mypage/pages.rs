@@ -124,27 +124,21 @@ fn OrderCard(
     quote: QuoteResource,
 ) -> impl IntoView {
     let i18n = use_i18n();
+    // Plain texts: the language only changes with a new page load, and a signal per label
+    // was four reactive nodes per order to make and drop on every page served.
     let times = [
         (
-            Signal::derive(move || t_string!(i18n, ordered_at).to_string()),
+            t_string!(i18n, ordered_at),
             Some(row.ordered_at),
             "ordered-at",
         ),
+        (t_string!(i18n, paid_at), row.paid_at, "paid-at"),
         (
-            Signal::derive(move || t_string!(i18n, paid_at).to_string()),
-            row.paid_at,
-            "paid-at",
-        ),
-        (
-            Signal::derive(move || t_string!(i18n, cancelled_at).to_string()),
+            t_string!(i18n, cancelled_at),
             row.cancelled_at,
             "cancelled-at",
         ),
-        (
-            Signal::derive(move || t_string!(i18n, refunded_at).to_string()),
-            row.refunded_at,
-            "refunded-at",
-        ),
+        (t_string!(i18n, refunded_at), row.refunded_at, "refunded-at"),
     ];
     let cancellable = row.cancellable();
     let cancellable_units = row.cancellable_units();
@@ -203,7 +197,7 @@ fn OrderCard(
                     <dt>{t!(i18n, refunded_amount)}</dt><dd data-testid="refunded-amount">{format_krw(refunded)}</dd>
                 })}
                 {times.into_iter().filter_map(|(label, t, id)| t.map(|t| view! {
-                    <dt>{move || label.get()}</dt><dd data-testid=id>{display(t)}</dd>
+                    <dt>{label}</dt><dd data-testid=id>{display(t)}</dd>
                 })).collect_view()}
             </dl>
             {(!row.vouchers.is_empty()).then(|| view! {
