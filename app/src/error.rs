@@ -376,16 +376,19 @@ mod ssr {
         fn into_response(self) -> Response {
             let status =
                 StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut error = serde_json::json!({ "code": self.code(), "message": self.to_string() });
-            if let Some(fields) = self.fields() {
-                let fields: serde_json::Map<_, _> = fields
-                    .iter()
-                    .map(|(k, v)| (k.clone(), serde_json::Value::String(v.message())))
-                    .collect();
-                error["fields"] = serde_json::Value::Object(fields);
-            }
-            let mut res =
-                (status, axum::Json(serde_json::json!({ "error": error }))).into_response();
+            let body = crate::api::doc::ErrorBody {
+                error: crate::api::doc::ErrorDetail {
+                    code: self.code().to_string(),
+                    message: self.to_string(),
+                    fields: self.fields().map(|fields| {
+                        fields
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.message()))
+                            .collect()
+                    }),
+                },
+            };
+            let mut res = (status, axum::Json(body)).into_response();
             if let AppError::TooManyRequests { retry_after_secs }
             | AppError::Unavailable { retry_after_secs } = self
                 && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())

@@ -74,14 +74,15 @@ impl Modify for BearerScheme {
     }
 }
 
-/// `{"error": {...}}`: every error answer of the API (built by `AppError`'s `IntoResponse`).
-#[derive(ToSchema)]
+/// `{"error": {...}}`: every error answer of the API (`AppError`'s `IntoResponse` serializes
+/// this very type, so the document and the answers cannot drift apart).
+#[derive(ToSchema, serde::Serialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
 /// One error.
-#[derive(ToSchema)]
+#[derive(ToSchema, serde::Serialize)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `validation_failed`, `unauthorized`,
     /// `invalid_token`, `invalid_credentials`, `forbidden`, `not_found`, a conflict such
@@ -91,6 +92,7 @@ pub struct ErrorDetail {
     /// English text for people; may change.
     pub message: String,
     /// Per-field reasons, on `validation_failed` only: field name -> English text.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<BTreeMap<String, String>>,
 }
 
