@@ -41,12 +41,8 @@ fn clock_ticks() -> f64 {
 /// CPU time a process has used so far (user + system), in seconds.
 pub fn cpu_secs(pid: u32) -> Option<f64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // After the command name in parentheses: state is field 3, utime 14, stime 15.
-    let rest = &text[text.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / clock_ticks())
+    let (_, own, _) = stat_ticks(&text)?;
+    Some(own as f64 / clock_ticks())
 }
 
 /// CPU time the whole machine has been busy so far (every state but idle and iowait),
