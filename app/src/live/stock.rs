@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use axum::response::sse::Event;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use tokio::time::Instant;
@@ -18,10 +17,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::hub::{CouponWatch, Hub};
+use super::hub::{CouponWatch, Frame, Hub};
 use crate::api::doc;
 use crate::api::extract::parse_id;
-use crate::domain::LiveStock;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -107,21 +105,21 @@ fn parse_ids(text: &str) -> Result<Vec<Uuid>, AppError> {
 async fn open(hub: &Arc<Hub>, ids: &[Uuid]) -> Result<Response, AppError> {
     let watches = hub.watch_coupons(ids);
     hub.load(ids).await?;
-    let events = futures::stream::select_all(watches.into_iter().map(|w| paced(w).boxed()))
-        .map(|stock| Event::default().event("stock").json_data(stock));
-    Ok(super::respond("stock", events, hub.closed()))
+    let frames =
+        futures::stream::select_all(watches.into_iter().map(|w| paced(w).boxed())).map(|f| f.bytes);
+    Ok(super::respond("stock", frames, hub.closed()))
 }
 
-/// One coupon's values: the current one at once, then the latest after every change, no
+/// One coupon's states: the newest at once, then the newest after every change, no
 /// sooner than [`MIN_GAP`] after the previous one.
-pub fn paced(watch: CouponWatch) -> impl Stream<Item = LiveStock> + Send {
+pub fn paced(watch: CouponWatch) -> impl Stream<Item = Frame> + Send {
     futures::stream::unfold((watch, None::<Instant>), |(mut watch, last)| async move {
         if let Some(last) = last {
             tokio::time::sleep_until(last + MIN_GAP).await;
             watch.receiver().changed().await.ok()?;
         }
-        let value = (*watch.receiver().borrow_and_update())?;
-        Some((value.stock, (watch, Some(Instant::now()))))
+        let frame = watch.receiver().borrow_and_update().clone()?;
+        Some((frame, (watch, Some(Instant::now()))))
     })
 }
 

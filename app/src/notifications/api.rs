@@ -11,10 +11,10 @@
 use std::collections::VecDeque;
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::response::sse::Event;
 use serde::Deserialize;
 use sqlx::PgPool;
 use tower_sessions::Session;
@@ -194,7 +194,7 @@ async fn live(
     let feed = Feed::open(state.pool.clone(), user.user_id, watch, last_seen).await?;
     let events = futures::stream::unfold(feed, |mut feed| async move {
         let event = feed.next().await?;
-        Some((Ok(event), feed))
+        Some((event, feed))
     });
     Ok(crate::live::respond(
         "notifications",
@@ -211,7 +211,7 @@ struct Feed {
     /// The newest notification id sent (or skipped as old at the start).
     cursor: i64,
     unread_sent: i64,
-    queue: VecDeque<Event>,
+    queue: VecDeque<Bytes>,
 }
 
 impl Feed {
@@ -249,29 +249,21 @@ impl Feed {
 
     fn queue_notification(&mut self, n: Notification) {
         self.cursor = self.cursor.max(n.id);
-        if let Ok(e) = Event::default()
-            .event("notification")
-            .id(n.id.to_string())
-            .json_data(&n)
-        {
-            self.queue.push_back(e);
-        }
+        let id = n.id.to_string();
+        self.queue
+            .push_back(crate::live::frame("notification", Some(&id), &n));
     }
 
     fn queue_unread(&mut self, unread: i64) {
         self.unread_sent = unread;
-        if let Ok(e) = Event::default()
-            .event("unread")
-            .id(self.cursor.to_string())
-            .json_data(Unread { unread })
-        {
-            self.queue.push_back(e);
-        }
+        let id = self.cursor.to_string();
+        self.queue
+            .push_back(crate::live::frame("unread", Some(&id), &Unread { unread }));
     }
 
     /// The next event: what is queued, else what changed after the next wake-up. `None`
     /// when the process is shutting down the hub.
-    async fn next(&mut self) -> Option<Event> {
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(e) = self.queue.pop_front() {
                 return Some(e);
