@@ -11,7 +11,7 @@ CARGO_LEPTOS_VERSION="0.3.11"
 BINARYEN_VERSION="123.0.0"
 PG_PORT="${COUPAN_PG_PORT:-54329}"
 
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # Compile-checked queries use the committed .sqlx data, never a live database.
 export SQLX_OFFLINE=true
 
@@ -74,7 +74,7 @@ ensure_rust() {
     if ! command -v rustup >/dev/null; then
         command -v curl >/dev/null || apt_install curl ca-certificates
         timed "installing rustup" install_rustup
-        export PATH="$HOME/.cargo/bin:$PATH"
+        export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
     fi
     # RUSTUP_AUTO_INSTALL may be 0: install the pinned toolchain explicitly (quick when it
     # is there; it also adds a missing component or target).
