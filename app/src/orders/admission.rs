@@ -7,8 +7,8 @@
 //! one task takes whatever has queued up (at most `batch_max`) and decides all of it in one
 //! transaction:
 //!
-//! 1. lock the coupon row (`repo::lock_coupon`, which says why `for no key update`) and
-//!    read it: on sale? stock? limit per customer?
+//! 1. lock the coupon row and read it in one statement (`coupons::repo::lock_and_get`; why
+//!    `for no key update`: `repo::lock_coupon`): on sale? stock? limit per customer?
 //! 2. find earlier orders with the batch's idempotency keys (those are replays);
 //! 3. in arrival order, give each buyer an exact yes/no against the stock left and the
 //!    customer's live quantity (counted under the lock, plus this batch's own yeses); a
@@ -17,9 +17,10 @@
 //!    waitlist is looked at only when it is not 0, so a sale nobody waits for pays
 //!    nothing for it);
 //! 4. insert the orders, take the stock with one update (the `stock >= 0` check still
-//!    guards it; one `NOTIFY coupon_live` for the live streams) and the holds used with
-//!    one delete, then the orders' `OrderPlaced` events (`events::append_all`) and
-//!    payment jobs with one statement each, commit.
+//!    guards it; one `NOTIFY coupon_live` for the live streams) and queue their payment
+//!    jobs, all in one statement (`repo::place_batch`); the holds used with one delete;
+//!    then the orders' `OrderPlaced` events (`events::append_all`); commit. While the row
+//!    lock is held that is three round trips and the commit (a waitlist hold adds one).
 //!
 //! Under load the batches grow by themselves (whatever arrived while the previous batch
 //! committed); alone, a purchase is a batch of one and waits for nobody. Several processes
@@ -229,10 +230,9 @@ pub async fn decide(
         repo::find_by_idempotency_keys(&mut tx, &keyed).await?
     };
 
-    let held_units = repo::lock_coupon(&mut tx, coupon_id).await?;
-    let coupon = match held_units {
-        Some(_) => coupons::get(&mut tx, coupon_id).await?,
-        None => None,
+    let (coupon, held_units) = match coupons::lock_and_get(&mut tx, coupon_id).await? {
+        Some((c, held)) => (Some(c), Some(held)),
+        None => (None, None),
     };
     // Units held for the waitlist are not in the stock: only their holders can buy them.
     let holders: HashSet<Uuid> = match held_units {
@@ -328,30 +328,28 @@ pub async fn decide(
     let mut ordered_at = Utc::now();
     if let (Some(c), false) = (&coupon, placed.is_empty()) {
         // Orders whose key another process used first in the meantime are not inserted
-        // (the unique key decides); only those inserted get an event, a payment job and
-        // their stock taken.
-        let inserted = repo::insert_placed(&mut tx, c, &placed, OrderState::PLACED).await?;
+        // (the unique key decides); only those inserted take stock, get a payment job
+        // (both in the same statement) and an event. The stock and the holds used come
+        // before the events: the `sold_out` notification's trigger reads the stock the
+        // batch leaves when its `OrderPlaced` events arrive (a held unit bought takes no
+        // stock: it tells nobody).
+        let held_orders: Vec<Uuid> = on_hold.iter().copied().collect();
+        let inserted =
+            repo::place_batch(&mut tx, c, &placed, &held_orders, OrderState::PLACED).await?;
         let made: Vec<&PlacedOrder> = placed
             .iter()
             .filter(|o| inserted.contains_key(&o.id))
             .collect();
-        // The stock and the holds used first, then the events: the `sold_out`
-        // notification's trigger reads the stock the batch leaves when its `OrderPlaced`
-        // events arrive (a held unit bought takes no stock: it tells nobody).
-        let (held, public): (Vec<&&PlacedOrder>, Vec<&&PlacedOrder>) =
-            made.iter().partition(|o| on_hold.contains(&o.id));
-        let taken: i64 = public.iter().map(|o| i64::from(o.quantity)).sum();
-        if taken > 0 {
-            repo::add_stock(&mut tx, coupon_id, -taken).await?;
-        }
-        if !held.is_empty() {
-            let served: Vec<Uuid> = held.iter().map(|o| o.customer_id).collect();
+        let served: Vec<Uuid> = made
+            .iter()
+            .filter(|o| on_hold.contains(&o.id))
+            .map(|o| o.customer_id)
+            .collect();
+        if !served.is_empty() {
             waitlist::consume_holds(&mut tx, coupon_id, &served).await?;
         }
         let events: Vec<OrderEvent> = made.iter().map(|o| order_placed(c, o)).collect();
         events::append_all(&mut tx, &events).await?;
-        let ids: Vec<Uuid> = made.iter().map(|o| o.id).collect();
-        repo::enqueue_payments(&mut tx, &ids).await?;
         if let Some(at) = inserted.values().next() {
             ordered_at = *at;
         }

@@ -47,25 +47,6 @@ pub async fn lock_coupon(
     .await?)
 }
 
-/// Adds `delta` units to the coupon's stock: negative to take units a batch sold (the
-/// caller decided there are enough; the `stock >= 0` check of the table refuses anything
-/// else). Units that come back go through `waitlist::service::give_back` instead (the
-/// people waiting for them come first).
-pub async fn add_stock(
-    conn: &mut PgConnection,
-    coupon_id: Uuid,
-    delta: i64,
-) -> Result<(), AppError> {
-    sqlx::query!(
-        "update coupons set stock = stock + $2::bigint::int where id = $1",
-        coupon_id,
-        delta
-    )
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
 /// Units of `coupon_id` each of `customers` holds in live (ordered or paid) orders; a
 /// customer holding none is absent.
 pub async fn live_quantities(
@@ -116,13 +97,20 @@ pub struct PlacedOrder {
     pub request_id: Option<String>,
 }
 
-/// Inserts the orders of a batch of `coupon` in one statement, in `state` (a new order's).
-/// An order whose (customer, idempotency key) another transaction committed first is
-/// skipped; returns the inserted ids with their order time.
-pub async fn insert_placed(
+/// Places the orders of a batch of `coupon` in one statement (one round trip while the
+/// batch holds the coupon's row lock): inserts them in `state` (a new order's), takes their
+/// units from the stock with one update (not those of `on_hold`: a unit held for its
+/// buyer is outside the stock; the `stock >= 0` check of the table refuses anything the
+/// caller got wrong; the update fires the live-stock NOTIFY and remembers a sell-out for
+/// the `sold_out` notification, which the batch's `OrderPlaced` events then tell), and
+/// queues their payment work (the table's trigger wakes the workers). An order whose
+/// (customer, idempotency key) another transaction committed first is skipped, takes no
+/// stock and gets no payment job; returns the inserted ids with their order time.
+pub async fn place_batch(
     conn: &mut PgConnection,
     coupon: &Coupon,
     orders: &[PlacedOrder],
+    on_hold: &[Uuid],
     state: OrderState,
 ) -> Result<HashMap<Uuid, DateTime<Utc>>, AppError> {
     let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
@@ -131,13 +119,22 @@ pub async fn insert_placed(
     let keys: Vec<Option<String>> = orders.iter().map(|o| o.idempotency_key.clone()).collect();
     let request_ids: Vec<Option<String>> = orders.iter().map(|o| o.request_id.clone()).collect();
     let rows = sqlx::query!(
-        r#"insert into orders (id, customer_id, coupon_id, quantity, unit_price, amount, idempotency_key, request_id,
-                               status, payment_status)
-           select t.id, t.customer_id, $3, t.quantity, $4, $4::bigint * t.quantity, t.key, t.request_id, $8, $9
-           from unnest($1::uuid[], $2::uuid[], $5::int[], $6::text[], $7::text[])
-                as t(id, customer_id, quantity, key, request_id)
-           on conflict on constraint orders_customer_idempotency_key do nothing
-           returning id, ordered_at as "ordered_at: DateTime<Utc>""#,
+        r#"with placed as (
+               insert into orders (id, customer_id, coupon_id, quantity, unit_price, amount, idempotency_key, request_id,
+                                   status, payment_status)
+               select t.id, t.customer_id, $3, t.quantity, $4, $4::bigint * t.quantity, t.key, t.request_id, $8, $9
+               from unnest($1::uuid[], $2::uuid[], $5::int[], $6::text[], $7::text[])
+                    as t(id, customer_id, quantity, key, request_id)
+               on conflict on constraint orders_customer_idempotency_key do nothing
+               returning id, quantity, ordered_at
+           ), taken as (
+               update coupons set stock = stock - t.units
+               from (select coalesce(sum(quantity), 0)::int as units from placed where id <> all($10::uuid[])) t
+               where coupons.id = $3 and t.units > 0
+           ), queued as (
+               insert into payment_jobs (order_id) select id from placed on conflict (order_id) do nothing
+           )
+           select id, ordered_at as "ordered_at: DateTime<Utc>" from placed"#,
         &ids,
         &customers,
         coupon.id,
@@ -147,6 +144,7 @@ pub async fn insert_placed(
         &request_ids as _,
         state.status.as_str(),
         state.payment_status.as_str(),
+        on_hold,
     )
     .fetch_all(&mut *conn)
     .await?;
