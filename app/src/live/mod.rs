@@ -22,7 +22,11 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// One Server-Sent Event: `event:`, `id:` when given, and `data:` the JSON of `data`
 /// (one line: JSON text has no raw line breaks).
 pub fn frame(event: &str, id: Option<&str>, data: &impl Serialize) -> Bytes {
-    let json = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
+    let json = serde_json::to_string(data).unwrap_or_else(|e| {
+        // Not for the types sent here (plain structs); said if it ever happens.
+        tracing::error!(error = %e, event, "a live event could not be serialised");
+        "null".into()
+    });
     let mut out = String::with_capacity(json.len() + event.len() + 32);
     out.push_str("event: ");
     out.push_str(event);
