@@ -124,43 +124,30 @@ pub async fn lock_and_get(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<(Coupon, i32)>, AppError> {
-    let row = sqlx::query!(
+    /// The coupon's row as every query reads it, and its held units.
+    #[derive(sqlx::FromRow)]
+    struct Locked {
+        #[sqlx(flatten)]
+        coupon: CouponRow,
+        held: i32,
+    }
+    // Read as `search` reads rows (by name into `CouponRow`); the query macros cannot
+    // fill a struct with a flattened part.
+    let row = sqlx::query_as::<_, Locked>(
         r#"select c.id, c.name, c.description, c.price, c.stock as stock_left, c.shop_id, s.name as shop_name,
-                  c.sale_starts_at as "sale_starts_at: DateTime<Utc>", c.sale_ends_at as "sale_ends_at: DateTime<Utc>",
-                  c.valid_until as "valid_until: DateTime<Utc>", c.per_customer_limit, c.on_sale,
-                  c.created_at as "created_at: DateTime<Utc>", c.category, c.list_price, c.held,
+                  c.sale_starts_at, c.sale_ends_at, c.valid_until, c.per_customer_limit, c.on_sale,
+                  c.created_at, c.category, c.list_price, c.held,
                   coalesce((select json_agg(json_build_object('id', i.id, 'full_key', i.full_key, 'thumb_key', i.thumb_key,
                                                               'width', i.width, 'height', i.height) order by i.position)
-                            from coupon_images i where i.coupon_id = c.id), '[]') as "images!: Json<Vec<StoredImage>>"
+                            from coupon_images i where i.coupon_id = c.id), '[]') as images
            from coupons c join shops s on s.id = c.shop_id
            where c.id = $1
            for no key update of c"#,
-        id
     )
+    .bind(id)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(|r| {
-        let held = r.held;
-        let coupon = Coupon::from(CouponRow {
-            id: r.id,
-            name: r.name,
-            description: r.description,
-            price: r.price,
-            stock_left: r.stock_left,
-            shop_id: r.shop_id,
-            shop_name: r.shop_name,
-            sale_starts_at: r.sale_starts_at,
-            sale_ends_at: r.sale_ends_at,
-            valid_until: r.valid_until,
-            per_customer_limit: r.per_customer_limit,
-            on_sale: r.on_sale,
-            created_at: r.created_at,
-            category: r.category,
-            list_price: r.list_price,
-            images: r.images,
-        });
-        (coupon, held)
-    }))
+    Ok(row.map(|r| (Coupon::from(r.coupon), r.held)))
 }
 
 /// The coupon if it belongs to `owner_id`'s shop.
