@@ -10,6 +10,8 @@ pub mod domain;
 pub mod error;
 pub mod flash;
 pub mod images;
+#[cfg(feature = "islands")]
+pub mod islands;
 pub mod mypage;
 pub mod notifications;
 pub mod orders;

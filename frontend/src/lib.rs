@@ -26,7 +26,7 @@ pub fn hydrate() {
         );
         return;
     }
-    leptos::mount::hydrate_body(app::App);
+    leptos::mount::hydrate_islands();
     // Lets tests (and people) see that the page is interactive; while it is missing, the
     // link guard in app::shell leaves clicks and form posts to the browser.
     if let Some(body) = document().body() {
