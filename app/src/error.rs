@@ -454,8 +454,38 @@ mod tests {
 
     #[test]
     fn round_trips_through_json_for_server_functions() {
-        let e = AppError::field("price", FieldError::OutOfRange { min: 1, max: 10 });
+        // Every kind of field error: they are read back by hand (`FieldErrorWire`).
+        let fields = [
+            FieldError::Required,
+            FieldError::TooShort { min: 8 },
+            FieldError::TooLong { max: 80 },
+            FieldError::Invalid,
+            FieldError::NotANumber,
+            FieldError::OutOfRange { min: -1, max: 10 },
+            FieldError::EndBeforeStart,
+            FieldError::BeforeSaleEnd,
+            FieldError::Taken,
+        ];
+        let e = AppError::Validation(
+            fields
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (format!("f{i}"), f.clone()))
+                .collect(),
+        );
         let back: AppError = serde_json::from_str(&serde_json::to_string(&e).unwrap()).unwrap();
         assert_eq!(back, e);
+        // The shape other programs (and the server's status layer) read.
+        assert_eq!(
+            serde_json::to_value(AppError::field("q", FieldError::TooLong { max: 3 })).unwrap(),
+            serde_json::json!({"Validation": {"q": {"kind": "too_long", "max": 3}}})
+        );
+        for bad in [
+            r#"{"kind": "too_long"}"#,
+            r#"{"kind": "too_short", "min": -1}"#,
+            r#"{"kind": "nonsense"}"#,
+        ] {
+            assert!(serde_json::from_str::<FieldError>(bad).is_err(), "{bad}");
+        }
     }
 }

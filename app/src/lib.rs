@@ -10,8 +10,6 @@ pub mod domain;
 pub mod error;
 pub mod flash;
 pub mod images;
-#[cfg(feature = "islands")]
-pub mod islands;
 pub mod mypage;
 pub mod notifications;
 pub mod orders;
@@ -114,17 +112,6 @@ pub const VIEW_BUILD: &str = if cfg!(erase_components) {
     "typed"
 };
 
-/// Until the app has hydrated (`body[data-hydrated]`, set by the wasm), clicks and form
-/// submissions belong to the browser. The router listens for clicks on `window` and
-/// navigates on the client; before hydration, or after a hydration that failed, it would
-/// swallow the click (prevent the default, then never navigate). A listener that captures
-/// at `window` runs before any other: while the attribute is missing it stops the event
-/// there, and the browser follows the link or posts the form as without JavaScript.
-/// Inline (with the response's CSP nonce) so it is in place before the first click.
-const LINK_GUARD_JS: &str = "(function(){function g(e){var b=document.body;\
-if(!b||!b.hasAttribute('data-hydrated'))e.stopImmediatePropagation()}\
-addEventListener('click',g,true);addEventListener('submit',g,true)})()";
-
 /// The HTML document around the app (server-rendered).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -134,10 +121,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <meta name="coupan-views" content=VIEW_BUILD />
-                <script nonce=leptos::nonce::use_nonce() inner_html=LINK_GUARD_JS></script>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>

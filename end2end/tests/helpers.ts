@@ -10,7 +10,13 @@ export function uniqueEmail(prefix: string): string {
 /** Waits until the WASM bundle has hydrated the page (set by frontend/src/lib.rs), then
  * checks that the page broke no rule of its Content Security Policy. */
 export async function hydrated(page: Page) {
-  await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  try {
+    await expect(page.locator("body[data-hydrated=true]")).toBeAttached({ timeout: 30_000 });
+  } catch (e) {
+    // A panic while hydrating leaves its message in body[data-panic] (frontend/src/lib.rs).
+    const panic = await page.locator("body").getAttribute("data-panic").catch(() => null);
+    throw new Error(`not hydrated${panic ? ` (panic: ${panic})` : ""}: ${e}`);
+  }
   expect(await cspViolations(page), "Content Security Policy violations").toEqual([]);
 }
 

@@ -1,10 +1,9 @@
 import { expect, test, type Page } from "@playwright/test";
-import { PASSWORD, uniqueEmail } from "./helpers";
+import { PASSWORD, ownerWithCoupon, uniqueEmail } from "./helpers";
 
 // Links and forms work before and without hydration, and a hydration that fails never
-// leaves a page worse than no JavaScript: until body[data-hydrated] is set, the link
-// guard in app::shell hands clicks and form posts to the browser (the router's click
-// handler would otherwise prevent the default and, its wasm dead, never navigate).
+// leaves a page worse than no JavaScript: pages are server-rendered HTML with plain links
+// and forms; only their islands (live figures, the buy box, the bell) need the wasm.
 
 /** Breaks every page the browser loads (also after a redirect) once it is parsed, before
  * the wasm (fetched and started asynchronously) can hydrate it:
@@ -59,6 +58,8 @@ async function logInAsBrowser(page: Page, request: import("@playwright/test").AP
 }
 
 test("after a hydration that panics, links and forms work as without JavaScript", async ({ page, request }) => {
+  // The catalogue shows at least this coupon: its card's live figures are an island.
+  await ownerWithCoupon(request, `Broken Hydration ${Date.now()}`);
   await breakBeforeHydration(page, "markers");
   const seen = collect(page);
 
@@ -73,11 +74,8 @@ test("after a hydration that panics, links and forms work as without JavaScript"
   await expect(page.getByTestId("no-orders")).toBeVisible();
   await page.getByTestId("logout").click();
   await expect(page.getByTestId("nav-login")).toBeVisible();
-  // Every page on the way was broken: each one panicked while hydrating (the last page's
-  // wasm may still be loading when its server-rendered link shows: wait for its panic).
-  await expect
-    .poll(() => seen.pageErrors.filter((e) => /unreachable/.test(e)).length, "a panic on each of the 5 pages")
-    .toBeGreaterThanOrEqual(5);
+  // The catalogue's islands panicked while hydrating, and the page stayed usable.
+  expect(seen.pageErrors.filter((e) => /unreachable/.test(e)).length).toBeGreaterThanOrEqual(1);
 });
 
 test("with a wasm that does not load, links and forms work as without JavaScript", async ({ page, request }) => {

@@ -83,6 +83,9 @@ test("the last unit sold in one browser flips the others to sold out, and the ow
     await notReloaded(catalogue);
     await expect(stats.getByTestId("stat-stock")).toHaveText("0");
     await expect(dashboard.getByTestId("bell-count")).toHaveText("1");
+    // The other figures are read again a moment later.
+    await expect(stats.getByTestId("stat-sold")).toHaveText("1");
+    await expect(dashboard.getByTestId("recent-order").filter({ hasText: name })).toHaveCount(1);
     await notReloaded(dashboard);
 
     // The buyer's own page follows the payment (no polling: the notification stream).

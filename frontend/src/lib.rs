@@ -1,13 +1,30 @@
-//! The browser entry point: hydrates the server-rendered page.
+//! The browser entry point. Pages are server-rendered HTML; only their islands (the
+//! `#[island]` components: live figures, the buy and waitlist boxes, the bell) run here.
+//! `hydrate` runs first, then leptos's island script hydrates each island of the page.
 
-use leptos::prelude::document;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use leptos::prelude::{document, set_timeout};
 use leptos::web_sys::console;
+
+/// Set by the panic hook: a panic while hydrating leaves the page as without JavaScript,
+/// and `body[data-hydrated]` unset.
+static PANICKED: AtomicBool = AtomicBool::new(false);
 
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        PANICKED.store(true, Ordering::SeqCst);
+        if let Some(body) = document().body() {
+            let _ = body.remove_attribute("data-hydrated");
+            // What went wrong, for people and tests reading the page.
+            let _ = body.set_attribute("data-panic", &info.to_string());
+        }
+        console_error_panic_hook::hook(info);
+    }));
     // A page rendered by a server built with the other kind of views cannot hydrate (see
-    // app::VIEW_BUILD): leave it as it is, working as without JavaScript.
+    // app::VIEW_BUILD): leave it as it is, working as without JavaScript. Its islands lose
+    // their names, so the island script finds none to hydrate.
     let server_views = document()
         .query_selector("meta[name=coupan-views]")
         .ok()
@@ -24,12 +41,33 @@ pub fn hydrate() {
             )
             .into(),
         );
+        if let Ok(islands) = document().query_selector_all("leptos-island") {
+            for i in 0..islands.length() {
+                if let Some(el) = islands.item(i).and_then(|n| {
+                    wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(n).ok()
+                }) {
+                    let _ = el.remove_attribute("data-component");
+                }
+            }
+        }
         return;
     }
+    // Islands have no router: a server function's redirect loads the page it names.
+    let _ = leptos::server_fn::redirect::set_redirect_hook(|loc: &str| {
+        let _ = leptos::prelude::window().location().set_href(loc);
+    });
     leptos::mount::hydrate_islands();
-    // Lets tests (and people) see that the page is interactive; while it is missing, the
-    // link guard in app::shell leaves clicks and form posts to the browser.
-    if let Some(body) = document().body() {
-        let _ = body.set_attribute("data-hydrated", "true");
-    }
+    // The island script hydrates the islands right after this returns, island by island
+    // in microtasks; a timer runs after all of them. Lets tests (and people) see that the
+    // page is interactive.
+    set_timeout(
+        || {
+            if !PANICKED.load(Ordering::SeqCst)
+                && let Some(body) = document().body()
+            {
+                let _ = body.set_attribute("data-hydrated", "true");
+            }
+        },
+        std::time::Duration::ZERO,
+    );
 }

@@ -119,7 +119,8 @@ pub fn ErrorBanner(
                 (AppError::NotFound, Some(t)) => t.get(),
                 _ => error_text(&e),
             };
-            view! { <div class="banner error" role="alert" tabindex="-1" node_ref=banner data-testid="form-error">{text}</div> }
+            // `autofocus`: a page that comes back with the error (a form post) starts here too.
+            view! { <div class="banner error" role="alert" tabindex="-1" autofocus node_ref=banner data-testid="form-error">{text}</div> }
         })
     }
 }

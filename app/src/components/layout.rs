@@ -4,7 +4,7 @@
 use leptos::form::ActionForm;
 use leptos::prelude::*;
 
-use super::live::{provide_live_feeds, use_notification_feed};
+use super::live::use_notification_feed;
 use crate::auth::use_auth;
 use crate::domain::Role;
 use crate::flash::FlashBanner;
@@ -14,37 +14,28 @@ use crate::i18n::*;
 pub fn Layout(children: Children) -> impl IntoView {
     let i18n = use_i18n();
     let auth = use_auth();
-    provide_live_feeds();
-    // A link followed inside the open phone menu navigates in place (client-side routing):
-    // fold the menu again. Without JavaScript every link loads a new, closed page.
-    let menu = NodeRef::<leptos::html::Details>::new();
-    let fold = move |_| {
-        if let Some(menu) = menu.get_untracked() {
-            let _ = menu.remove_attribute("open");
-        }
-    };
     view! {
         <header class="site-header">
-            <a href="/" class="brand" data-testid="brand">{t!(i18n, app_name)}</a>
+            <a href="/" class="brand" data-testid="brand">{t_string!(i18n, app_name)}</a>
             // On phones the links fold into this disclosure (no script needed to open it);
             // on wider screens CSS shows them in line and hides the summary.
-            <details class="menu" data-testid="menu" node_ref=menu>
+            <details class="menu" data-testid="menu">
                 <summary class="menu-button" data-testid="menu-button">
                     <span class="menu-icon" aria-hidden="true"></span>
-                    {t!(i18n, menu)}
+                    {t_string!(i18n, menu)}
                 </summary>
-                <nav aria-label=move || t_string!(i18n, nav_main).to_string() data-testid="main-nav" on:click=fold>
-                    <a href="/">{t!(i18n, nav_catalogue)}</a>
+                <nav aria-label=move || t_string!(i18n, nav_main).to_string() data-testid="main-nav">
+                    <a href="/">{t_string!(i18n, nav_catalogue)}</a>
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             match auth.user.await {
                                 Ok(Some(user)) => {
                                     let owner_links = (user.role == Role::Owner).then(|| view! {
-                                        <a href="/owner/dashboard" data-testid="nav-dashboard">{t!(i18n, nav_dashboard)}</a>
-                                        <a href="/owner/coupons" data-testid="nav-my-coupons">{t!(i18n, nav_my_coupons)}</a>
+                                        <a href="/owner/dashboard" data-testid="nav-dashboard">{t_string!(i18n, nav_dashboard)}</a>
+                                        <a href="/owner/coupons" data-testid="nav-my-coupons">{t_string!(i18n, nav_my_coupons)}</a>
                                     });
                                     let customer_links = (user.role == Role::Customer).then(|| view! {
-                                        <a href="/mypage" data-testid="nav-mypage">{t!(i18n, nav_mypage)}</a>
+                                        <a href="/mypage" data-testid="nav-mypage">{t_string!(i18n, nav_mypage)}</a>
                                     });
                                     let name = user.name.clone();
                                     view! {
@@ -52,13 +43,13 @@ pub fn Layout(children: Children) -> impl IntoView {
                                         {customer_links}
                                         <span class="who" data-testid="current-user"><a href="/account" data-testid="nav-account" title=move || t_string!(i18n, nav_account).to_string()>{t!(i18n, welcome, name = move || name.clone())}</a></span>
                                         <ActionForm action=auth.logout attr:class="inline">
-                                            <button type="submit" class="link" data-testid="logout">{t!(i18n, nav_logout)}</button>
+                                            <button type="submit" class="link" data-testid="logout">{t_string!(i18n, nav_logout)}</button>
                                         </ActionForm>
                                     }.into_any()
                                 }
                                 _ => view! {
-                                    <a href="/login" data-testid="nav-login">{t!(i18n, nav_login)}</a>
-                                    <a href="/signup" data-testid="nav-signup">{t!(i18n, nav_signup)}</a>
+                                    <a href="/login" data-testid="nav-login">{t_string!(i18n, nav_login)}</a>
+                                    <a href="/signup" data-testid="nav-signup">{t_string!(i18n, nav_signup)}</a>
                                 }.into_any(),
                             }
                         })}
@@ -83,8 +74,8 @@ pub fn Layout(children: Children) -> impl IntoView {
     }
 }
 
-/// The link to the notifications page with the unread count, live.
-#[component]
+/// The link to the notifications page with the unread count, live (an island).
+#[island]
 fn Bell(served: Option<i64>) -> impl IntoView {
     let i18n = use_i18n();
     let feed = use_notification_feed();
@@ -97,7 +88,7 @@ fn Bell(served: Option<i64>) -> impl IntoView {
             <svg class="bell-icon" aria-hidden="true" viewBox="0 0 24 24" width="20" height="20">
                 <path fill="currentColor" d="M12 22a2.5 2.5 0 0 0 2.45-2h-4.9A2.5 2.5 0 0 0 12 22zm7-6v-5a7 7 0 0 0-5.5-6.84V3.5a1.5 1.5 0 0 0-3 0v.66A7 7 0 0 0 5 11v5l-2 2v1h18v-1z" />
             </svg>
-            <span class="bell-label" aria-hidden="true">{t!(i18n, nav_notifications)}</span>
+            <span class="bell-label" aria-hidden="true">{t_string!(i18n, nav_notifications)}</span>
             <span class="bell-count" class:zero=move || count() == 0 data-testid="bell-count">{count}</span>
         </a>
     }

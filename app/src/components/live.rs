@@ -20,8 +20,9 @@ use std::time::Duration;
 use leptos::prelude::*;
 use uuid::Uuid;
 
-use crate::auth::use_auth;
-use crate::domain::{LiveStock, Notification, Unread};
+use crate::domain::LiveStock;
+#[cfg(feature = "hydrate")]
+use crate::domain::Unread;
 
 /// Pause before opening a stream again that the server ended with an error.
 pub const RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -42,13 +43,21 @@ pub struct NotificationFeed {
     /// The unread count, once the stream has said it.
     pub unread: RwSignal<Option<i64>>,
     /// The newest notification that arrived while the page was open.
-    pub latest: RwSignal<Option<Notification>>,
+    pub latest: RwSignal<Option<Arrived>>,
+}
+
+/// What the pages' live parts read of a notification as it arrives (the event carries
+/// the whole [`crate::domain::Notification`]; reading only this keeps the bundle small).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct Arrived {
+    pub id: i64,
+    pub coupon_id: Option<Uuid>,
 }
 
 /// The stock of `id` as it changes (`None` until the first event), followed while the
 /// calling component lives.
 pub fn use_live_stock(id: Uuid) -> Signal<Option<LiveStock>> {
-    let feed = expect_context::<StockFeed>();
+    let feed = stock_feed();
     // Browser only (effects do not run on the server), undone when the component goes.
     Effect::new(move |_| {
         feed.followed.update(|m| *m.entry(id).or_default() += 1);
@@ -66,24 +75,42 @@ pub fn use_live_stock(id: Uuid) -> Signal<Option<LiveStock>> {
     Memo::new(move |_| feed.values.with(|m| m.get(&id).copied())).into()
 }
 
-pub fn use_notification_feed() -> NotificationFeed {
-    expect_context::<NotificationFeed>()
+/// A coupon's stock as it changes, starting from what the page was served with (an
+/// island: the rest of the page is plain HTML).
+#[island]
+pub fn LiveStockFigure(coupon_id: Uuid, served: i32) -> impl IntoView {
+    let live = use_live_stock(coupon_id);
+    move || live.get().map_or(served, |l| l.stock_left)
 }
 
-/// Provides both feeds; call once, in the layout (inside the auth provider).
-pub fn provide_live_feeds() {
-    let stock = StockFeed {
+/// The page's stock feed. In the browser one per page, shared by every island that shows
+/// a coupon (islands do not share contexts); on the server a fresh one per call, never
+/// opened (the page shows the values it was rendered with).
+pub fn stock_feed() -> StockFeed {
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static FEED: std::cell::OnceCell<StockFeed> = const { std::cell::OnceCell::new() };
+        }
+        FEED.with(|f| *f.get_or_init(open_stock_feed))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        new_stock_feed()
+    }
+}
+
+fn new_stock_feed() -> StockFeed {
+    StockFeed {
         followed: RwSignal::new(BTreeMap::new()),
         values: RwSignal::new(HashMap::new()),
         changes: RwSignal::new(0),
-    };
-    provide_context(stock);
-    let notes = NotificationFeed {
-        unread: RwSignal::new(None),
-        latest: RwSignal::new(None),
-    };
-    provide_context(notes);
+    }
+}
 
+#[cfg(feature = "hydrate")]
+fn open_stock_feed() -> StockFeed {
+    let stock = new_stock_feed();
     let ids = Memo::new(move |_| {
         stock
             .followed
@@ -107,24 +134,43 @@ pub fn provide_live_feeds() {
         };
         keep_open(&url, vec![("stock", Box::new(on_stock))], stock_retry);
     });
+    stock
+}
 
-    let auth = use_auth();
-    let user = Memo::new(move |_| {
-        auth.user
-            .get()
-            .and_then(|r| r.ok())
-            .flatten()
-            .map(|u| u.user_id)
-    });
+impl NotificationFeed {
+    /// A feed that never hears anything (for someone who is not signed in).
+    pub fn idle() -> Self {
+        NotificationFeed {
+            unread: RwSignal::new(None),
+            latest: RwSignal::new(None),
+        }
+    }
+}
+
+/// The signed-in user's notification feed: opened by the first island that asks for it
+/// (only pages of a signed-in user do), one per page; never opened on the server.
+pub fn use_notification_feed() -> NotificationFeed {
+    #[cfg(feature = "hydrate")]
+    {
+        thread_local! {
+            static FEED: std::cell::OnceCell<NotificationFeed> = const { std::cell::OnceCell::new() };
+        }
+        FEED.with(|f| *f.get_or_init(open_notification_feed))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        NotificationFeed::idle()
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn open_notification_feed() -> NotificationFeed {
+    let notes = NotificationFeed::idle();
     let notes_retry = RwSignal::new(0u32);
     // The newest notification id received, to resume from after a reopening.
     let last_id = StoredValue::new(None::<String>);
     Effect::new(move |_| {
         notes_retry.track();
-        let Some(_) = user.get() else {
-            notes.unread.set(None);
-            return;
-        };
         let url = match last_id.get_value() {
             Some(id) => format!("/api/v1/notifications/live?last_event_id={id}"),
             None => "/api/v1/notifications/live".to_string(),
@@ -136,7 +182,7 @@ pub fn provide_live_feeds() {
             last_id.set_value(Some(id).filter(|i| !i.is_empty()));
         };
         let on_notification = move |data: String, id: String| {
-            if let Ok(n) = serde_json::from_str::<Notification>(&data) {
+            if let Ok(n) = serde_json::from_str::<Arrived>(&data) {
                 notes.latest.set(Some(n));
             }
             last_id.set_value(Some(id).filter(|i| !i.is_empty()));
@@ -150,8 +196,10 @@ pub fn provide_live_feeds() {
             notes_retry,
         );
     });
+    notes
 }
 
+#[cfg(feature = "hydrate")]
 type Handler = Box<dyn FnMut(String, String)>;
 
 /// Opens `url` with a handler per event name, for as long as the calling effect's run
@@ -165,9 +213,6 @@ fn keep_open(url: &str, handlers: Vec<(&'static str, Handler)>, retry: RwSignal<
         on_cleanup(move || drop(source));
     }
 }
-
-#[cfg(not(feature = "hydrate"))]
-fn keep_open(_: &str, _: Vec<(&'static str, Handler)>, _: RwSignal<u32>) {}
 
 #[cfg(feature = "hydrate")]
 mod browser {
@@ -225,5 +270,77 @@ mod browser {
             self.source.set_onerror(None);
             self.source.close();
         }
+    }
+}
+
+/// Reads the current page again from the server and puts its part matching `selector`
+/// in place of the one on screen (browser only): a server-rendered part of the page follows
+/// a live event without a reload (what is around it, such as a flash message, stays).
+/// Islands inside the new part stay plain HTML.
+/// With `rehydrate`, the islands inside the new part are hydrated (through the island
+/// script's `window.__hydrateIsland`); the old ones' DOM is gone, their effects stay.
+#[cfg(feature = "hydrate")]
+pub fn refresh_part(selector: &'static str, rehydrate: bool) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    leptos::task::spawn_local(async move {
+        let window = window();
+        let Ok(href) = window.location().href() else {
+            return;
+        };
+        let Ok(resp) = JsFuture::from(window.fetch_with_str(&href)).await else {
+            return;
+        };
+        let Ok(resp) = resp.dyn_into::<web_sys::Response>() else {
+            return;
+        };
+        if !resp.ok() {
+            return;
+        }
+        let Ok(text) = resp.text() else { return };
+        let Ok(text) = JsFuture::from(text).await else {
+            return;
+        };
+        let Some(text) = text.as_string() else { return };
+        let Ok(parser) = web_sys::DomParser::new() else {
+            return;
+        };
+        let Ok(doc) = parser.parse_from_string(&text, web_sys::SupportedType::TextHtml) else {
+            return;
+        };
+        if let (Ok(Some(new)), Ok(Some(old))) = (
+            doc.query_selector(selector),
+            document().query_selector(selector),
+        ) {
+            old.set_inner_html(&new.inner_html());
+            if rehydrate {
+                hydrate_islands_in(&old);
+            }
+        }
+    });
+}
+
+/// Hydrates the islands inside `root`, as the island script does for a page.
+#[cfg(feature = "hydrate")]
+fn hydrate_islands_in(root: &web_sys::Element) {
+    use wasm_bindgen::{JsCast, JsValue};
+    let Ok(hydrate) = js_sys::Reflect::get(&window(), &JsValue::from_str("__hydrateIsland")) else {
+        return;
+    };
+    let Ok(hydrate) = hydrate.dyn_into::<js_sys::Function>() else {
+        return;
+    };
+    let Ok(islands) = root.query_selector_all("leptos-island") else {
+        return;
+    };
+    for i in 0..islands.length() {
+        let Some(el) = islands.item(i) else { continue };
+        let Some(name) = el
+            .dyn_ref::<web_sys::Element>()
+            .and_then(|e| e.get_attribute("data-component"))
+        else {
+            continue;
+        };
+        let _ = hydrate.call2(&JsValue::NULL, &el, &JsValue::from_str(&name));
     }
 }

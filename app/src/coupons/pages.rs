@@ -9,13 +9,13 @@ use leptos_router::hooks::{use_params_map, use_query_map};
 use uuid::Uuid;
 
 use super::{get_coupon, list_coupons};
-use crate::components::live::use_live_stock;
+use crate::components::live::{LiveStockFigure, use_live_stock};
 use crate::components::{ErrorView, PageTitle, category_text, error_text};
 use crate::domain::coupon::discount_percent;
 use crate::domain::live::live_status;
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
-use crate::domain::{Category, Coupon, CouponStatus, SaleBadges, Sort};
+use crate::domain::{Category, Coupon, CouponStatus, SaleBadges, SaleState, Sort};
 use crate::i18n::*;
 use crate::images::pages::{CardThumb, Gallery};
 use crate::waitlist::pages::{WaitlistBox, WaitlistData};
@@ -24,27 +24,12 @@ use crate::waitlist::pages::{WaitlistBox, WaitlistData};
 #[component]
 pub fn StatusBadge(status: CouponStatus) -> impl IntoView {
     let i18n = use_i18n();
-    let (class, text): (&str, Box<dyn Fn() -> String + Send + Sync>) = match status {
-        CouponStatus::Available => (
-            "badge ok",
-            Box::new(move || t_string!(i18n, on_sale).to_string()),
-        ),
-        CouponStatus::SoldOut => (
-            "badge sold-out",
-            Box::new(move || t_string!(i18n, sold_out).to_string()),
-        ),
-        CouponStatus::NotStarted => (
-            "badge muted",
-            Box::new(move || t_string!(i18n, not_started).to_string()),
-        ),
-        CouponStatus::Ended => (
-            "badge muted",
-            Box::new(move || t_string!(i18n, sale_ended).to_string()),
-        ),
-        CouponStatus::Stopped => (
-            "badge muted",
-            Box::new(move || t_string!(i18n, sales_stopped).to_string()),
-        ),
+    let (class, text) = match status {
+        CouponStatus::Available => ("badge ok", t_string!(i18n, on_sale)),
+        CouponStatus::SoldOut => ("badge sold-out", t_string!(i18n, sold_out)),
+        CouponStatus::NotStarted => ("badge muted", t_string!(i18n, not_started)),
+        CouponStatus::Ended => ("badge muted", t_string!(i18n, sale_ended)),
+        CouponStatus::Stopped => ("badge muted", t_string!(i18n, sales_stopped)),
     };
     let testid = match status {
         CouponStatus::SoldOut => "badge-sold-out",
@@ -71,10 +56,10 @@ fn SaleBadge(
         let badges = SaleBadges::of(sale_ends_at, stock.get(), Utc::now());
         view! {
             {badges.ending_soon.then(|| view! {
-                <span class="badge hot" data-testid="badge-ending-soon">{t!(i18n, badge_ending_soon)}</span>
+                <span class="badge hot" data-testid="badge-ending-soon">{t_string!(i18n, badge_ending_soon)}</span>
             })}
             {badges.few_left.map(|n| view! {
-                <span class="badge hot" data-testid="badge-few-left" data-left=n>{t!(i18n, badge_few_left, n = move || n)}</span>
+                <span class="badge hot" data-testid="badge-few-left" data-left=n>{t_string!(i18n, badge_few_left, n = n).to_string()}</span>
             })}
         }
         .into_any()
@@ -91,11 +76,11 @@ fn PriceTag(price: i64, list_price: Option<i64>, #[prop(optional)] big: bool) ->
         <div class="price" class:big=big>
             {discount.map(|(percent, list)| view! {
                 <del class="list-price" data-testid="coupon-list-price">
-                    <span class="sr-only">{t!(i18n, list_price)} " "</span>{format_krw(list)}
+                    <span class="sr-only">{t_string!(i18n, list_price)} " "</span>{format_krw(list)}
                 </del>
                 " "
                 <span class="discount" data-testid="coupon-discount">
-                    <span class="sr-only">{t!(i18n, discount)} " "</span>{format!("{percent}%")}
+                    <span class="sr-only">{t_string!(i18n, discount)} " "</span>{format!("{percent}%")}
                 </span>
                 " "
             })}
@@ -111,33 +96,40 @@ struct LiveCoupon {
     status: Signal<CouponStatus>,
 }
 
-fn live_coupon(coupon: &Coupon) -> LiveCoupon {
-    let live = use_live_stock(coupon.id);
-    let served = coupon.clone();
-    let stock_left = coupon.stock_left;
+fn live_coupon(state: SaleState) -> LiveCoupon {
+    let live = use_live_stock(state.id);
     LiveCoupon {
-        stock: Signal::derive(move || live.get().map_or(stock_left, |l| l.stock_left)),
-        status: Signal::derive(move || live_status(&served, live.get(), Utc::now())),
+        stock: Signal::derive(move || live.get().map_or(state.stock_left, |l| l.stock_left)),
+        status: Signal::derive(move || live_status(state, live.get(), Utc::now())),
+    }
+}
+
+/// A card's stock and badges, live (an island: the rest of the card is plain HTML).
+#[island]
+fn CardMeta(s: SaleState) -> impl IntoView {
+    let i18n = use_i18n();
+    let LiveCoupon { stock, status } = live_coupon(s);
+    view! {
+        <div class="meta">
+            <span>{t_string!(i18n, stock_left)} ": " <span data-testid="coupon-stock">{stock}</span></span>
+            <span class="badges"><SaleBadge status stock sale_ends_at=s.sale_ends_at /></span>
+        </div>
     }
 }
 
 #[component]
 fn CouponCard(coupon: Coupon) -> impl IntoView {
-    let i18n = use_i18n();
-    let LiveCoupon { stock, status } = live_coupon(&coupon);
+    let status = coupon.status_at(Utc::now());
     let href = format!("/coupons/{}", coupon.id);
     // One link per card, named by the coupon; CSS stretches its hit area over the card.
     view! {
         <li class="coupon-card" data-testid="coupon-card" data-coupon-id=coupon.id.to_string() data-category=coupon.category.as_str()
-            class:sold-out=move || status.get() == CouponStatus::SoldOut>
+            class:sold-out=status == CouponStatus::SoldOut>
             <CardThumb coupon=coupon.clone() />
             <h2 class="coupon-title"><a href=href class="coupon-name card-link" data-testid="coupon-name">{coupon.name.clone()}</a></h2>
             <div class="shop" data-testid="coupon-shop">{coupon.shop_name.clone()}</div>
             <PriceTag price=coupon.price list_price=coupon.list_price />
-            <div class="meta">
-                <span>{t!(i18n, stock_left)} ": " <span data-testid="coupon-stock">{stock}</span></span>
-                <span class="badges"><SaleBadge status stock sale_ends_at=coupon.sale_ends_at /></span>
-            </div>
+            <CardMeta s=coupon.sale_state() />
         </li>
     }
 }
@@ -221,14 +213,14 @@ pub fn CataloguePage() -> impl IntoView {
     view! {
         <PageTitle text=move || t_string!(i18n, tagline).to_string() />
         <section>
-            <h1 class="tagline">{t!(i18n, tagline)}</h1>
+            <h1 class="tagline">{t_string!(i18n, tagline)}</h1>
             <Form method="GET" action="/" attr:class="search" attr:role="search">
                 <input type="search" name="q" value=q data-testid="search-input"
                     placeholder=move || t_string!(i18n, search_placeholder).to_string()
                     aria-label=move || t_string!(i18n, search_placeholder).to_string() />
                 {move || (!category().is_empty()).then(|| view! { <input type="hidden" name="category" value=category() /> })}
                 {move || (!sort().is_empty()).then(|| view! { <input type="hidden" name="sort" value=sort() /> })}
-                <button type="submit" data-testid="search-submit">{t!(i18n, search_button)}</button>
+                <button type="submit" data-testid="search-submit">{t_string!(i18n, search_button)}</button>
             </Form>
             <div class="browse">
                 <nav class="chips" aria-label=move || t_string!(i18n, categories_nav).to_string() data-testid="category-chips">
@@ -256,7 +248,7 @@ pub fn CataloguePage() -> impl IntoView {
                 <Form method="GET" action="/" attr:class="sort" attr:data-testid="sort-form">
                     {move || (!q().is_empty()).then(|| view! { <input type="hidden" name="q" value=q() /> })}
                     {move || (!category().is_empty()).then(|| view! { <input type="hidden" name="category" value=category() /> })}
-                    <label for="f-sort">{t!(i18n, sort_label)}</label>
+                    <label for="f-sort">{t_string!(i18n, sort_label)}</label>
                     <select id="f-sort" name="sort" data-testid="sort-select">
                         {move || {
                             let chosen = current.read().sort();
@@ -272,14 +264,14 @@ pub fn CataloguePage() -> impl IntoView {
                             }).collect_view()
                         }}
                     </select>
-                    <button type="submit" data-testid="sort-submit">{t!(i18n, sort_apply)}</button>
+                    <button type="submit" data-testid="sort-submit">{t_string!(i18n, sort_apply)}</button>
                 </Form>
             </div>
-            <Transition fallback=move || view! { <p class="loading" data-testid="loading">{t!(i18n, loading)}</p> }>
+            <Transition fallback=move || view! { <p class="loading" data-testid="loading">{t_string!(i18n, loading)}</p> }>
                 {move || Suspend::new(async move {
                     let v = current.get_untracked();
                     match coupons.await {
-                        Ok(p) if p.items.is_empty() => view! { <p class="empty" data-testid="no-results">{t!(i18n, no_results)}</p> }.into_any(),
+                        Ok(p) if p.items.is_empty() => view! { <p class="empty" data-testid="no-results">{t_string!(i18n, no_results)}</p> }.into_any(),
                         Ok(p) => {
                             let has_prev = p.page > 1;
                             let has_next = (p.page as i64) * (p.per_page as i64) < p.total;
@@ -290,13 +282,13 @@ pub fn CataloguePage() -> impl IntoView {
                                     {p.items.into_iter().map(|coupon| view! { <CouponCard coupon /> }).collect_view()}
                                 </ul>
                                 <nav class="pager" aria-label=move || t_string!(i18n, pages_nav).to_string() data-testid="pager">
-                                    {has_prev.then(|| view! { <a href=v.with_page(current - 1)>{t!(i18n, previous_page)}</a> })}
+                                    {has_prev.then(|| view! { <a href=v.with_page(current - 1)>{t_string!(i18n, previous_page)}</a> })}
                                     <span class="pager-status">
                                         <span data-testid="pager-page">{t!(i18n, page_of, n = move || current, pages = move || pages)}</span>
                                         " · "
                                         <span data-testid="catalogue-total">{t!(i18n, total_coupons, n = move || total)}</span>
                                     </span>
-                                    {has_next.then(|| view! { <a href=v.with_page(current + 1) data-testid="next-page">{t!(i18n, next_page)}</a> })}
+                                    {has_next.then(|| view! { <a href=v.with_page(current + 1) data-testid="next-page">{t_string!(i18n, next_page)}</a> })}
                                 </nav>
                             }.into_any()
                         }
@@ -329,6 +321,7 @@ fn urlencode(s: &str) -> String {
 pub fn CouponDetailPage() -> impl IntoView {
     let i18n = use_i18n();
     let params = use_params_map();
+    let auth = crate::auth::use_auth();
     let id = move || {
         params
             .read()
@@ -341,26 +334,31 @@ pub fn CouponDetailPage() -> impl IntoView {
             None => Err(crate::error::AppError::NotFound),
         }
     });
-    // Made here, before anything is awaited, not in the boxes: see `WaitlistData`.
     let allowance = Resource::new(id, |id| async move {
         match id {
             Some(id) => crate::orders::my_buy_allowance(id).await,
             None => Ok(None),
         }
     });
-    let waitlist = WaitlistData::new(id);
+    let waitlist_entry = Resource::new(id, |id| async move {
+        match id {
+            Some(id) => crate::waitlist::my_waitlist_entry(id).await,
+            None => Ok(None),
+        }
+    });
     view! {
-        <Transition fallback=move || view! { <p class="loading">{t!(i18n, loading)}</p> }>
+        <Transition fallback=move || view! { <p class="loading">{t_string!(i18n, loading)}</p> }>
             {move || Suspend::new(async move {
                 match coupon.await {
                     Ok(c) => {
-                        let LiveCoupon { stock, status } = live_coupon(&c);
-                        let (coupon_id, price) = (c.id, c.price);
+                        let role = auth.user.await.ok().flatten().map(|u| u.role);
+                        let allowance = allowance.await.ok().flatten();
+                        let entry = waitlist_entry.await;
+                        let title = c.name.clone();
                         let window = match (c.sale_starts_at, c.sale_ends_at) {
                             (None, None) => None,
                             (s, e) => Some(format!("{} ~ {}", s.map(display).unwrap_or_default(), e.map(display).unwrap_or_default())),
                         };
-                        let title = c.name.clone();
                         view! {
                             <PageTitle text=move || title.clone() />
                             <article class="card coupon-detail" data-testid="coupon-detail">
@@ -368,12 +366,12 @@ pub fn CouponDetailPage() -> impl IntoView {
                                 <h1 data-testid="coupon-name">{c.name.clone()}</h1>
                                 <div class="shop">{c.shop_name.clone()}</div>
                                 <PriceTag price=c.price list_price=c.list_price big=true />
-                                <span class="badges"><SaleBadge status stock sale_ends_at=c.sale_ends_at /></span>
+                                <span class="badges"><LiveBadges s=c.sale_state() /></span>
                                 <p class="description">{c.description.clone()}</p>
                                 <dl>
                                     <dt>{t!(i18n, category)}</dt>
                                     <dd data-testid="coupon-category"><a href=catalogue_href("", Some(c.category), Sort::default(), 1)>{category_text(c.category)}</a></dd>
-                                    <dt>{t!(i18n, stock_left)}</dt><dd data-testid="coupon-stock">{stock}</dd>
+                                    <dt>{t!(i18n, stock_left)}</dt><dd data-testid="coupon-stock"><LiveStockFigure coupon_id=c.id served=c.stock_left /></dd>
                                     <dt>{t!(i18n, sale_window)}</dt>
                                     <dd>{match window { Some(w) => w.into_any(), None => t!(i18n, always).into_any() }}</dd>
                                     <dt>{t!(i18n, valid_until)}</dt>
@@ -381,8 +379,7 @@ pub fn CouponDetailPage() -> impl IntoView {
                                     <dt>{t!(i18n, per_customer_limit)}</dt>
                                     <dd>{match c.per_customer_limit { Some(l) => l.to_string().into_any(), None => t!(i18n, no_limit).into_any() }}</dd>
                                 </dl>
-                                {move || (status.get() == CouponStatus::Available).then(|| view! { <BuyBox coupon_id price allowance /> })}
-                                <WaitlistBox coupon_id data=waitlist sold_out=Signal::derive(move || status.get() == CouponStatus::SoldOut) />
+                                <BuyArea s=c.sale_state() price=c.price allowance role entry />
                                 <a href="/">{t!(i18n, back_to_catalogue)}</a>
                             </article>
                         }.into_any()
@@ -397,6 +394,37 @@ pub fn CouponDetailPage() -> impl IntoView {
     }
 }
 
+/// The coupon page's badges, following the live stock (an island).
+#[island]
+fn LiveBadges(s: SaleState) -> impl IntoView {
+    let LiveCoupon { stock, status } = live_coupon(s);
+    view! { <SaleBadge status stock sale_ends_at=s.sale_ends_at /> }
+}
+
+/// The coupon page's buy box and waitlist box: which one shows follows the live stock, and
+/// both talk to the server without a reload (an island).
+#[island]
+fn BuyArea(
+    s: SaleState,
+    price: i64,
+    allowance: Option<crate::domain::BuyAllowance>,
+    role: Option<crate::domain::Role>,
+    /// The customer's place in line when the page was rendered.
+    entry: crate::waitlist::pages::EntryState,
+) -> impl IntoView {
+    let LiveCoupon { status, .. } = live_coupon(s);
+    let coupon_id = s.id;
+    let waitlist = WaitlistData::new(
+        coupon_id,
+        role == Some(crate::domain::Role::Customer),
+        entry,
+    );
+    view! {
+        {move || (status.get() == CouponStatus::Available).then(|| view! { <BuyBox coupon_id price allowance role /> })}
+        <WaitlistBox coupon_id data=waitlist sold_out=Signal::derive(move || status.get() == CouponStatus::SoldOut) role />
+    }
+}
+
 /// The buy form: customers only (the server checks again). The idempotency key rendered
 /// into the form makes a double click or a resent form one order. On phones it is a bar
 /// stuck to the bottom of the screen; once hydrated it has a -/+ stepper (up to what the
@@ -406,9 +434,9 @@ pub fn CouponDetailPage() -> impl IntoView {
 fn BuyBox(
     coupon_id: Uuid,
     price: i64,
-    allowance: Resource<Result<Option<crate::domain::BuyAllowance>, crate::error::AppError>>,
+    allowance: Option<crate::domain::BuyAllowance>,
+    role: Option<crate::domain::Role>,
 ) -> impl IntoView {
-    use crate::auth::use_auth;
     use crate::components::form::{LastError, field_has_error};
     use crate::components::{ErrorBanner, FieldMessage};
     use crate::domain::Role;
@@ -418,7 +446,6 @@ fn BuyBox(
     use leptos::form::ActionForm;
 
     let i18n = use_i18n();
-    let auth = use_auth();
     let buy = ServerAction::<BuyCoupon>::new();
     // A shed purchase (503, the queue is full) is not an error to show: the box counts
     // down and sends the same purchase again (same idempotency key, so never twice).
@@ -483,15 +510,12 @@ fn BuyBox(
         }
     });
     let quantity_invalid = move || field_has_error(error, "quantity");
-    view! {
-        <Transition fallback=|| ()>
-            {move || {
-                let key = key.clone();
-                Suspend::new(async move {
-                    let user = auth.user.await;
-                    let allowance = allowance.await.ok().flatten();
-                    match user {
-                        Ok(Some(u)) if u.role == Role::Customer => {
+    {
+        {
+            {
+                {
+                    match role {
+                        Some(Role::Customer) => {
                             let max = allowance.map_or(MAX_QUANTITY, |a| a.may_buy);
                             let none_left = max < 1;
                             let step = move |delta: i64| {
@@ -506,22 +530,22 @@ fn BuyBox(
                             <ActionForm action=buy attr:class="buy" attr:data-testid="buy-form">
                                 <ErrorBanner error />
                                 {move || retry_in.get().map(|secs| view! {
-                                    <p class="busy" role="status" data-testid="buy-busy">{t!(i18n, buy_busy, secs)}</p>
+                                    <p class="busy" role="status" data-testid="buy-busy">{t_string!(i18n, buy_busy, secs).to_string()}</p>
                                 })}
                                 <input type="hidden" name="coupon_id" value=coupon_id.to_string() />
                                 <input type="hidden" name="idempotency_key" value=key node_ref=key_input />
                                 {left.map(|(limit, n)| view! {
                                     <p class="allowance" data-testid="buy-allowance" data-left=n>
                                         {if n > 0 {
-                                            t!(i18n, may_buy_more, n = move || n, limit = move || limit).into_any()
+                                            t_string!(i18n, may_buy_more, n = n, limit = limit).to_string().into_any()
                                         } else {
-                                            t!(i18n, limit_reached, limit = move || limit).into_any()
+                                            t_string!(i18n, limit_reached, limit = limit).to_string().into_any()
                                         }}
                                     </p>
                                 })}
                                 <div class="buy-row">
                                     <div class="stepper">
-                                        <label for="f-quantity">{t!(i18n, quantity)}</label>
+                                        <label for="f-quantity">{t_string!(i18n, quantity)}</label>
                                         <button type="button" class="step" class:hidden=move || !hydrated.get() data-testid="qty-minus"
                                             aria-controls="f-quantity" aria-label=move || t_string!(i18n, quantity_decrease).to_string()
                                             disabled=move || { none_left || qty.get() <= 1 } on:click=move |_| step(-1)>"−"</button>
@@ -539,7 +563,7 @@ fn BuyBox(
                                             disabled=move || { none_left || qty.get() >= max } on:click=move |_| step(1)>"+"</button>
                                     </div>
                                     <output class="buy-total" for="f-quantity" data-testid="buy-total" class:hidden=move || !hydrated.get()>
-                                        <span class="buy-total-label">{t!(i18n, buy_total)}</span>
+                                        <span class="buy-total-label">{t_string!(i18n, buy_total)}</span>
                                         " "
                                         <strong data-testid="buy-total-amount">{move || format_krw(price * qty.get().clamp(1, MAX_QUANTITY))}</strong>
                                     </output>
@@ -551,16 +575,16 @@ fn BuyBox(
                             </ActionForm>
                             }.into_any()
                         }
-                        Ok(Some(_)) => ().into_any(),
-                        _ => view! {
+                        Some(_) => ().into_any(),
+                        None => view! {
                             <div class="buy">
-                                <a class="button" href=crate::components::page::login_href() data-testid="login-to-buy">{t!(i18n, login_to_buy)}</a>
+                                <a class="button" href=format!("/login?next=%2Fcoupons%2F{coupon_id}") data-testid="login-to-buy">{t_string!(i18n, login_to_buy)}</a>
                             </div>
                         }.into_any(),
                     }
-                })
-            }}
-        </Transition>
+                }
+            }
+        }
     }
 }
 

@@ -275,7 +275,18 @@ pub enum CouponStatus {
     Stopped,
 }
 
-impl Coupon {
+/// What decides whether a coupon can be bought now: the part of a [`Coupon`] that the
+/// live parts of the pages need (small, since the browser receives it with each island).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleState {
+    pub id: Uuid,
+    pub stock_left: i32,
+    pub on_sale: bool,
+    pub sale_starts_at: Option<DateTime<Utc>>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+}
+
+impl SaleState {
     pub fn status_at(&self, now: DateTime<Utc>) -> CouponStatus {
         if !self.on_sale {
             CouponStatus::Stopped
@@ -288,6 +299,22 @@ impl Coupon {
         } else {
             CouponStatus::Available
         }
+    }
+}
+
+impl Coupon {
+    pub fn sale_state(&self) -> SaleState {
+        SaleState {
+            id: self.id,
+            stock_left: self.stock_left,
+            on_sale: self.on_sale,
+            sale_starts_at: self.sale_starts_at,
+            sale_ends_at: self.sale_ends_at,
+        }
+    }
+
+    pub fn status_at(&self, now: DateTime<Utc>) -> CouponStatus {
+        self.sale_state().status_at(now)
     }
 
     /// The same fields as the edit form shows them.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Coupon, CouponStatus};
+use super::{CouponStatus, SaleState};
 
 /// `event: stock` of `GET /api/v1/coupons/{id}/live`: a coupon's stock right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,22 +20,22 @@ pub struct LiveStock {
 }
 
 impl LiveStock {
-    /// The coupon as the page rendered it, with this stock: what the badge and the buy box
-    /// follow (the sale window comes from the page; only these fields move live).
-    pub fn applied_to(&self, coupon: &Coupon) -> Coupon {
-        Coupon {
+    /// The coupon's sale state as the page rendered it, with this stock: what the badge and
+    /// the buy box follow (the sale window comes from the page; only these fields move live).
+    pub fn applied_to(&self, state: SaleState) -> SaleState {
+        SaleState {
             stock_left: self.stock_left,
             on_sale: self.on_sale,
-            ..coupon.clone()
+            ..state
         }
     }
 }
 
-/// The status shown for `coupon` with the latest live stock, if any.
-pub fn live_status(coupon: &Coupon, live: Option<LiveStock>, now: DateTime<Utc>) -> CouponStatus {
+/// The status shown for a coupon with the latest live stock, if any.
+pub fn live_status(state: SaleState, live: Option<LiveStock>, now: DateTime<Utc>) -> CouponStatus {
     match live {
-        Some(l) => l.applied_to(coupon).status_at(now),
-        None => coupon.status_at(now),
+        Some(l) => l.applied_to(state).status_at(now),
+        None => state.status_at(now),
     }
 }
 
@@ -141,6 +141,7 @@ pub struct Unread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Coupon;
 
     #[test]
     fn kinds_round_trip_as_their_json_names() {
@@ -178,21 +179,24 @@ mod tests {
             held,
             on_sale,
         };
-        assert_eq!(live_status(&coupon, None, now), CouponStatus::Available);
         assert_eq!(
-            live_status(&coupon, Some(live(0, 0, true)), now),
-            CouponStatus::SoldOut
-        );
-        assert_eq!(
-            live_status(&coupon, Some(live(0, 2, true)), now),
-            CouponStatus::SoldOut
-        );
-        assert_eq!(
-            live_status(&coupon, Some(live(1, 2, true)), now),
+            live_status(coupon.sale_state(), None, now),
             CouponStatus::Available
         );
         assert_eq!(
-            live_status(&coupon, Some(live(2, 0, false)), now),
+            live_status(coupon.sale_state(), Some(live(0, 0, true)), now),
+            CouponStatus::SoldOut
+        );
+        assert_eq!(
+            live_status(coupon.sale_state(), Some(live(0, 2, true)), now),
+            CouponStatus::SoldOut
+        );
+        assert_eq!(
+            live_status(coupon.sale_state(), Some(live(1, 2, true)), now),
+            CouponStatus::Available
+        );
+        assert_eq!(
+            live_status(coupon.sale_state(), Some(live(2, 0, false)), now),
             CouponStatus::Stopped
         );
         let ended = Coupon {
@@ -200,7 +204,7 @@ mod tests {
             ..coupon.clone()
         };
         assert_eq!(
-            live_status(&ended, Some(live(5, 0, true)), now),
+            live_status(ended.sale_state(), Some(live(5, 0, true)), now),
             CouponStatus::Ended
         );
     }

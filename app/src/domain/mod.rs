@@ -13,7 +13,7 @@ pub mod user;
 
 pub use coupon::{
     Category, Coupon, CouponForm, CouponImage, CouponInput, CouponPatch, CouponStatus, Listing,
-    MAX_IMAGES, SaleBadges, Search, Sort, ValidCoupon,
+    MAX_IMAGES, SaleBadges, SaleState, Search, Sort, ValidCoupon,
 };
 pub use fields::{FieldError, FieldErrors};
 pub use live::{LiveStock, Notification, NotificationKind, NotificationPage, Unread};

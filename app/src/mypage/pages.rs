@@ -1,8 +1,8 @@
 //! The customer's "my page": orders with their statuses and times, cancel buttons, and
-//! voucher codes. While a payment or refund is under way the page refreshes itself: from
-//! the customer's notifications once hydrated (the live stream in the layout: payment
-//! completed, failed, refunded, ...), by a `<meta http-equiv="refresh">` inside
-//! `<noscript>` without JavaScript (inert when scripts run).
+//! voucher codes. While a payment or refund is under way the orders refresh themselves:
+//! from the customer's notification stream with JavaScript (the `ReloadOnNotification`
+//! island reads the page's orders again when a payment completed, failed, was refunded,
+//! ...), by a `<meta http-equiv="refresh">` inside `<noscript>` without it.
 //!
 //! Cancelling asks first: "cancel" leads to `?cancel=<order>` (a link: a page of its own
 //! without JavaScript, the same page re-rendered with it), which shows the amount and the
@@ -32,6 +32,7 @@ const REFRESH_SECS: u32 = 3;
 #[component]
 pub fn MyPage() -> impl IntoView {
     let i18n = use_i18n();
+    let auth = crate::auth::use_auth();
     let cancel = ServerAction::<CancelOrder>::new();
     use_flash().follow(cancel.value());
     let error = last_error(cancel.value());
@@ -87,6 +88,7 @@ pub fn MyPage() -> impl IntoView {
                     match orders.await {
                         Ok(page) if page.items.is_empty() && before.get_untracked().is_none() => view! { <p class="empty" data-testid="no-orders">{t!(i18n, no_orders_yet)}</p> }.into_any(),
                         Ok(page) => {
+                            let served_unread = auth.user.await.ok().flatten().map_or(0, |u| u.unread_notifications);
                             let (rows, next) = (page.items, page.next);
                             let paged = before.get_untracked().is_some();
                             let in_flight = rows.iter().any(MyPageRow::in_flight);
@@ -97,6 +99,7 @@ pub fn MyPage() -> impl IntoView {
                                 // Not while a confirmation is open: the reload would close it.
                                 {move || (in_flight && confirming.get().is_none()).then(|| view! {
                                     <noscript inner_html=format!(r#"<meta http-equiv="refresh" content="{REFRESH_SECS};url=/mypage">"#) />
+                                    <ReloadOnNotification served_unread />
                                 })}
                                 <ul class="orders" data-testid="orders">
                                     {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming units quote /> }).collect_view()}
@@ -363,4 +366,29 @@ pub fn VoucherPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// While something is in flight, the orders are read again (the page's HTML, put in
+/// place) when the customer's notification stream says something happened: a payment
+/// completed or failed, a refund ... : every notification, and the stream's first `unread`
+/// count when it differs from the one the page was rendered with. An island: the page
+/// itself is plain HTML.
+#[island]
+fn ReloadOnNotification(served_unread: i64) -> impl IntoView {
+    let feed = use_notification_feed();
+    let known = StoredValue::new(served_unread);
+    Effect::new(move |_| {
+        let arrived = feed.latest.with(|n| n.is_some());
+        let unread = feed.unread.get();
+        let moved = unread.is_some_and(|u| u != known.get_value());
+        if let Some(u) = unread {
+            known.set_value(u);
+        }
+        #[cfg(feature = "hydrate")]
+        if arrived || moved {
+            crate::components::live::refresh_part("main.page > section", false);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (arrived, moved);
+    });
 }

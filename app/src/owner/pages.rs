@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::owner_dashboard;
 use crate::components::form::last_error;
-use crate::components::live::{StockFeed, use_live_stock, use_notification_feed};
+use crate::components::live::{LiveStockFigure, use_live_stock, use_notification_feed};
 use crate::components::{
     ErrorBanner, ErrorView, PageTitle, order_status_text, payment_status_text,
 };
@@ -61,38 +61,10 @@ pub fn DashboardPage() -> impl IntoView {
             })
             .unwrap_or_default(),
     );
-    // The stock cells follow the live stream; the other figures are read again a moment
-    // after the stock moved (at most every few seconds) and when a notification comes;
-    // not while a refund is being confirmed (the form would be drawn again).
-    let refresh = RwSignal::new(0u32);
-    let stock_feed = expect_context::<StockFeed>();
-    let notes = use_notification_feed();
-    let scheduled = StoredValue::new(false);
-    Effect::new(move |first: Option<()>| {
-        stock_feed.changes.track();
-        if first.is_none() || scheduled.get_value() {
-            return;
-        }
-        scheduled.set_value(true);
-        set_timeout(
-            move || {
-                scheduled.set_value(false);
-                if confirming.get_untracked().is_none() {
-                    refresh.update(|n| *n += 1);
-                }
-            },
-            FIGURES_AFTER,
-        );
-    });
+    // The stock cells follow the live stream (islands); the other figures are read again
+    // a moment after the stock moved and when a notification comes (`RefreshFigures`).
     let data = Resource::new(
-        move || {
-            (
-                refund.version().get(),
-                redeem.version().get(),
-                refresh.get(),
-                notes.latest.with(|n| n.as_ref().map(|n| n.id)),
-            )
-        },
+        move || (refund.version().get(), redeem.version().get()),
         |_| owner_dashboard(),
     );
     // After a redemption the field is emptied for the next code; a failure keeps it.
@@ -140,7 +112,11 @@ pub fn DashboardPage() -> impl IntoView {
                     match data.await {
                         Ok(d) => {
                             let recent = d.recent_orders.clone();
+                            let coupon_ids = d.coupons.iter().map(|c| c.coupon_id).collect::<Vec<_>>();
+                            let paused = confirming.get_untracked().is_some();
                             view! {
+                            <RefreshFigures coupon_ids paused />
+                            <div data-refresh="dashboard">
                             {move || confirming.get().and_then(|id| {
                                 recent.iter().find(|o| o.order_id == id && o.status.cancellable()).cloned()
                             }).map(|o| view! { <RefundConfirm o refund reason /> })}
@@ -153,12 +129,9 @@ pub fn DashboardPage() -> impl IntoView {
                                 </tr></thead>
                                 <tbody>
                                     {d.coupons.into_iter().map(|c| {
-                                        let live = use_live_stock(c.coupon_id);
-                                        let served = c.stock_left;
-                                        let stock = move || live.get().map_or(served, |l| l.stock_left);
                                         view! {
                                         <tr data-testid="coupon-stats-row" data-coupon-id=c.coupon_id.to_string()>
-                                            <td class="card-title">{c.name}</td><td data-testid="stat-stock" data-label=move || t_string!(i18n, stock_left).to_string()>{stock}</td>
+                                            <td class="card-title">{c.name}</td><td data-testid="stat-stock" data-label=move || t_string!(i18n, stock_left).to_string()><LiveStockFigure coupon_id=c.coupon_id served=c.stock_left /></td>
                                             <td data-testid="stat-sold" data-label=move || t_string!(i18n, sold).to_string()>{c.sold}</td>
                                             <td data-testid="stat-revenue" data-label=move || t_string!(i18n, revenue).to_string()>{format_krw(c.revenue)}</td>
                                             <td data-testid="stat-cancelled" data-label=move || t_string!(i18n, cancelled_count).to_string()>{c.cancelled}</td>
@@ -185,6 +158,7 @@ pub fn DashboardPage() -> impl IntoView {
                                     {d.recent_orders.iter().cloned().map(|o| view! { <RecentOrderRow o /> }).collect_view()}
                                 </tbody>
                             </table>
+                            </div>
                         }.into_any()
                         }
                         Err(e) => view! { <ErrorView error=e /> }.into_any(),
@@ -193,6 +167,43 @@ pub fn DashboardPage() -> impl IntoView {
             </Transition>
         </section>
     }
+}
+
+/// Reads the dashboard's figures again (the page's HTML, put in place) a moment after the
+/// stock of one of the shop's coupons moved (at most every few seconds) and when a
+/// notification comes; not while a refund is being confirmed (`paused`: the form would be
+/// drawn again). An island: the dashboard itself is plain HTML.
+#[island]
+fn RefreshFigures(coupon_ids: Vec<Uuid>, paused: bool) -> impl IntoView {
+    let stock: Vec<_> = coupon_ids.iter().map(|id| use_live_stock(*id)).collect();
+    let notes = use_notification_feed();
+    // The stock first heard of each coupon (the stream's first event is the current value).
+    let heard = StoredValue::new(std::collections::HashMap::<Uuid, i32>::new());
+    let scheduled = StoredValue::new(false);
+    Effect::new(move |_| {
+        let mut moved = notes.latest.get().is_some();
+        for s in stock.iter().filter_map(|s| s.get()) {
+            heard.update_value(|h| {
+                if h.insert(s.coupon_id, s.stock_left)
+                    .is_some_and(|before| before != s.stock_left)
+                {
+                    moved = true;
+                }
+            });
+        }
+        if !moved || paused || scheduled.get_value() {
+            return;
+        }
+        scheduled.set_value(true);
+        set_timeout(
+            move || {
+                scheduled.set_value(false);
+                #[cfg(feature = "hydrate")]
+                crate::components::live::refresh_part("[data-refresh=dashboard]", true);
+            },
+            FIGURES_AFTER,
+        );
+    });
 }
 
 /// The refund's confirmation: which order, how much, why (optional), then the real form.

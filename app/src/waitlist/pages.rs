@@ -11,9 +11,8 @@ use leptos::prelude::*;
 use uuid::Uuid;
 
 use super::{JoinWaitlist, LeaveWaitlist, WaitlistEntry, my_waitlist_entry};
-use crate::auth::use_auth;
 use crate::components::form::last_error;
-use crate::components::live::{use_live_stock, use_notification_feed};
+use crate::components::live::{NotificationFeed, use_live_stock, use_notification_feed};
 use crate::components::{ErrorBanner, error_text};
 use crate::domain::Role;
 use crate::domain::time::display;
@@ -30,11 +29,11 @@ fn left_text(end: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 
-/// The waitlist box's actions and the customer's place in line. Made by the coupon page
-/// before anything is awaited: on the server a `Transition` re-runs its children's
-/// closures while it waits (`dry_resolve`), so a resource made inside them is made again
-/// and takes another serialisation id, and the browser would then read another
-/// resource's value while hydrating (seen as a hydration panic on the coupon page).
+/// The customer's place in line as last read: what the page was served with, then what
+/// the server says after each change.
+pub type EntryState = Result<Option<WaitlistEntry>, crate::error::AppError>;
+
+/// The waitlist box's actions and the customer's place in line.
 #[derive(Clone, Copy)]
 pub struct WaitlistData {
     join: ServerAction<JoinWaitlist>,
@@ -43,46 +42,49 @@ pub struct WaitlistData {
     tick: RwSignal<u32>,
     /// The coupon's live stock and held units, written by the box (browser only).
     live: RwSignal<Option<(i32, i32)>>,
-    entry: Resource<Result<Option<WaitlistEntry>, crate::error::AppError>>,
+    entry: RwSignal<EntryState>,
 }
 
 impl WaitlistData {
-    /// `coupon_id`: the page's coupon (from the URL; `None` asks nothing).
-    pub fn new(coupon_id: impl Fn() -> Option<Uuid> + Send + Sync + 'static) -> Self {
+    /// `served`: the place in line the page was rendered with. `customer`: the viewer is a
+    /// signed-in customer (only they have a place in line and a notification stream to
+    /// follow).
+    pub fn new(coupon_id: Uuid, customer: bool, served: EntryState) -> Self {
         let join = ServerAction::<JoinWaitlist>::new();
         let leave = ServerAction::<LeaveWaitlist>::new();
         let buy = ServerAction::<BuyCoupon>::new();
         let tick = RwSignal::new(0u32);
         let live = RwSignal::new(None);
-        let feed = use_notification_feed();
-        let entry = Resource::new(
-            move || {
-                let id = coupon_id();
-                // The line moves when the coupon's held units change (someone ahead was
-                // served, bought or let a hold run out) and a hold is told by a
-                // notification: both arrive on the page's live streams.
-                let told = feed
-                    .latest
-                    .get()
-                    .filter(|n| n.coupon_id.is_some() && n.coupon_id == id)
-                    .map(|n| n.id);
-                (
-                    id,
-                    join.version().get(),
-                    leave.version().get(),
-                    buy.version().get(),
-                    tick.get(),
-                    live.get(),
-                    told,
-                )
-            },
-            |(id, ..)| async move {
-                match id {
-                    Some(id) => my_waitlist_entry(id).await,
-                    None => Ok(None),
-                }
-            },
-        );
+        let entry = RwSignal::new(served);
+        let feed = if customer {
+            use_notification_feed()
+        } else {
+            NotificationFeed::idle()
+        };
+        // Browser only (effects do not run on the server): the line moves when the coupon's
+        // held units change (someone ahead was served, bought or let a hold run out), a hold
+        // is told by a notification, or the customer joined, left or bought: read it again.
+        Effect::new(move |first: Option<()>| {
+            let told = feed
+                .latest
+                .get()
+                .filter(|n| n.coupon_id == Some(coupon_id))
+                .map(|n| n.id);
+            let _ = (
+                told,
+                join.version().get(),
+                leave.version().get(),
+                buy.version().get(),
+                tick.get(),
+                live.get(),
+            );
+            if first.is_none() || !customer {
+                return;
+            }
+            leptos::task::spawn_local(async move {
+                entry.set(my_waitlist_entry(coupon_id).await);
+            });
+        });
         WaitlistData {
             join,
             leave,
@@ -101,9 +103,10 @@ pub fn WaitlistBox(
     coupon_id: Uuid,
     data: WaitlistData,
     #[prop(into)] sold_out: Signal<bool>,
+    /// The viewer's role (`None`: not signed in).
+    role: Option<Role>,
 ) -> impl IntoView {
     let i18n = use_i18n();
-    let auth = use_auth();
     let WaitlistData {
         join,
         leave,
@@ -135,43 +138,42 @@ pub fn WaitlistBox(
     });
     let asked_at_end = StoredValue::new(None::<DateTime<Utc>>);
     Effect::new(move |_| match entry.get() {
-        Some(Ok(Some(WaitlistEntry {
+        Ok(Some(WaitlistEntry {
             hold_until: Some(end),
             ..
-        }))) => {
+        })) => {
             if end <= now.get() && asked_at_end.get_value() != Some(end) {
                 asked_at_end.set_value(Some(end));
                 tick.update(|t| *t += 1);
             }
         }
-        Some(Ok(Some(_))) => {
+        Ok(Some(_)) => {
             set_timeout(move || tick.update(|t| *t += 1), REFRESH_WAITING);
         }
         _ => {}
     });
     let key = crate::orders::new_idempotency_key(coupon_id);
     view! {
-        <Transition fallback=|| ()>
-            {move || {
+        {move || {
                 let key = key.clone();
                 // Tracked here: the box changes as the live stock sells out or comes back.
                 let sold_out = sold_out.get();
-                Suspend::new(async move {
-                    let customer = matches!(auth.user.await, Ok(Some(ref u)) if u.role == Role::Customer);
+                {
+                    let customer = role == Some(Role::Customer);
                     if !customer {
-                        return match auth.user.await {
-                            Ok(None) if sold_out => view! {
-                                <a class="button" href="/login" data-testid="waitlist-login">{t!(i18n, waitlist_login)}</a>
+                        return match role {
+                            None if sold_out => view! {
+                                <a class="button" href="/login" data-testid="waitlist-login">{t_string!(i18n, waitlist_login)}</a>
                             }.into_any(),
                             _ => ().into_any(),
                         };
                     }
-                    match entry.await {
+                    match entry.get() {
                         Ok(Some(e)) if e.hold_until.is_some() => {
                             let end = e.hold_until.unwrap_or_else(Utc::now);
                             view! {
                                 <div class="banner hold" role="status" data-testid="waitlist-hold">
-                                    <p>{t!(i18n, waitlist_held, time = display(end))}</p>
+                                    <p>{t_string!(i18n, waitlist_held, time = display(end)).to_string()}</p>
                                     <p class="countdown" data-testid="waitlist-countdown">
                                         {move || t_string!(i18n, waitlist_held_left, left = left_text(end, now.get())).to_string()}
                                     </p>
@@ -181,7 +183,7 @@ pub fn WaitlistBox(
                                         <input type="hidden" name="quantity" value="1" />
                                         <input type="hidden" name="idempotency_key" value=key />
                                         <button type="submit" class="primary" data-testid="waitlist-buy" disabled=move || buy.pending().get()>
-                                            {t!(i18n, waitlist_buy_held)}
+                                            {t_string!(i18n, waitlist_buy_held)}
                                         </button>
                                     </ActionForm>
                                 </div>
@@ -190,20 +192,20 @@ pub fn WaitlistBox(
                         Ok(Some(e)) => view! {
                             <div class="waitlist" data-testid="waitlist-entry">
                                 <p class="position" data-testid="waitlist-position" data-position=e.position>
-                                    {t!(i18n, waitlist_position, n = e.position)}
+                                    {t_string!(i18n, waitlist_position, n = e.position).to_string()}
                                 </p>
                                 <ActionForm action=leave attr:class="inline">
                                     <ErrorBanner error=leave_error />
                                     <input type="hidden" name="coupon_id" value=coupon_id.to_string() />
                                     <button type="submit" data-testid="waitlist-leave" disabled=move || leave.pending().get()>
-                                        {t!(i18n, waitlist_leave)}
+                                        {t_string!(i18n, waitlist_leave)}
                                     </button>
                                 </ActionForm>
                             </div>
                         }.into_any(),
                         Ok(None) if sold_out => view! {
                             <div class="waitlist">
-                                <p class="hint">{t!(i18n, waitlist_hint)}</p>
+                                <p class="hint">{t_string!(i18n, waitlist_hint)}</p>
                                 <ActionForm action=join attr:class="inline" attr:data-testid="waitlist-join-form">
                                     <ErrorBanner error=join_error />
                                     <input type="hidden" name="coupon_id" value=coupon_id.to_string() />
@@ -216,9 +218,8 @@ pub fn WaitlistBox(
                         Ok(None) => ().into_any(),
                         Err(e) => view! { <p class="banner error" role="alert">{error_text(&e)}</p> }.into_any(),
                     }
-                })
-            }}
-        </Transition>
+                }
+        }}
     }
 }
 
