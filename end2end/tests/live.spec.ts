@@ -103,6 +103,20 @@ test("the last unit sold in one browser flips the others to sold out, and the ow
     await expect(item).toHaveAttribute("data-read", "true");
     await expect(dashboard.getByTestId("bell-count")).toHaveText("0");
     await expect(item.getByTestId("notification-link")).toHaveAttribute("href", `/coupons/${coupon.id}`);
+
+    // What happens while the page is open shows up on it, without a reload.
+    await mark(dashboard);
+    const mine = await (await request.get("/api/v1/mypage", { headers: { Authorization: `Bearer ${buyer.token}` } })).json();
+    const order = mine.items.find((o: { coupon_id: string }) => o.coupon_id === coupon.id);
+    const cancelled = await request.post(`/api/v1/orders/${order.order_id}/cancel`, {
+      headers: { Authorization: `Bearer ${buyer.token}` },
+    });
+    expect(cancelled.status()).toBe(200);
+    await expect(
+      dashboard.locator('[data-testid="notification"][data-kind="order_cancelled"]').filter({ hasText: name }),
+    ).toHaveCount(1);
+    await expect(dashboard.getByTestId("bell-count")).toHaveText("1");
+    await notReloaded(dashboard);
   } finally {
     await Promise.all([buyerContext.close(), watcherContext.close(), ownerContext.close()]);
   }

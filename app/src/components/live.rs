@@ -83,6 +83,32 @@ pub fn LiveStockFigure(coupon_id: Uuid, served: i32) -> impl IntoView {
     move || live.get().map_or(served, |l| l.stock_left)
 }
 
+/// Reads the page's content again (`main.page > section`, the page's HTML put in place)
+/// when the signed-in user's notification stream says something happened: every
+/// notification, and the stream's first `unread` count when it differs from the one the
+/// page was rendered with (`served_unread`). My page (while something is in flight) and the
+/// notifications page; the page around it (the flash message, the header) stays. An
+/// island: the page itself is plain HTML.
+#[island]
+pub fn RefreshOnNotification(served_unread: i64) -> impl IntoView {
+    let feed = use_notification_feed();
+    let known = StoredValue::new(served_unread);
+    Effect::new(move |_| {
+        let arrived = feed.latest.with(|n| n.is_some());
+        let unread = feed.unread.get();
+        let moved = unread.is_some_and(|u| u != known.get_value());
+        if let Some(u) = unread {
+            known.set_value(u);
+        }
+        #[cfg(feature = "hydrate")]
+        if arrived || moved {
+            refresh_part("main.page > section", false);
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (arrived, moved);
+    });
+}
+
 /// The page's stock feed. In the browser one per page, shared by every island that shows
 /// a coupon (islands do not share contexts); on the server a fresh one per call, never
 /// opened (the page shows the values it was rendered with).

@@ -1,6 +1,6 @@
 //! The customer's "my page": orders with their statuses and times, cancel buttons, and
 //! voucher codes. While a payment or refund is under way the orders refresh themselves:
-//! from the customer's notification stream with JavaScript (the `ReloadOnNotification`
+//! from the customer's notification stream with JavaScript (the `RefreshOnNotification`
 //! island reads the page's orders again when a payment completed, failed, was refunded,
 //! ...), by a `<meta http-equiv="refresh">` inside `<noscript>` without it.
 //!
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::my_orders;
 use crate::components::form::last_error;
-use crate::components::live::use_notification_feed;
+use crate::components::live::{RefreshOnNotification, use_notification_feed};
 use crate::components::{
     ErrorBanner, ErrorView, PageTitle, order_status_text, payment_status_text,
 };
@@ -99,7 +99,7 @@ pub fn MyPage() -> impl IntoView {
                                 // Not while a confirmation is open: the reload would close it.
                                 {move || (in_flight && confirming.get().is_none()).then(|| view! {
                                     <noscript inner_html=format!(r#"<meta http-equiv="refresh" content="{REFRESH_SECS};url=/mypage">"#) />
-                                    <ReloadOnNotification served_unread />
+                                    <RefreshOnNotification served_unread />
                                 })}
                                 <ul class="orders" data-testid="orders">
                                     {rows.into_iter().map(|row| view! { <OrderCard row cancel confirming units quote /> }).collect_view()}
@@ -366,29 +366,4 @@ pub fn VoucherPage() -> impl IntoView {
             </Transition>
         </section>
     }
-}
-
-/// While something is in flight, the orders are read again (the page's HTML, put in
-/// place) when the customer's notification stream says something happened: a payment
-/// completed or failed, a refund ... : every notification, and the stream's first `unread`
-/// count when it differs from the one the page was rendered with. An island: the page
-/// itself is plain HTML.
-#[island]
-fn ReloadOnNotification(served_unread: i64) -> impl IntoView {
-    let feed = use_notification_feed();
-    let known = StoredValue::new(served_unread);
-    Effect::new(move |_| {
-        let arrived = feed.latest.with(|n| n.is_some());
-        let unread = feed.unread.get();
-        let moved = unread.is_some_and(|u| u != known.get_value());
-        if let Some(u) = unread {
-            known.set_value(u);
-        }
-        #[cfg(feature = "hydrate")]
-        if arrived || moved {
-            crate::components::live::refresh_part("main.page > section", false);
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (arrived, moved);
-    });
 }

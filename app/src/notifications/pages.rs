@@ -9,7 +9,7 @@ use leptos_router::hooks::use_query_map;
 use super::{MarkAllNotificationsRead, MarkNotificationRead, PAGE_SIZE, my_notifications};
 use crate::components::ErrorBanner;
 use crate::components::form::last_error;
-use crate::components::live::use_notification_feed;
+use crate::components::live::RefreshOnNotification;
 use crate::components::{ErrorView, PageTitle};
 use crate::domain::money::format_krw;
 use crate::domain::time::display;
@@ -78,16 +78,8 @@ pub fn NotificationsPage() -> impl IntoView {
     let read_all = ServerAction::<MarkAllNotificationsRead>::new();
     let read_error = last_error(read.value());
     let read_all_error = last_error(read_all.value());
-    let feed = use_notification_feed();
     let data = Resource::new(
-        move || {
-            (
-                before(),
-                read.version().get(),
-                read_all.version().get(),
-                feed.latest.with(|n| n.as_ref().map(|n| n.id)),
-            )
-        },
+        move || (before(), read.version().get(), read_all.version().get()),
         |(before, ..)| my_notifications(before),
     );
     view! {
@@ -105,7 +97,10 @@ pub fn NotificationsPage() -> impl IntoView {
                                 .then(|| page.items.last().map(|n| format!("/notifications?before={}", n.id)))
                                 .flatten();
                             let items = page.items;
+                            // The newest page takes in what arrives while it is open.
+                            let live = before().is_none();
                             view! {
+                                {live.then(|| view! { <RefreshOnNotification served_unread=unread /> })}
                                 <div class="notifications-head">
                                     <span data-testid="unread-count">{t!(i18n, unread_count, n = move || unread)}</span>
                                     {(unread > 0).then(|| view! {
