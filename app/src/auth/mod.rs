@@ -162,29 +162,13 @@ pub async fn current_user() -> Result<Option<UserView>, AppError> {
 #[derive(Clone, Copy)]
 pub struct Auth {
     pub logout: ServerAction<Logout>,
-    /// Bumped after a log-in or sign-up, so the user is read again.
-    pub version: RwSignal<u32>,
     pub user: Resource<Result<Option<UserView>, AppError>>,
-}
-
-impl Auth {
-    pub fn refresh(&self) {
-        self.version.update(|v| *v += 1);
-    }
 }
 
 pub fn provide_auth() -> Auth {
     let logout = ServerAction::<Logout>::new();
-    let version = RwSignal::new(0);
-    let user = Resource::new(
-        move || (version.get(), logout.version().get()),
-        |_| current_user(),
-    );
-    let auth = Auth {
-        logout,
-        version,
-        user,
-    };
+    let user = Resource::new(move || logout.version().get(), |_| current_user());
+    let auth = Auth { logout, user };
     provide_context(auth);
     auth
 }

@@ -34,13 +34,7 @@ fn with_next(base: &str, next: &Option<String>) -> String {
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let i18n = use_i18n();
-    let auth = use_auth();
     let login = ServerAction::<Login>::new();
-    Effect::watch(
-        move || login.version().get(),
-        move |_, _, _| auth.refresh(),
-        false,
-    );
     let error = last_error(login.value());
     let next = next_param();
     let signup_href = with_next("/signup", &next);
@@ -68,13 +62,7 @@ pub fn LoginPage() -> impl IntoView {
 #[component]
 pub fn SignupPage() -> impl IntoView {
     let i18n = use_i18n();
-    let auth = use_auth();
     let signup = ServerAction::<Signup>::new();
-    Effect::watch(
-        move || signup.version().get(),
-        move |_, _, _| auth.refresh(),
-        false,
-    );
     let error = last_error(signup.value());
     let next = next_param();
     let login_href = with_next("/login", &next);
@@ -86,17 +74,6 @@ pub fn SignupPage() -> impl IntoView {
         .or_else(|| use_query_map().read_untracked().get("role"))
         .filter(|r| r == "owner")
         .unwrap_or_else(|| "customer".into());
-    let role = RwSignal::new(initial_role.clone());
-    // False on the server and until hydration: without JavaScript every field stays visible.
-    let hydrated = RwSignal::new(false);
-    let owner_radio = NodeRef::<leptos::html::Input>::new();
-    Effect::new(move |_| {
-        // The visitor may have picked a role before the page became interactive.
-        if owner_radio.get_untracked().is_some_and(|el| el.checked()) {
-            role.set("owner".into());
-        }
-        hydrated.set(true);
-    });
     view! {
         <PageTitle text=move || t_string!(i18n, signup_title).to_string() />
         <section class="card narrow">
@@ -108,12 +85,12 @@ pub fn SignupPage() -> impl IntoView {
                     <legend>{t!(i18n, role)}</legend>
                     <label>
                         <input type="radio" name="role" value="customer" data-testid="role-customer"
-                            checked=initial_role == "customer" on:change=move |_| role.set("customer".into()) />
+                            checked=initial_role == "customer" />
                         {t!(i18n, role_customer)}
                     </label>
                     <label>
-                        <input type="radio" name="role" value="owner" data-testid="role-owner" node_ref=owner_radio
-                            checked=initial_role == "owner" on:change=move |_| role.set("owner".into()) />
+                        <input type="radio" name="role" value="owner" data-testid="role-owner"
+                            checked=initial_role == "owner" />
                         {t!(i18n, role_owner)}
                     </label>
                     <FieldMessage error field="role" />
@@ -124,8 +101,8 @@ pub fn SignupPage() -> impl IntoView {
                     hint=Signal::derive(move || t_string!(i18n, password_hint).to_string()) error required=true autocomplete="new-password" />
                 <Field name="name" label=Signal::derive(move || t_string!(i18n, display_name).to_string()) error required=true autocomplete="name"
                     value=kept.or("name", String::new()) />
-                // Without JavaScript the shop field is always shown; once hydrated, only for owners.
-                <div class:hidden=move || hydrated.get() && role.get() != "owner">
+                // The shop field is always shown (the page is plain HTML); owners only fill it in.
+                <div>
                     <Field name="shop_name" label=Signal::derive(move || t_string!(i18n, shop_name).to_string())
                         hint=Signal::derive(move || t_string!(i18n, shop_name_hint).to_string()) error autocomplete="organization"
                         value=kept.or("shop_name", String::new()) />

@@ -33,8 +33,6 @@ pub struct StockFeed {
     /// Coupons followed, with how many components follow each.
     followed: RwSignal<BTreeMap<Uuid, usize>>,
     values: RwSignal<HashMap<Uuid, LiveStock>>,
-    /// Bumped by every stock event (for figures derived from the stock).
-    pub changes: RwSignal<u64>,
 }
 
 /// The signed-in user's notifications as they arrive.
@@ -130,7 +128,6 @@ fn new_stock_feed() -> StockFeed {
     StockFeed {
         followed: RwSignal::new(BTreeMap::new()),
         values: RwSignal::new(HashMap::new()),
-        changes: RwSignal::new(0),
     }
 }
 
@@ -155,7 +152,6 @@ fn open_stock_feed() -> StockFeed {
                 stock.values.update(|m| {
                     m.insert(s.coupon_id, s);
                 });
-                stock.changes.update(|n| *n += 1);
             }
         };
         keep_open(&url, vec![("stock", Box::new(on_stock))], stock_retry);

@@ -510,11 +510,7 @@ fn BuyBox(
         }
     });
     let quantity_invalid = move || field_has_error(error, "quantity");
-    {
-        {
-            {
-                {
-                    match role {
+    match role {
                         Some(Role::Customer) => {
                             let max = allowance.map_or(MAX_QUANTITY, |a| a.may_buy);
                             let none_left = max < 1;
@@ -582,10 +578,6 @@ fn BuyBox(
                             </div>
                         }.into_any(),
                     }
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

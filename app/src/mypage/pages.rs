@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::my_orders;
 use crate::components::form::last_error;
-use crate::components::live::{RefreshOnNotification, use_notification_feed};
+use crate::components::live::RefreshOnNotification;
 use crate::components::{
     ErrorBanner, ErrorView, PageTitle, order_status_text, payment_status_text,
 };
@@ -50,10 +50,6 @@ pub fn MyPage() -> impl IntoView {
             .get("units")
             .and_then(|u| u.parse::<i32>().ok())
     });
-    // Read again after a cancel, on every notification, and when the stream (re)opens
-    // (its first `unread`): what changed between serving the page and the stream opening
-    // is not missed.
-    let feed = use_notification_feed();
     // `?before=<cursor>`: a page of older orders (`domain::history`).
     let before = Signal::derive(move || query.read().get("before"));
     // What cancelling the units being confirmed gives back. Made here, before anything is
@@ -67,16 +63,10 @@ pub fn MyPage() -> impl IntoView {
             }
         },
     );
+    // In the browser the orders are read again by `RefreshOnNotification` (below).
     let orders = Resource::new(
-        move || {
-            (
-                cancel.version().get(),
-                feed.latest.with(|n| n.as_ref().map(|n| n.id)),
-                feed.unread.get(),
-                before.get(),
-            )
-        },
-        |(_, _, _, before)| my_orders(before),
+        move || (cancel.version().get(), before.get()),
+        |(_, before)| my_orders(before),
     );
     view! {
         <PageTitle text=move || t_string!(i18n, mypage_title).to_string() />

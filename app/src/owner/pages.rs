@@ -67,28 +67,6 @@ pub fn DashboardPage() -> impl IntoView {
         move || (refund.version().get(), redeem.version().get()),
         |_| owner_dashboard(),
     );
-    // After a redemption the field is emptied for the next code; a failure keeps it.
-    let code_input = NodeRef::<leptos::html::Input>::new();
-    Effect::watch(
-        move || redeem.value().get().map(|r| r.is_ok()),
-        move |ok, _, _| {
-            if *ok == Some(true)
-                && let Some(el) = code_input.get_untracked()
-            {
-                el.set_value("");
-                let _ = el.focus();
-            }
-        },
-        false,
-    );
-    // A hardware scanner types into the focused field: the code field has the focus when
-    // the dashboard opens (`autofocus` covers a page load; this a page drawn in the
-    // browser) and again after each redemption.
-    Effect::new(move |_| {
-        if let Some(el) = code_input.get() {
-            let _ = el.focus();
-        }
-    });
     view! {
         <PageTitle text=move || t_string!(i18n, dashboard_title).to_string() />
         <section>
@@ -100,7 +78,7 @@ pub fn DashboardPage() -> impl IntoView {
                     <label for="f-code">{t!(i18n, voucher_code)}</label>
                     // A hardware scanner types the code and Enter: the field has the focus.
                     <input id="f-code" name="code" required autocomplete="off" autofocus data-testid="input-code" placeholder="XXXX-XXXX-XXXX-XXXX"
-                        value=kept_code node_ref=code_input />
+                        value=kept_code />
                     <button type="submit" class="primary" data-testid="redeem-submit" disabled=move || redeem.pending().get()>
                         {t!(i18n, redeem_button)}
                     </button>
