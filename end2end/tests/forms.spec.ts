@@ -39,6 +39,12 @@ async function ownerAndCoupon(request: APIRequestContext, name: string, price: n
 }
 
 async function signUpOwnerWithoutShop(page: Page, email: string) {
+  // The shop name is asked of owners only.
+  await expect(page.getByTestId("input-shop_name")).toBeHidden();
+  await page.getByTestId("role-owner").check();
+  await expect(page.getByTestId("input-shop_name")).toBeVisible();
+  await page.getByTestId("role-customer").check();
+  await expect(page.getByTestId("input-shop_name")).toBeHidden();
   await page.getByTestId("role-owner").check();
   await page.getByTestId("input-email").fill(email);
   await page.getByTestId("input-password").fill(PASSWORD);

@@ -7,9 +7,12 @@ test("forms work with JavaScript disabled", async ({ page }) => {
   const email = uniqueEmail("nojs");
   const name = `No-JS Tteokbokki ${Date.now()}`;
 
-  // Every field is visible without JavaScript, the shop name included.
+  // The shop name is asked of owners only; CSS shows it, so it works without JavaScript.
   await page.goto("/signup");
+  await expect(page.getByTestId("role-customer")).toBeChecked();
+  await expect(page.getByTestId("input-shop_name")).toBeHidden();
   await page.getByTestId("role-owner").check();
+  await expect(page.getByTestId("input-shop_name")).toBeVisible();
   await page.getByTestId("input-email").fill(email);
   await page.getByTestId("input-password").fill(PASSWORD);
   await page.getByTestId("input-name").fill("Plain Form");

@@ -101,8 +101,9 @@ pub fn SignupPage() -> impl IntoView {
                     hint=Signal::derive(move || t_string!(i18n, password_hint).to_string()) error required=true autocomplete="new-password" />
                 <Field name="name" label=Signal::derive(move || t_string!(i18n, display_name).to_string()) error required=true autocomplete="name"
                     value=kept.or("name", String::new()) />
-                // The shop field is always shown (the page is plain HTML); owners only fill it in.
-                <div>
+                // Shown only while "owner" is picked: a CSS rule (`.shop-field`, `:has`), so it
+                // works without JavaScript; a browser without `:has` shows it to everyone.
+                <div class="shop-field" data-testid="shop-field">
                     <Field name="shop_name" label=Signal::derive(move || t_string!(i18n, shop_name).to_string())
                         hint=Signal::derive(move || t_string!(i18n, shop_name_hint).to_string()) error autocomplete="organization"
                         value=kept.or("shop_name", String::new()) />
