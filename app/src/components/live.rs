@@ -1,16 +1,16 @@
 //! The page's live connections, shared by whatever is on screen (one `EventSource` each,
 //! however many coupons and badges a page shows):
 //!
-//! - [`StockFeed`]: `GET /api/v1/coupons/live?ids=...` for every coupon some component on
-//!   the page follows ([`use_live_stock`]); opened again when that set changes (a new
-//!   page), closed when nothing follows a coupon;
+//! - [`StockFeed`]: `GET /api/v1/coupons/live?ids=...` for every coupon some island on
+//!   the page follows ([`use_live_stock`]); opened again when that set changes (a part
+//!   of the page read again), closed when nothing follows a coupon;
 //! - [`NotificationFeed`]: `GET /api/v1/notifications/live` while someone is signed in:
 //!   the unread count for the bell, and each new notification for the pages that react
-//!   to them (my page, the notifications page).
+//!   to them (my page, the notifications page, the dashboard).
 //!
-//! Both live in the layout, so they survive navigation inside the app. The server renders
-//! the values of the moment; the streams only run in the browser (effects), and without
-//! JavaScript the pages simply show what was current when they were served. A stream that
+//! One of each per page, kept in thread-locals (islands cannot share a context). The
+//! server renders the values of the moment; the streams only run in the browser (effects),
+//! and without JavaScript the pages simply show what was current when they were served. A stream that
 //! the server closed for good (it answered an error; `EventSource` only retries by itself
 //! after network errors) is opened again after [`RETRY_AFTER`].
 
@@ -138,6 +138,14 @@ fn open_stock_feed() -> StockFeed {
         stock
             .followed
             .with(|m| m.keys().map(Uuid::to_string).collect::<Vec<_>>())
+    });
+    // How many island parts follow a coupon, for tests to see that refreshed parts do not
+    // pile up (`body[data-live-follows]`).
+    Effect::new(move |_| {
+        let n: usize = stock.followed.with(|m| m.values().sum());
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-live-follows", &n.to_string());
+        }
     });
     let stock_retry = RwSignal::new(0u32);
     Effect::new(move |_| {
@@ -300,7 +308,10 @@ mod browser {
 /// a live event without a reload (what is around it, such as a flash message, stays).
 /// Islands inside the new part stay plain HTML.
 /// With `rehydrate`, the islands inside the new part are hydrated (through the island
-/// script's `window.__hydrateIsland`); the old ones' DOM is gone, their effects stay.
+/// script's `window.__hydrateIsland`) under a reactive owner of the part's own, and the
+/// islands the previous refresh of the part hydrated are disposed of (their effects and
+/// what they follow), so a page refreshed all day does not pile them up. (The islands the
+/// page was first served with belong to the island script: that one set stays.)
 #[cfg(feature = "hydrate")]
 pub fn refresh_part(selector: &'static str, rehydrate: bool) {
     use wasm_bindgen::JsCast;
@@ -334,15 +345,37 @@ pub fn refresh_part(selector: &'static str, rehydrate: bool) {
             doc.query_selector(selector),
             document().query_selector(selector),
         ) {
+            if rehydrate {
+                // The previous refresh's islands go with their owner.
+                if let Some(before) = PART_OWNERS.with_borrow_mut(|m| m.remove(selector)) {
+                    before.cleanup();
+                }
+            }
             old.set_inner_html(&new.inner_html());
             if rehydrate {
-                hydrate_islands_in(&old);
+                // A root of its own (with the page's hydration context), so that it can be
+                // disposed of as a whole; the page's owner stays the current one.
+                let page = Owner::current();
+                let part = Owner::new_root(Owner::current_shared_context());
+                if let Some(page) = &page {
+                    page.set();
+                }
+                part.with(|| hydrate_islands_in(&old));
+                PART_OWNERS.with_borrow_mut(|m| m.insert(selector, part));
             }
         }
     });
 }
 
-/// Hydrates the islands inside `root`, as the island script does for a page.
+#[cfg(feature = "hydrate")]
+thread_local! {
+    /// The owner of the islands each refreshed part was last hydrated with.
+    static PART_OWNERS: std::cell::RefCell<HashMap<&'static str, Owner>> =
+        std::cell::RefCell::new(HashMap::new());
+}
+
+/// Hydrates the islands inside `root`, as the island script does for a page (synchronously:
+/// each island's owner is a child of the current one).
 #[cfg(feature = "hydrate")]
 fn hydrate_islands_in(root: &web_sys::Element) {
     use wasm_bindgen::{JsCast, JsValue};
