@@ -105,17 +105,31 @@ fn parse_ids(text: &str) -> Result<Vec<Uuid>, AppError> {
 async fn open(hub: &Arc<Hub>, ids: &[Uuid]) -> Result<Response, AppError> {
     let watches = hub.watch_coupons(ids);
     hub.load(ids).await?;
-    let frames =
-        futures::stream::select_all(watches.into_iter().map(|w| paced(w).boxed())).map(|f| f.bytes);
+    // One coupon (the coupon page, the API's usual case) needs no merging of streams.
+    let frames = if let [_] = &watches[..] {
+        let w = watches.into_iter().next().expect("one");
+        paced(w).map(|f| f.bytes).boxed()
+    } else {
+        futures::stream::select_all(watches.into_iter().map(|w| paced(w).boxed()))
+            .map(|f| f.bytes)
+            .boxed()
+    };
     Ok(super::respond("stock", frames, hub.closed()))
 }
 
+/// Streams that are due within one tick of this are sent together (see [`paced`]).
+pub const TICK: Duration = Duration::from_millis(10);
+
 /// One coupon's states: the newest at once, then the newest after every change, no
 /// sooner than [`MIN_GAP`] after the previous one.
+///
+/// The wait ends on the process's next [`TICK`] after the gap, so the streams that are due
+/// in the same tick wake together: one timer slot, and their writes in a row (a flash sale
+/// with 5,000 open streams sends 25,000 events a second).
 pub fn paced(watch: CouponWatch) -> impl Stream<Item = Frame> + Send {
     futures::stream::unfold((watch, None::<Instant>), |(mut watch, last)| async move {
         if let Some(last) = last {
-            tokio::time::sleep_until(last + MIN_GAP).await;
+            tokio::time::sleep_until(on_tick(last + MIN_GAP)).await;
             watch.receiver().changed().await.ok()?;
         }
         let frame = watch.receiver().borrow_and_update().clone()?;
@@ -123,9 +137,28 @@ pub fn paced(watch: CouponWatch) -> impl Stream<Item = Frame> + Send {
     })
 }
 
+/// The first [`TICK`] of the process at or after `at`.
+fn on_tick(at: Instant) -> Instant {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let start = *START.get_or_init(Instant::now);
+    let since = at.saturating_duration_since(start).as_micros();
+    let tick = TICK.as_micros();
+    let ticks = since.div_ceil(tick);
+    start + Duration::from_micros(u64::try_from(ticks * tick).unwrap_or(u64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wait_ends_on_the_next_tick() {
+        let at = Instant::now() + Duration::from_millis(7);
+        let due = on_tick(at);
+        assert!(due >= at && due < at + TICK, "{:?}", due - at);
+        assert_eq!(on_tick(due), due);
+        assert_eq!(on_tick(due + Duration::from_micros(1)), due + TICK);
+    }
 
     #[test]
     fn ids_are_a_short_list_of_uuids() {
