@@ -94,7 +94,7 @@ pub fn DashboardPage() -> impl IntoView {
                             let paused = confirming.get_untracked().is_some();
                             view! {
                             <RefreshFigures coupon_ids paused />
-                            <div data-refresh="dashboard">
+                            <div class="dashboard-figures" data-refresh="dashboard">
                             {move || confirming.get().and_then(|id| {
                                 recent.iter().find(|o| o.order_id == id && o.status.cancellable()).cloned()
                             }).map(|o| view! { <RefundConfirm o refund reason /> })}
