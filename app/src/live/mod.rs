@@ -125,9 +125,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_body_sends_frames_keeps_alive_and_ends_when_closed() {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
-        let frames = futures::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|f| (f, rx))
-        });
+        let frames =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|f| (f, rx)) });
         let (close, closed) = tokio::sync::oneshot::channel::<()>();
         let mut body = SseBody {
             frames: Box::pin(frames),
