@@ -297,3 +297,59 @@ test.describe("in Korean", () => {
     await expect(page).toHaveTitle("내 쿠폰 관리 · 쿠판");
   });
 });
+
+test("a plain form says it is on its way and posts once, however often it is clicked", async ({ page, request }) => {
+  const email = uniqueEmail("forms-once");
+  expect((await request.post("/api/v1/auth/signup", { data: { email, password: PASSWORD, name: "Once Owner", role: "owner", shop_name: "Once Bakery" } })).status()).toBe(201);
+  await logInInBrowser(page, email);
+  await expect(page).toHaveURL(/\/owner\/dashboard$/);
+  await page.goto("/owner/coupons/new");
+  await hydrated(page);
+  const name = `Once Cake ${Date.now()}`;
+  await page.getByTestId("input-name").fill(name);
+  await page.getByTestId("input-price").fill("5000");
+  await page.getByTestId("input-stock").fill("5");
+
+  // Hold the form's post until the page has been looked at.
+  let posts = 0;
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route("**/sfn/**", async (route) => {
+    if (route.request().method() === "POST") {
+      posts += 1;
+      await held;
+    }
+    await route.continue();
+  });
+  const submit = page.getByTestId("coupon-submit");
+  await expect(submit).toHaveText("Register");
+  // A double click, then a look at the form while its post is held (read by the test
+  // from sessionStorage once the next page is there: while a form's navigation is under
+  // way the test cannot read the page it leaves).
+  const looked = page.waitForRequest((r) => r.url().includes("/readyz?looked"));
+  await page.evaluate(() => {
+    const button = document.querySelector("[data-testid=coupon-submit]") as HTMLButtonElement;
+    const form = button.form as HTMLFormElement;
+    button.click();
+    button.click();
+    setTimeout(() => {
+      sessionStorage.setItem(
+        "looked",
+        JSON.stringify({ disabled: button.disabled, text: button.textContent, busy: form.getAttribute("aria-busy") }),
+      );
+      void fetch("/readyz?looked");
+    }, 50);
+  });
+  await looked;
+  release();
+  await expect(page).toHaveURL(/\/owner\/coupons$/);
+  const seen = JSON.parse((await page.evaluate(() => sessionStorage.getItem("looked"))) ?? "{}");
+  expect(seen).toEqual({ disabled: true, text: "Saving…", busy: "true" });
+  expect(posts).toBe(1);
+  await expect(page.getByTestId("my-coupon-row").filter({ hasText: name })).toHaveCount(1);
+
+  // Back to the form from the next page: usable again, not stuck on "Saving…".
+  await page.goBack();
+  await expect(page.getByTestId("coupon-submit")).toBeEnabled();
+  await expect(page.getByTestId("coupon-submit")).toHaveText("Register");
+});

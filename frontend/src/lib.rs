@@ -22,6 +22,8 @@ pub fn hydrate() {
         }
         console_error_panic_hook::hook(info);
     }));
+    // Plain forms show that they are on their way, and post once (whatever the views).
+    app::components::form::guard_plain_forms();
     // A page rendered by a server built with the other kind of views cannot hydrate (see
     // app::VIEW_BUILD): leave it as it is, working as without JavaScript. Its islands lose
     // their names, so the island script finds none to hydrate.

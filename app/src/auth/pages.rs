@@ -50,8 +50,8 @@ pub fn LoginPage() -> impl IntoView {
                 <Field name="email" kind="email" label=Signal::derive(move || t_string!(i18n, email).to_string()) error required=true autocomplete="email"
                     value=kept.or("email", String::new()) />
                 <Field name="password" kind="password" label=Signal::derive(move || t_string!(i18n, password).to_string()) error required=true autocomplete="current-password" />
-                <button type="submit" class="primary" data-testid="login-submit" disabled=move || login.pending().get()>
-                    {move || if login.pending().get() { t_string!(i18n, loading).to_string() } else { t_string!(i18n, login_button).to_string() }}
+                <button type="submit" class="primary" data-testid="login-submit" data-pending=t_string!(i18n, loading).to_string()>
+                    {t!(i18n, login_button)}
                 </button>
             </ActionForm>
             <p class="muted">{t!(i18n, no_account)} " " <a href=signup_href data-testid="signup-link">{t!(i18n, nav_signup)}</a></p>
@@ -108,8 +108,8 @@ pub fn SignupPage() -> impl IntoView {
                         hint=Signal::derive(move || t_string!(i18n, shop_name_hint).to_string()) error autocomplete="organization"
                         value=kept.or("shop_name", String::new()) />
                 </div>
-                <button type="submit" class="primary" data-testid="signup-submit" disabled=move || signup.pending().get()>
-                    {move || if signup.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, signup_button).to_string() }}
+                <button type="submit" class="primary" data-testid="signup-submit" data-pending=t_string!(i18n, saving).to_string()>
+                    {t!(i18n, signup_button)}
                 </button>
             </ActionForm>
             <p class="muted">{t!(i18n, have_account)} " " <a href=login_href data-testid="login-link">{t!(i18n, nav_login)}</a></p>
@@ -144,8 +144,8 @@ pub fn AccountPage() -> impl IntoView {
                                     error required=true autocomplete="current-password" />
                                 <Field name="new_password" kind="password" label=Signal::derive(move || t_string!(i18n, new_password).to_string())
                                     hint=Signal::derive(move || t_string!(i18n, password_hint).to_string()) error required=true autocomplete="new-password" />
-                                <button type="submit" class="primary" data-testid="password-submit" disabled=move || change.pending().get()>
-                                    {move || if change.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, change_password_button).to_string() }}
+                                <button type="submit" class="primary" data-testid="password-submit" data-pending=t_string!(i18n, saving).to_string()>
+                                    {t!(i18n, change_password_button)}
                                 </button>
                             </ActionForm>
                         }.into_any(),

@@ -1,4 +1,5 @@
-//! Form helpers: labelled inputs with per-field messages, and the banner above a form.
+//! Form helpers: labelled inputs with per-field messages, the banner above a form, and
+//! (in the browser) the loading state of the pages' plain forms ([`guard_plain_forms`]).
 
 use leptos::prelude::*;
 
@@ -123,4 +124,101 @@ pub fn ErrorBanner(
             view! { <div class="banner error" role="alert" tabindex="-1" autofocus node_ref=banner data-testid="form-error">{text}</div> }
         })
     }
+}
+
+/// The loading state of the pages' plain forms (browser only; installed once per page by
+/// the wasm's `hydrate`). A page is HTML: its forms post to their server functions and the
+/// answer is a new page, so nothing of the page's own code runs while one is on its way.
+/// On submit this marks the form `aria-busy`, disables its submit button (after the
+/// browser has read the form, or the button's own name and value would be lost), shows the
+/// button's `data-pending` text if it has one, and drops a second submit of the same form
+/// (a double click would post twice: two coupons, two cancellations). An island's own
+/// forms are left to it (`ActionForm` with its own pending state). A page
+/// shown again from the back/forward cache gets its forms back as they were.
+#[cfg(feature = "hydrate")]
+pub fn guard_plain_forms() {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    use web_sys::{HtmlButtonElement, HtmlFormElement, PageTransitionEvent, SubmitEvent};
+
+    let on_submit = Closure::<dyn FnMut(SubmitEvent)>::new(|e: SubmitEvent| {
+        let Some(form) = e
+            .target()
+            .and_then(|t| t.dyn_into::<HtmlFormElement>().ok())
+        else {
+            return;
+        };
+        // An island's own form (the nearest island boundary is the island, not the
+        // server-rendered children it wraps, such as the i18n provider's whole page).
+        let in_island = form
+            .closest("leptos-island, leptos-children")
+            .ok()
+            .flatten()
+            .is_some_and(|b| b.tag_name().eq_ignore_ascii_case("leptos-island"));
+        if e.default_prevented() || in_island {
+            return;
+        }
+        if form.has_attribute("data-busy") {
+            e.prevent_default();
+            return;
+        }
+        let _ = form.set_attribute("data-busy", "");
+        let _ = form.set_attribute("aria-busy", "true");
+        let button = e
+            .submitter()
+            .and_then(|b| b.dyn_into::<HtmlButtonElement>().ok())
+            .or_else(|| {
+                form.query_selector("button[type=submit]")
+                    .ok()
+                    .flatten()
+                    .and_then(|b| b.dyn_into::<HtmlButtonElement>().ok())
+            });
+        if let Some(button) = button {
+            if let Some(text) = button.get_attribute("data-pending") {
+                let _ =
+                    button.set_attribute("data-idle", &button.text_content().unwrap_or_default());
+                button.set_text_content(Some(&text));
+            }
+            set_timeout(move || button.set_disabled(true), std::time::Duration::ZERO);
+        }
+    });
+    let on_pageshow = Closure::<dyn FnMut(PageTransitionEvent)>::new(|e: PageTransitionEvent| {
+        if !e.persisted() {
+            return;
+        }
+        let Ok(busy) = document().query_selector_all("form[data-busy]") else {
+            return;
+        };
+        for i in 0..busy.length() {
+            let Some(form) = busy
+                .item(i)
+                .and_then(|n| n.dyn_into::<HtmlFormElement>().ok())
+            else {
+                continue;
+            };
+            let _ = form.remove_attribute("data-busy");
+            let _ = form.remove_attribute("aria-busy");
+            if let Ok(buttons) = form.query_selector_all("button[type=submit]") {
+                for j in 0..buttons.length() {
+                    let Some(b) = buttons
+                        .item(j)
+                        .and_then(|n| n.dyn_into::<HtmlButtonElement>().ok())
+                    else {
+                        continue;
+                    };
+                    b.set_disabled(false);
+                    if let Some(idle) = b.get_attribute("data-idle") {
+                        b.set_text_content(Some(&idle));
+                    }
+                }
+            }
+        }
+    });
+    let _ =
+        document().add_event_listener_with_callback("submit", on_submit.as_ref().unchecked_ref());
+    let _ =
+        window().add_event_listener_with_callback("pageshow", on_pageshow.as_ref().unchecked_ref());
+    // For the page's lifetime.
+    on_submit.forget();
+    on_pageshow.forget();
 }

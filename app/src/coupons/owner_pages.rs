@@ -108,7 +108,7 @@ pub fn MyCouponsPage() -> impl IntoView {
                                                     <ActionForm action=toggle attr:class="inline">
                                                         <input type="hidden" name="id" value=c.id.to_string() />
                                                         <input type="hidden" name="on_sale" value=next.to_string() />
-                                                        <button type="submit" class="link" data-testid="toggle-sale" disabled=move || toggle.pending().get()>
+                                                        <button type="submit" class="link" data-testid="toggle-sale">
                                                             {if next { t!(i18n, resume_sales).into_any() } else { t!(i18n, stop_sales).into_any() }}
                                                         </button>
                                                     </ActionForm>
@@ -193,8 +193,8 @@ pub fn NewCouponPage() -> impl IntoView {
                 <ActionForm action=create attr:data-testid="coupon-form">
                     <ErrorBanner error />
                     <CouponFields initial=initial.get_value() error />
-                    <button type="submit" class="primary" data-testid="coupon-submit" disabled=move || create.pending().get()>
-                        {move || if create.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, register_button).to_string() }}
+                    <button type="submit" class="primary" data-testid="coupon-submit" data-pending=t_string!(i18n, saving).to_string()>
+                        {t!(i18n, register_button)}
                     </button>
                 </ActionForm>
             </OwnerOnly>
@@ -238,8 +238,8 @@ pub fn EditCouponPage() -> impl IntoView {
                                     // The kept fields are this coupon's (the hidden `id`).
                                     if k.get("id") == Some(c.id.to_string()) { refilled(k, c.to_form()) } else { c.to_form() }
                                 }) error />
-                                <button type="submit" class="primary" data-testid="coupon-submit" disabled=move || update.pending().get()>
-                                    {move || if update.pending().get() { t_string!(i18n, saving).to_string() } else { t_string!(i18n, save_button).to_string() }}
+                                <button type="submit" class="primary" data-testid="coupon-submit" data-pending=t_string!(i18n, saving).to_string()>
+                                    {t!(i18n, save_button)}
                                 </button>
                             </ActionForm>
                             <PictureManager coupon=pictures />

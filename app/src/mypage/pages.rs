@@ -264,8 +264,8 @@ fn OrderCard(
                                 <ActionForm action=cancel attr:class="inline">
                                     <input type="hidden" name="order_id" value=order_id />
                                     {paid.then(|| view! { <input type="hidden" name="quantity" value=chosen.to_string() /> })}
-                                    <button type="submit" class="danger" data-testid="confirm-cancel" disabled=move || cancel.pending().get()>
-                                        {move || if cancel.pending().get() { t_string!(i18n, cancelling).to_string() } else { t_string!(i18n, confirm_cancel_button).to_string() }}
+                                    <button type="submit" class="danger" data-testid="confirm-cancel" data-pending=t_string!(i18n, cancelling).to_string()>
+                                        {t!(i18n, confirm_cancel_button)}
                                     </button>
                                 </ActionForm>
                                 " "
