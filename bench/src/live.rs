@@ -30,7 +30,7 @@ use crate::sys;
 /// Customers buying in both sales.
 pub const CUSTOMERS: usize = 64;
 /// Streams opening at once (the app's listen backlog is 1024).
-const OPENING_AT_ONCE: usize = 200;
+pub const OPENING_AT_ONCE: usize = 200;
 
 pub struct LiveRun {
     pub streams: usize,
@@ -56,6 +56,8 @@ pub struct LiveRun {
     /// The shortest time between two events of one client.
     pub min_gap: Option<Duration>,
     pub violations: Vec<String>,
+    /// The same fan-out at its floor (`floor.rs`), measured after the sales.
+    pub floor: Option<crate::floor::FloorRun>,
 }
 
 impl LiveRun {
@@ -95,7 +97,7 @@ const STOCK_KEY: &[u8] = b"\"stock_left\":";
 /// `"stock_left":N`: the 5,000 readers share the 2 cores with the app, so each event should
 /// cost them as little as it can (reqwest with a JSON parse per event cost about 8 µs of
 /// CPU per event).
-async fn client(
+pub async fn client(
     addr: String,
     request: Arc<[u8]>,
     opening: Arc<Semaphore>,
@@ -344,6 +346,19 @@ pub async fn run(
     if missed > 0 {
         violations.push(format!("{missed} (change, client) pairs never delivered"));
     }
+    crate::say(format!(
+        "live: the floor, a bare tokio fan-out to {streams} streams (no HTTP library, no app)"
+    ));
+    let floor = match crate::floor::run(streams).await {
+        Ok(f) => {
+            eprintln!("    {}", f.one_line());
+            Some(f)
+        }
+        Err(e) => {
+            eprintln!("    {e}");
+            None
+        }
+    };
     Ok(LiveRun {
         streams,
         opened: opened_n,
@@ -360,6 +375,7 @@ pub async fn run(
         events,
         min_gap,
         violations,
+        floor,
     })
 }
 

@@ -16,6 +16,7 @@
 mod api;
 mod ceiling;
 mod flash;
+mod floor;
 mod invariants;
 mod live;
 mod pages;
@@ -173,8 +174,25 @@ fn say(msg: impl AsRef<str>) {
     eprintln!("\x1b[1m--> {}\x1b[0m", msg.as_ref());
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // The live scenario starts this driver again as the floor's server (`floor.rs`).
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some(floor::SERVER) {
+        floor::serve(&args.next().unwrap_or_default());
+    }
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(driver()),
+        Err(e) => {
+            eprintln!("bench: no async runtime: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn driver() {
     let opts = match parse_opts() {
         Ok(o) => o,
         Err(e) => {

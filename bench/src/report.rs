@@ -484,7 +484,7 @@ impl Report {
              | CPU seconds during the sale without / with streams: app | {} |\n\
              | the same: driver (buyers, and the stream clients in the second sale) | {} |\n\
              | the same: whole machine (2 cores) | {} |\n\
-             | app CPU per 1,000 purchases without / with streams | {} |\n",
+             | app CPU per 1,000 purchases without / with streams | {} |",
             l.opened,
             l.streams,
             l.open_time.as_secs_f64(),
@@ -517,6 +517,41 @@ impl Report {
                 )
             },
         );
+        // CPU per event: what the sale with streams used beyond the sale's own (the sale
+        // without streams, scaled by purchases), over the events delivered.
+        let per_event = |with: Option<f64>, without: Option<f64>| -> String {
+            match (with, without) {
+                (Some(w), Some(wo)) if l.events > 0 && l.without.tally.created > 0 => format!(
+                    "{:.1} µs",
+                    (w - wo * l.with.tally.created as f64 / l.without.tally.created as f64) * 1e6
+                        / l.events as f64
+                ),
+                _ => "–".into(),
+            }
+        };
+        let _ = writeln!(
+            s,
+            "| CPU per event delivered in the sale (with streams, minus the sale's own scaled by purchases): app / driver | {} / {} |",
+            per_event(l.cpu_with.app, l.cpu_without.app),
+            per_event(l.cpu_with.driver, l.cpu_without.driver),
+        );
+        if let Some(f) = &l.floor {
+            let us = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.1} µs"));
+            let pct = |x: Option<f64>| x.map_or("–".into(), |v| format!("{:.0}%", v * 100.0));
+            let _ = writeln!(
+                s,
+                "| **the floor**: the same fan-out with a bare tokio server (`bench/src/floor.rs`: no HTTP library, no app; {} of {} streams, 5 events/s each, no sale), CPU per event: server / clients | {} / {} |\n\
+                 | the floor's share of the 2 cores at {:.0} events/s (server and clients; whole machine busy meanwhile) | {} (machine {}) |",
+                f.opened,
+                f.streams,
+                us(f.server_us()),
+                us(f.clients_us()),
+                f.events as f64 / f.secs,
+                pct(f.share()),
+                pct(f.machine_cpu.map(|m| m / f.secs / 2.0)),
+            );
+        }
+        s.push('\n');
     }
 
     fn render_ceiling(&self, s: &mut String) {
