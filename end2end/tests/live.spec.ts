@@ -12,6 +12,19 @@ async function signUp(request: APIRequestContext, role: "owner" | "customer", sh
   return { email, token: (await token.json()).access_token as string };
 }
 
+/** A coupon of the owner's, made through the API (its JSON). */
+async function couponOf(request: APIRequestContext, owner: { token: string }, data: { name: string; price: number; stock: number }) {
+  return (await request.post("/api/v1/coupons", { data, headers: { Authorization: `Bearer ${owner.token}` } })).json();
+}
+
+/** One unit of the coupon bought through the API, with a key of its own. */
+async function buyOne(request: APIRequestContext, buyer: { token: string }, couponId: string) {
+  return request.post("/api/v1/orders", {
+    data: { coupon_id: couponId, quantity: 1 },
+    headers: { Authorization: `Bearer ${buyer.token}`, "Idempotency-Key": `live-${Date.now()}-${Math.random()}` },
+  });
+}
+
 /** Marks the page, to tell later that it was never reloaded. */
 async function mark(page: Page) {
   await page.evaluate(() => ((window as unknown as { __notReloaded: boolean }).__notReloaded = true));
@@ -125,12 +138,7 @@ test("the last unit sold in one browser flips the others to sold out, and the ow
 test("the dashboard read again and again keeps one set of live figures", async ({ browser, request }) => {
   const name = `Live Refresh ${Date.now()}`;
   const owner = await signUp(request, "owner", "Refresh Bakery");
-  const coupon = await (
-    await request.post("/api/v1/coupons", {
-      data: { name, price: 1000, stock: 10 },
-      headers: { Authorization: `Bearer ${owner.token}` },
-    })
-  ).json();
+  const coupon = await couponOf(request, owner, { name, price: 1000, stock: 10 });
   const context = await browser.newContext();
   try {
     const dashboard = await context.newPage();
@@ -145,10 +153,7 @@ test("the dashboard read again and again keeps one set of live figures", async (
     const counts: number[] = [];
     for (let sold = 1; sold <= 3; sold++) {
       const buyer = await signUp(request, "customer");
-      const bought = await request.post("/api/v1/orders", {
-        data: { coupon_id: coupon.id, quantity: 1 },
-        headers: { Authorization: `Bearer ${buyer.token}`, "Idempotency-Key": `refresh-${sold}-${Date.now()}` },
-      });
+      const bought = await buyOne(request, buyer, coupon.id);
       expect(bought.status()).toBe(201);
       // Each sale reads the figures again (the stock cell moves first, live).
       await expect(stats.getByTestId("stat-stock")).toHaveText(String(10 - sold));
@@ -163,10 +168,7 @@ test("the dashboard read again and again keeps one set of live figures", async (
     expect(counts[1]).toBe(counts[0]);
     // And the refreshed figures are live themselves.
     const buyer = await signUp(request, "customer");
-    await request.post("/api/v1/orders", {
-      data: { coupon_id: coupon.id, quantity: 1 },
-      headers: { Authorization: `Bearer ${buyer.token}`, "Idempotency-Key": `refresh-4-${Date.now()}` },
-    });
+    await buyOne(request, buyer, coupon.id);
     await expect(stats.getByTestId("stat-stock")).toHaveText("6");
   } finally {
     await context.close();
@@ -178,17 +180,9 @@ test.describe("without JavaScript", () => {
   test("the notifications page shows the current state and marks read", async ({ page, request }) => {
     const name = `Plain Notice ${Date.now()}`;
     const owner = await signUp(request, "owner", "Plain Bakery");
-    const coupon = await (
-      await request.post("/api/v1/coupons", {
-        data: { name, price: 1200, stock: 1 },
-        headers: { Authorization: `Bearer ${owner.token}` },
-      })
-    ).json();
+    const coupon = await couponOf(request, owner, { name, price: 1200, stock: 1 });
     const buyer = await signUp(request, "customer");
-    const bought = await request.post("/api/v1/orders", {
-      data: { coupon_id: coupon.id, quantity: 1 },
-      headers: { Authorization: `Bearer ${buyer.token}`, "Idempotency-Key": `live-${Date.now()}` },
-    });
+    const bought = await buyOne(request, buyer, coupon.id);
     expect(bought.status()).toBe(201);
 
     await logInInBrowser(page, owner.email);

@@ -43,14 +43,10 @@ pub fn hydrate() {
             )
             .into(),
         );
-        if let Ok(islands) = document().query_selector_all("leptos-island") {
-            for i in 0..islands.length() {
-                if let Some(el) = islands.item(i).and_then(|n| {
-                    wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(n).ok()
-                }) {
-                    let _ = el.remove_attribute("data-component");
-                }
-            }
+        for el in app::components::each::<leptos::web_sys::Element>(
+            document().query_selector_all("leptos-island"),
+        ) {
+            let _ = el.remove_attribute("data-component");
         }
         return;
     }

@@ -141,6 +141,8 @@ pub fn guard_plain_forms() {
     use wasm_bindgen::closure::Closure;
     use web_sys::{HtmlButtonElement, HtmlFormElement, PageTransitionEvent, SubmitEvent};
 
+    use super::each;
+
     let on_submit = Closure::<dyn FnMut(SubmitEvent)>::new(|e: SubmitEvent| {
         let Some(form) = e
             .target()
@@ -158,21 +160,15 @@ pub fn guard_plain_forms() {
         if e.default_prevented() || in_island {
             return;
         }
-        if form.has_attribute("data-busy") {
+        if form.get_attribute("aria-busy").as_deref() == Some("true") {
             e.prevent_default();
             return;
         }
-        let _ = form.set_attribute("data-busy", "");
         let _ = form.set_attribute("aria-busy", "true");
         let button = e
             .submitter()
             .and_then(|b| b.dyn_into::<HtmlButtonElement>().ok())
-            .or_else(|| {
-                form.query_selector("button[type=submit]")
-                    .ok()
-                    .flatten()
-                    .and_then(|b| b.dyn_into::<HtmlButtonElement>().ok())
-            });
+            .or_else(|| each(form.query_selector_all("button[type=submit]")).next());
         if let Some(button) = button {
             if let Some(text) = button.get_attribute("data-pending") {
                 let _ =
@@ -186,30 +182,13 @@ pub fn guard_plain_forms() {
         if !e.persisted() {
             return;
         }
-        let Ok(busy) = document().query_selector_all("form[data-busy]") else {
-            return;
-        };
-        for i in 0..busy.length() {
-            let Some(form) = busy
-                .item(i)
-                .and_then(|n| n.dyn_into::<HtmlFormElement>().ok())
-            else {
-                continue;
-            };
-            let _ = form.remove_attribute("data-busy");
+        let busy = document().query_selector_all("form[aria-busy=true]");
+        for form in each::<HtmlFormElement>(busy) {
             let _ = form.remove_attribute("aria-busy");
-            if let Ok(buttons) = form.query_selector_all("button[type=submit]") {
-                for j in 0..buttons.length() {
-                    let Some(b) = buttons
-                        .item(j)
-                        .and_then(|n| n.dyn_into::<HtmlButtonElement>().ok())
-                    else {
-                        continue;
-                    };
-                    b.set_disabled(false);
-                    if let Some(idle) = b.get_attribute("data-idle") {
-                        b.set_text_content(Some(&idle));
-                    }
+            for b in each::<HtmlButtonElement>(form.query_selector_all("button[type=submit]")) {
+                b.set_disabled(false);
+                if let Some(idle) = b.get_attribute("data-idle") {
+                    b.set_text_content(Some(&idle));
                 }
             }
         }

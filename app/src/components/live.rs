@@ -385,17 +385,9 @@ fn hydrate_islands_in(root: &web_sys::Element) {
     let Ok(hydrate) = hydrate.dyn_into::<js_sys::Function>() else {
         return;
     };
-    let Ok(islands) = root.query_selector_all("leptos-island") else {
-        return;
-    };
-    for i in 0..islands.length() {
-        let Some(el) = islands.item(i) else { continue };
-        let Some(name) = el
-            .dyn_ref::<web_sys::Element>()
-            .and_then(|e| e.get_attribute("data-component"))
-        else {
-            continue;
-        };
-        let _ = hydrate.call2(&JsValue::NULL, &el, &JsValue::from_str(&name));
+    for el in super::each::<web_sys::Element>(root.query_selector_all("leptos-island")) {
+        if let Some(name) = el.get_attribute("data-component") {
+            let _ = hydrate.call2(&JsValue::NULL, &el, &JsValue::from_str(&name));
+        }
     }
 }

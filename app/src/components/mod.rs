@@ -6,6 +6,17 @@ pub mod live;
 pub mod page;
 
 pub use form::{ErrorBanner, Field, FieldMessage};
+
+/// The nodes of a `query_selector_all` answer, as `T` (browser only; nodes of another
+/// type, and the error of a bad selector, give nothing).
+#[cfg(feature = "hydrate")]
+pub fn each<T: wasm_bindgen::JsCast>(
+    found: Result<web_sys::NodeList, wasm_bindgen::JsValue>,
+) -> impl Iterator<Item = T> {
+    let list = found.ok();
+    let len = list.as_ref().map_or(0, |l| l.length());
+    (0..len).filter_map(move |i| wasm_bindgen::JsCast::dyn_into::<T>(list.as_ref()?.item(i)?).ok())
+}
 pub use layout::Layout;
 pub use page::{ErrorView, PageTitle};
 
